@@ -1,0 +1,180 @@
+//! Plugin configuration in two steps: [`raw`] deserialises the JSON (shape errors), then
+//! [`Config::from_json`] validates values into the types the filter runs on. Every error
+//! names the field, e.g. `routes[1].methods[0]: unknown method "FETCH"`.
+
+mod raw;
+
+use std::fmt;
+
+use crate::method::{Method, MethodSet};
+use crate::outcome::{OutcomeLabels, OutcomePolicy, RouteKind, StatusMatch};
+use crate::route::{RouteRule, Template};
+
+pub use raw::{RawConfig, RawKind, RawRoute, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES};
+
+const MAX_ROUTES_LIMIT: u64 = 10_000;
+const MAX_PATH_DEPTH_LIMIT: u64 = 32;
+const MAX_RULES: usize = 1_000;
+const MAX_OUTCOME_LABEL_LEN: usize = 64;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub rules: Vec<RouteRule>,
+    pub exclusions: Vec<Template>,
+    pub use_route_name: bool,
+    pub max_routes: usize,
+    pub max_path_depth: usize,
+    pub outcome_labels: OutcomeLabels,
+}
+
+/// A configuration error: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), reason: reason.into() }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The defaults are valid by construction; validating them keeps one source of truth.
+        Config::from_raw(RawConfig::default()).unwrap_or_else(|_| Config {
+            rules: Vec::new(),
+            exclusions: Vec::new(),
+            use_route_name: false,
+            max_routes: DEFAULT_MAX_ROUTES as usize,
+            max_path_depth: DEFAULT_MAX_PATH_DEPTH as usize,
+            outcome_labels: OutcomeLabels::default(),
+        })
+    }
+}
+
+impl Config {
+    /// Parses and validates plugin configuration bytes. Empty (or whitespace) means defaults.
+    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Config::from_raw(RawConfig::default());
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "configuration".to_string() } else { path };
+            err(field, e.into_inner().to_string())
+        })?;
+        de.end().map_err(|e| err("configuration", e.to_string()))?;
+        Config::from_raw(raw)
+    }
+
+    /// Step two: value checks.
+    pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        if !(1..=MAX_ROUTES_LIMIT).contains(&raw.max_routes) {
+            return Err(err("max_routes", format!("must be between 1 and {MAX_ROUTES_LIMIT}, got {}", raw.max_routes)));
+        }
+        if !(1..=MAX_PATH_DEPTH_LIMIT).contains(&raw.max_path_depth) {
+            return Err(err(
+                "max_path_depth",
+                format!("must be between 1 and {MAX_PATH_DEPTH_LIMIT}, got {}", raw.max_path_depth),
+            ));
+        }
+        if raw.routes.len() > MAX_RULES {
+            return Err(err("routes", format!("at most {MAX_RULES} routes, got {}", raw.routes.len())));
+        }
+        let mut outcome_labels = OutcomeLabels::default();
+        let rules = raw
+            .routes
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| validate_route(&format!("routes[{i}]"), r, &mut outcome_labels))
+            .collect::<Result<Vec<_>, _>>()?;
+        let exclusions = raw
+            .exclude
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Template::parse(t).map_err(|reason| err(format!("exclude[{i}]"), reason)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            rules,
+            exclusions,
+            use_route_name: raw.use_route_name,
+            max_routes: raw.max_routes as usize,
+            max_path_depth: raw.max_path_depth as usize,
+            outcome_labels,
+        })
+    }
+}
+
+fn validate_route(field: &str, raw: RawRoute, labels: &mut OutcomeLabels) -> Result<RouteRule, ConfigError> {
+    let template = Template::parse(&raw.template).map_err(|reason| err(format!("{field}.template"), reason))?;
+    let methods = match raw.methods {
+        None => None,
+        Some(names) if names.is_empty() => {
+            return Err(err(format!("{field}.methods"), "must not be empty; leave it out to match every method"))
+        }
+        Some(names) => {
+            let mut set = MethodSet::default();
+            for (i, name) in names.iter().enumerate() {
+                let m = Method::from_config(name).ok_or_else(|| {
+                    err(
+                        format!("{field}.methods[{i}]"),
+                        format!(
+                            "unknown method {name:?}; expected one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, OTHER"
+                        ),
+                    )
+                })?;
+                set.insert(m);
+            }
+            Some(set)
+        }
+    };
+    let kind = match raw.kind {
+        None => RouteKind::Plain,
+        Some(RawKind::Upload) => RouteKind::Upload,
+        Some(RawKind::Download) => RouteKind::Download,
+    };
+    if kind == RouteKind::Plain && !raw.outcomes.is_empty() {
+        return Err(err(
+            format!("{field}.outcomes"),
+            "only routes with \"kind\": \"upload\" or \"download\" have outcomes",
+        ));
+    }
+    let mut overrides = Vec::with_capacity(raw.outcomes.len());
+    for (key, label) in &raw.outcomes {
+        let at = format!("{field}.outcomes.{key}");
+        let status = StatusMatch::parse(key).ok_or_else(|| {
+            err(&at, "key must be a status code 100-599, \"0\" (no response) or a class \"1xx\"-\"5xx\"")
+        })?;
+        if !is_outcome_label(label) {
+            return Err(err(
+                &at,
+                format!(
+                    "outcome {label:?} must be 1-{MAX_OUTCOME_LABEL_LEN} characters of a-z, 0-9 and '_', starting with a letter"
+                ),
+            ));
+        }
+        overrides.push((status, labels.intern(label)));
+    }
+    Ok(RouteRule { template, methods, kind, outcomes: OutcomePolicy::new(overrides) })
+}
+
+fn is_outcome_label(label: &str) -> bool {
+    let b = label.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_OUTCOME_LABEL_LEN
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+#[cfg(test)]
+mod tests;

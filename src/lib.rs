@@ -1,0 +1,25 @@
+//! routemeter: per-route HTTP telemetry from a proxy-wasm filter.
+//!
+//! The crate is a pure core plus a thin wasm glue:
+//! - [`config`]: plugin configuration, parsed then validated;
+//! - [`route`]: which `route` label a request gets (templates, route name, heuristic, cap);
+//! - [`method`], [`outcome`]: the `method` label and upload/download outcome classes;
+//! - [`metrics`]: the metric contract, label encoding into stat names, the metric-id cache;
+//! - [`plugin`], [`stream`]: per-VM state and the per-stream lifecycle;
+//! - [`host`]: the traits through which the core reaches the proxy;
+//! - `wasm` (wasm32 only): proxy-wasm contexts and ABI calls implementing [`host`].
+//!
+//! Nothing outside `wasm` imports proxy-wasm, so `cargo test` runs the whole core natively.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod config;
+pub mod host;
+pub mod method;
+pub mod metrics;
+pub mod outcome;
+pub mod plugin;
+pub mod route;
+pub mod stream;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;

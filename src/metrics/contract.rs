@@ -1,0 +1,124 @@
+//! The metric contract: every metric routemeter emits, its Envoy type and its labels. The
+//! README table and the Envoy bootstrap (`stats_tags`, bucket settings) are checked against
+//! this list by tests, so it is the one place a metric is declared.
+
+use crate::host::MetricKind;
+
+/// A label key. The key is written into the stat name and cut out again by the bootstrap's
+/// `stats_tags` regex of the same name, which makes it a real Prometheus label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelKey {
+    Method,
+    Route,
+    Status,
+}
+
+impl LabelKey {
+    pub const ALL: [LabelKey; 3] = [LabelKey::Method, LabelKey::Route, LabelKey::Status];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelKey::Method => "method",
+            LabelKey::Route => "route",
+            LabelKey::Status => "status",
+        }
+    }
+
+    /// The `stats_tags` regex Envoy needs for this key (Istio's `key=.=value;.;` convention):
+    /// group 1 is removed from the stat name, group 2 becomes the label value.
+    pub fn tag_regex(self) -> String {
+        format!(r"({}=\.=(.*?);\.;)", self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    RequestsTotal,
+    RequestDuration,
+    RequestsInProgress,
+    RequestBodyBytes,
+    ResponseBodyBytes,
+    UploadsTotal,
+    UploadFileSize,
+    DownloadsTotal,
+}
+
+use LabelKey::{Method as M, Route as R, Status as S};
+
+impl Metric {
+    pub const ALL: [Metric; 8] = [
+        Metric::RequestsTotal,
+        Metric::RequestDuration,
+        Metric::RequestsInProgress,
+        Metric::RequestBodyBytes,
+        Metric::ResponseBodyBytes,
+        Metric::UploadsTotal,
+        Metric::UploadFileSize,
+        Metric::DownloadsTotal,
+    ];
+
+    /// Name as scraped from `/stats/prometheus`. The unit is in the name because Envoy
+    /// histograms take integers: milliseconds and bytes, never seconds.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::RequestsTotal => "http_requests_total",
+            Metric::RequestDuration => "http_request_duration_milliseconds",
+            Metric::RequestsInProgress => "http_requests_in_progress",
+            Metric::RequestBodyBytes => "http_request_body_bytes",
+            Metric::ResponseBodyBytes => "http_response_body_bytes",
+            Metric::UploadsTotal => "uploads_total",
+            Metric::UploadFileSize => "upload_file_size_bytes",
+            Metric::DownloadsTotal => "downloads_total",
+        }
+    }
+
+    pub fn kind(self) -> MetricKind {
+        match self {
+            Metric::RequestsTotal | Metric::UploadsTotal | Metric::DownloadsTotal => MetricKind::Counter,
+            Metric::RequestsInProgress => MetricKind::Gauge,
+            Metric::RequestDuration | Metric::RequestBodyBytes | Metric::ResponseBodyBytes | Metric::UploadFileSize => {
+                MetricKind::Histogram
+            }
+        }
+    }
+
+    /// Label keys, in the order they are encoded.
+    pub fn labels(self) -> &'static [LabelKey] {
+        match self {
+            Metric::RequestsTotal => &[M, R, S],
+            Metric::RequestDuration
+            | Metric::RequestsInProgress
+            | Metric::RequestBodyBytes
+            | Metric::ResponseBodyBytes => &[M, R],
+            Metric::UploadsTotal | Metric::DownloadsTotal => &[R, S],
+            Metric::UploadFileSize => &[R],
+        }
+    }
+
+    /// Histogram unit, which decides the bootstrap's bucket list.
+    pub fn unit(self) -> Option<Unit> {
+        match self.kind() {
+            MetricKind::Histogram if self == Metric::RequestDuration => Some(Unit::Milliseconds),
+            MetricKind::Histogram => Some(Unit::Bytes),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Milliseconds,
+    Bytes,
+}
+
+impl Unit {
+    /// The buckets the shipped bootstrap configures for this unit.
+    pub fn buckets(self) -> &'static [f64] {
+        match self {
+            Unit::Milliseconds => &[
+                1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
+            ],
+            Unit::Bytes => &[1e3, 1e4, 1e5, 5e5, 1e6, 5e6, 1e7, 2.5e7, 5e7, 1e8, 5e8],
+        }
+    }
+}

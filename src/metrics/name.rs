@@ -1,0 +1,51 @@
+//! Encoding labels into an Envoy stat name. The proxy-wasm ABI has no labels, so a series is
+//! named `method=.=GET;.;route=.=/api/v1/upload;.;http_requests_total` and the bootstrap's
+//! `stats_tags` turn each `key=.=value;.;` back into a label. Values must already be
+//! label-safe (no `;`, `=`, quotes, backslashes or control bytes): route labels are sanitised
+//! when built, methods and outcomes come from fixed or validated sets, statuses are numbers.
+
+use super::contract::{LabelKey, Metric};
+
+/// The stat name of `metric` with `values` for its labels, in `metric.labels()` order.
+/// Only called when a series is first defined.
+pub fn stat_name(metric: Metric, values: &[&str]) -> String {
+    let keys = metric.labels();
+    debug_assert_eq!(keys.len(), values.len(), "{metric:?}");
+    let len = keys.iter().zip(values).map(|(k, v)| k.as_str().len() + v.len() + 6).sum::<usize>();
+    let mut name = String::with_capacity(len + metric.name().len());
+    for (key, value) in keys.iter().zip(values) {
+        push_label(&mut name, *key, value);
+    }
+    name.push_str(metric.name());
+    name
+}
+
+fn push_label(name: &mut String, key: LabelKey, value: &str) {
+    name.push_str(key.as_str());
+    name.push_str("=.=");
+    name.push_str(value);
+    name.push_str(";.;");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_in_contract_order() {
+        assert_eq!(
+            stat_name(Metric::RequestsTotal, &["POST", "/api/v1/upload", "201"]),
+            "method=.=POST;.;route=.=/api/v1/upload;.;status=.=201;.;http_requests_total"
+        );
+        assert_eq!(
+            stat_name(Metric::UploadsTotal, &["/api/v1/upload", "failed_size"]),
+            "route=.=/api/v1/upload;.;status=.=failed_size;.;uploads_total"
+        );
+        assert_eq!(stat_name(Metric::UploadFileSize, &["/u"]), "route=.=/u;.;upload_file_size_bytes");
+    }
+
+    #[test]
+    fn tag_regexes() {
+        assert_eq!(LabelKey::Route.tag_regex(), r"(route=\.=(.*?);\.;)");
+    }
+}

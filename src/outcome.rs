@@ -1,0 +1,201 @@
+//! Outcome classes of upload and download routes: the `status` label of `uploads_total` and
+//! `downloads_total`, derived from the HTTP status (0 = no response) by a per-kind default
+//! table that a route may override per code (`"422"`) or per class (`"4xx"`).
+
+/// What a configured route is, for the outcome counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteKind {
+    #[default]
+    Plain,
+    Upload,
+    Download,
+}
+
+/// Index into [`OutcomeLabels`].
+pub type OutcomeId = u16;
+
+pub const SUCCESS: OutcomeId = 0;
+pub const ABORTED: OutcomeId = 1;
+pub const FAILED_ERROR: OutcomeId = 2;
+pub const FAILED_SIZE: OutcomeId = 3;
+pub const FAILED_VALIDATION: OutcomeId = 4;
+pub const FAILED_NOT_FOUND: OutcomeId = 5;
+pub const FAILED_NOT_READY: OutcomeId = 6;
+
+const DEFAULT_LABELS: [&str; 7] = [
+    "success",
+    "aborted",
+    "failed_error",
+    "failed_size",
+    "failed_validation",
+    "failed_not_found",
+    "failed_not_ready",
+];
+
+/// The outcome label values: the defaults above, then any the config introduces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeLabels {
+    labels: Vec<Box<str>>,
+}
+
+impl Default for OutcomeLabels {
+    fn default() -> Self {
+        OutcomeLabels { labels: DEFAULT_LABELS.iter().map(|l| (*l).into()).collect() }
+    }
+}
+
+impl OutcomeLabels {
+    pub fn intern(&mut self, label: &str) -> OutcomeId {
+        if let Some(i) = self.labels.iter().position(|l| &**l == label) {
+            return i as OutcomeId;
+        }
+        self.labels.push(label.into());
+        (self.labels.len() - 1) as OutcomeId
+    }
+
+    pub fn label(&self, id: OutcomeId) -> &str {
+        self.labels.get(id as usize).map_or("failed_error", |l| l)
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// Which statuses an override applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMatch {
+    /// One code; 0 means "no response".
+    Code(u16),
+    /// `1xx` .. `5xx`, stored as the hundreds digit.
+    Class(u16),
+}
+
+impl StatusMatch {
+    /// Parses `"404"`, `"0"` or `"4xx"`.
+    pub fn parse(key: &str) -> Option<StatusMatch> {
+        let bytes = key.as_bytes();
+        match bytes {
+            [d @ b'1'..=b'5', b'x', b'x'] => Some(StatusMatch::Class(u16::from(d - b'0'))),
+            [b'0'] => Some(StatusMatch::Code(0)),
+            [b'1'..=b'5', _, _] => key.parse().ok().map(StatusMatch::Code),
+            _ => None,
+        }
+    }
+}
+
+/// A route's overrides of the default table, most specific first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutcomePolicy {
+    overrides: Vec<(StatusMatch, OutcomeId)>,
+}
+
+impl OutcomePolicy {
+    pub fn new(mut overrides: Vec<(StatusMatch, OutcomeId)>) -> OutcomePolicy {
+        // Exact codes win over classes regardless of the order they were written in.
+        overrides.sort_by_key(|(m, _)| matches!(m, StatusMatch::Class(_)));
+        OutcomePolicy { overrides }
+    }
+
+    /// The outcome of a finished request on a route of `kind`; `None` for plain routes.
+    pub fn classify(&self, kind: RouteKind, status: u16) -> Option<OutcomeId> {
+        if kind == RouteKind::Plain {
+            return None;
+        }
+        let overridden = self.overrides.iter().find(|(m, _)| match *m {
+            StatusMatch::Code(code) => code == status,
+            StatusMatch::Class(class) => status != 0 && status / 100 == class,
+        });
+        Some(match overridden {
+            Some((_, id)) => *id,
+            None => default_outcome(kind, status),
+        })
+    }
+}
+
+fn default_outcome(kind: RouteKind, status: u16) -> OutcomeId {
+    match (kind, status) {
+        (_, 0) => ABORTED,
+        (_, 200..=299) => SUCCESS,
+        (RouteKind::Upload, 413) => FAILED_SIZE,
+        (RouteKind::Upload, 400..=499) => FAILED_VALIDATION,
+        (RouteKind::Download, 404) => FAILED_NOT_FOUND,
+        (RouteKind::Download, 409 | 425) => FAILED_NOT_READY,
+        _ => FAILED_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(kind: RouteKind, policy: &OutcomePolicy, labels: &OutcomeLabels, status: u16) -> String {
+        labels.label(policy.classify(kind, status).unwrap()).to_string()
+    }
+
+    #[test]
+    fn default_tables() {
+        let labels = OutcomeLabels::default();
+        let p = OutcomePolicy::default();
+        let cases: &[(RouteKind, u16, &str)] = &[
+            (RouteKind::Upload, 201, "success"),
+            (RouteKind::Upload, 200, "success"),
+            (RouteKind::Upload, 413, "failed_size"),
+            (RouteKind::Upload, 422, "failed_validation"),
+            (RouteKind::Upload, 400, "failed_validation"),
+            (RouteKind::Upload, 500, "failed_error"),
+            (RouteKind::Upload, 503, "failed_error"),
+            (RouteKind::Upload, 302, "failed_error"),
+            (RouteKind::Upload, 0, "aborted"),
+            (RouteKind::Download, 200, "success"),
+            (RouteKind::Download, 404, "failed_not_found"),
+            (RouteKind::Download, 409, "failed_not_ready"),
+            (RouteKind::Download, 425, "failed_not_ready"),
+            (RouteKind::Download, 413, "failed_error"),
+            (RouteKind::Download, 500, "failed_error"),
+            (RouteKind::Download, 0, "aborted"),
+        ];
+        for (kind, status, want) in cases {
+            assert_eq!(label(*kind, &p, &labels, *status), *want, "{kind:?} {status}");
+        }
+        assert_eq!(p.classify(RouteKind::Plain, 200), None);
+    }
+
+    #[test]
+    fn overrides_exact_before_class_before_default() {
+        let mut labels = OutcomeLabels::default();
+        let gone = labels.intern("failed_gone");
+        let client = labels.intern("failed_client");
+        let p = OutcomePolicy::new(vec![
+            (StatusMatch::Class(4), client),
+            (StatusMatch::Code(410), gone),
+        ]);
+        assert_eq!(label(RouteKind::Download, &p, &labels, 410), "failed_gone");
+        assert_eq!(label(RouteKind::Download, &p, &labels, 404), "failed_client");
+        assert_eq!(label(RouteKind::Download, &p, &labels, 500), "failed_error");
+        assert_eq!(label(RouteKind::Download, &p, &labels, 0), "aborted");
+    }
+
+    #[test]
+    fn status_match_parsing() {
+        assert_eq!(StatusMatch::parse("404"), Some(StatusMatch::Code(404)));
+        assert_eq!(StatusMatch::parse("0"), Some(StatusMatch::Code(0)));
+        assert_eq!(StatusMatch::parse("4xx"), Some(StatusMatch::Class(4)));
+        for bad in ["", "6xx", "0xx", "40", "4044", "099", "600", "4XX", "abc", "-1"] {
+            assert_eq!(StatusMatch::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn interning_reuses_defaults() {
+        let mut labels = OutcomeLabels::default();
+        assert_eq!(labels.intern("success"), SUCCESS);
+        assert_eq!(labels.intern("failed_not_ready"), FAILED_NOT_READY);
+        assert_eq!(labels.intern("x"), 7);
+        assert_eq!(labels.len(), 8);
+    }
+}

@@ -1,0 +1,110 @@
+//! Per-VM state and the two moments that record anything: a request starts (route resolved,
+//! in-flight gauge up) and a stream finishes (gauge down, counters and histograms).
+
+use crate::config::Config;
+use crate::host::{Host, MetricId, MetricsHost};
+use crate::method::Method;
+use crate::metrics::{Metric, SeriesCache};
+use crate::outcome::{OutcomeLabels, RouteKind};
+use crate::route::{Resolution, RouteId, RouteResolver, RuleId};
+
+/// One recorded request between its headers and its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub method: Method,
+    pub route: RouteId,
+    pub rule: Option<RuleId>,
+    pub started_ns: Option<u64>,
+    /// The gauge this request incremented, so the end decrements exactly what was added.
+    pub in_progress: Option<MetricId>,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+}
+
+#[derive(Debug)]
+pub struct Plugin {
+    resolver: RouteResolver,
+    outcome_labels: OutcomeLabels,
+    series: SeriesCache,
+}
+
+impl Plugin {
+    pub fn new(config: Config) -> Plugin {
+        Plugin {
+            resolver: RouteResolver::new(
+                config.rules,
+                config.exclusions,
+                config.use_route_name,
+                config.max_routes,
+                config.max_path_depth,
+            ),
+            outcome_labels: config.outcome_labels,
+            series: SeriesCache::default(),
+        }
+    }
+
+    /// Request headers arrived. `None` for excluded paths: nothing is recorded for them.
+    pub fn start(&mut self, method: &[u8], path: &[u8], now_ns: Option<u64>, host: &impl Host) -> Option<InFlight> {
+        let method = Method::from_bytes(method);
+        let Resolution::Route { id: route, rule } = self.resolver.resolve(method, path, host) else {
+            return None;
+        };
+        let series = self.series.method_series(host, route, self.resolver.label(route), method);
+        let in_progress = series.in_progress.filter(|id| host.increment_metric(*id, 1).is_ok());
+        Some(InFlight {
+            method,
+            route,
+            rule,
+            started_ns: now_ns,
+            in_progress,
+            request_bytes: 0,
+            response_bytes: 0,
+        })
+    }
+
+    /// The stream is over. `status` is the response code, 0 when no response was sent.
+    pub fn finish(&mut self, req: InFlight, status: u16, now_ns: Option<u64>, host: &impl Host) {
+        if let Some(gauge) = req.in_progress {
+            let _ = host.increment_metric(gauge, -1);
+        }
+        let route_label = self.resolver.label(req.route);
+        let series = self.series.method_series(host, req.route, route_label, req.method);
+        if let Some(id) = series.requests_counter(host, req.method, route_label, status) {
+            let _ = host.increment_metric(id, 1);
+        }
+        if let (Some(start), Some(end)) = (req.started_ns, now_ns) {
+            // Whole milliseconds, rounded down: with Envoy counting a value that sits on a
+            // bucket bound into the next bucket, integer ms land in the right bucket for
+            // every integer bound.
+            record(host, series.duration, end.saturating_sub(start) / 1_000_000);
+        }
+        record(host, series.request_bytes, req.request_bytes);
+        record(host, series.response_bytes, req.response_bytes);
+
+        let Some(rule) = req.rule.and_then(|r| self.resolver.rule(r)) else { return };
+        let Some(outcome) = rule.outcomes.classify(rule.kind, status) else { return };
+        let metric = match rule.kind {
+            RouteKind::Upload => Metric::UploadsTotal,
+            RouteKind::Download => Metric::DownloadsTotal,
+            RouteKind::Plain => return,
+        };
+        let outcome_label = self.outcome_labels.label(outcome);
+        if let Some(id) = self.series.outcome_counter(host, metric, req.route, route_label, outcome, outcome_label) {
+            let _ = host.increment_metric(id, 1);
+        }
+        if rule.kind == RouteKind::Upload {
+            record(host, self.series.upload_size(host, req.route, route_label), req.request_bytes);
+        }
+    }
+
+    /// Route labels this VM knows (for tests and diagnostics).
+    pub fn known_routes(&self) -> usize {
+        self.resolver.known_labels()
+    }
+}
+
+fn record(host: &impl MetricsHost, id: Option<MetricId>, value: u64) {
+    if let Some(id) = id {
+        let _ = host.record_metric(id, value);
+    }
+}

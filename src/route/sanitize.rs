@@ -1,0 +1,47 @@
+//! Which bytes may appear in a route label, and how anything else is made safe.
+//!
+//! A route label travels inside an Envoy stat name (`route=.=<value>;.;`), is cut out by a
+//! `stats_tags` regex and printed in the Prometheus exposition. So a value must never hold
+//! `;` or `=` (they would end the tag early), `"`, `\` or control bytes (they would break the
+//! exposition), nor non-ASCII bytes. The allowed set is RFC 3986's path characters minus
+//! `;` and `=`; everything else becomes `_`.
+
+/// Replacement for any byte outside the allowed set.
+pub const REPLACEMENT: char = '_';
+
+/// True for the bytes a route label may contain verbatim.
+pub fn is_label_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
+                | b',' | b':' | b'@' | b'/'
+        )
+}
+
+/// Appends `bytes` to `out`, replacing every unsafe byte with [`REPLACEMENT`].
+pub fn push_sanitized(bytes: &[u8], out: &mut String) {
+    for &b in bytes {
+        out.push(if is_label_safe(b) { b as char } else { REPLACEMENT });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_everything_that_could_break_a_tag_or_the_exposition() {
+        let mut out = String::new();
+        push_sanitized(b"a;b=c\"d\\e\nf g{h}\xff\xc3\xa9%zz", &mut out);
+        assert_eq!(out, "a_b_c_d_e_f_g_h____%zz");
+    }
+
+    #[test]
+    fn keeps_rfc3986_path_characters() {
+        let mut out = String::new();
+        let keep = b"/AZaz09-._~%!$&'()*+,:@";
+        push_sanitized(keep, &mut out);
+        assert_eq!(out.as_bytes(), keep);
+    }
+}

@@ -1,0 +1,149 @@
+//! The proxy-wasm glue: Envoy's callbacks in, the core's traits out. Nothing here decides
+//! what to record; it forwards callbacks to [`StreamRecorder`] and implements the host
+//! traits with [`abi`] calls. Built only for `wasm32`.
+
+mod abi;
+mod logger;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType};
+
+use crate::config::Config;
+use crate::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, Property, SharedStore, StreamHost};
+use crate::plugin::Plugin;
+use crate::route::SHARED_KEY;
+use crate::stream::StreamRecorder;
+
+proxy_wasm::main! {{
+    logger::install();
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(RootFilter { plugin: None }) });
+}}
+
+/// The host, reached through the proxy-wasm ABI.
+struct HostCalls;
+
+impl MetricsHost for HostCalls {
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError> {
+        abi::define_metric(kind, name)
+    }
+    fn increment_metric(&self, id: MetricId, delta: i64) -> Result<(), HostError> {
+        abi::increment_metric(id, delta)
+    }
+    fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError> {
+        abi::record_metric(id, value)
+    }
+}
+
+impl StreamHost for HostCalls {
+    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+        abi::request_header(name)
+    }
+    fn property(&self, property: Property) -> Option<Vec<u8>> {
+        // Serialised property paths: parts joined by NUL. Envoy >= 1.33 spells them this way.
+        abi::property(match property {
+            Property::ResponseCode => b"response\0code",
+            Property::RouteName => b"xds\0route_name",
+        })
+    }
+    fn now_nanos(&self) -> Option<u64> {
+        abi::now_nanos()
+    }
+}
+
+impl SharedStore for HostCalls {
+    fn get_shared(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), HostError> {
+        abi::get_shared_data(key)
+    }
+    fn set_shared(&self, key: &str, value: &[u8], cas: u32) -> Result<CasWrite, HostError> {
+        abi::set_shared_data(key, value, cas)
+    }
+}
+
+struct RootFilter {
+    /// `None` until a configuration is accepted; streams then pass through unrecorded.
+    plugin: Option<Rc<RefCell<Plugin>>>,
+}
+
+impl Context for RootFilter {}
+
+impl RootContext for RootFilter {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = match abi::plugin_configuration(plugin_configuration_size) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(HostError(status)) => {
+                log::error!("routemeter: cannot read the plugin configuration (host status {status})");
+                return false;
+            }
+        };
+        match Config::from_json(&bytes) {
+            Ok(config) => {
+                // Make sure the shared route set exists, so later writes are all CAS-checked.
+                if let Ok((None, _)) = abi::get_shared_data(SHARED_KEY) {
+                    let _ = abi::set_shared_data(SHARED_KEY, b"", 0);
+                }
+                log::info!(
+                    "routemeter: configured {} route templates, {} exclusions, max_routes {}",
+                    config.rules.len(),
+                    config.exclusions.len(),
+                    config.max_routes
+                );
+                self.plugin = Some(Rc::new(RefCell::new(Plugin::new(config))));
+                true
+            }
+            Err(e) => {
+                log::error!("routemeter: invalid plugin configuration: {e}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Never None: the SDK panics on None. Without a plugin the stream is just not recorded.
+        Some(Box::new(HttpStream { plugin: self.plugin.clone(), recorder: StreamRecorder::default() }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct HttpStream {
+    plugin: Option<Rc<RefCell<Plugin>>>,
+    recorder: StreamRecorder,
+}
+
+impl HttpStream {
+    fn with_plugin(&mut self, f: impl FnOnce(&mut StreamRecorder, &mut Plugin)) {
+        if let Some(plugin) = &self.plugin {
+            if let Ok(mut plugin) = plugin.try_borrow_mut() {
+                f(&mut self.recorder, &mut plugin);
+            }
+        }
+    }
+}
+
+impl Context for HttpStream {}
+
+impl HttpContext for HttpStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.with_plugin(|rec, plugin| rec.on_request_headers(plugin, &HostCalls));
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        self.recorder.on_request_body(body_size);
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        self.recorder.on_response_body(body_size);
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        self.with_plugin(|rec, plugin| rec.on_log(plugin, &HostCalls));
+    }
+}
