@@ -1,1 +1,4 @@
-pub fn placeholder() {}
+//! The routemeter demo kit: the file-conversion service routemeter is shown and tested
+//! against, plus the client-side tools `make run` and the end-to-end tests share.
+
+pub mod server;

@@ -74,7 +74,7 @@ impl RootContext for RootFilter {
         let bytes = match abi::plugin_configuration(plugin_configuration_size) {
             Ok(bytes) => bytes.unwrap_or_default(),
             Err(HostError(status)) => {
-                log::error!("routemeter: cannot read the plugin configuration (host status {status})");
+                log::error!("cannot read the plugin configuration (host status {status})");
                 return false;
             }
         };
@@ -85,7 +85,7 @@ impl RootContext for RootFilter {
                     let _ = abi::set_shared_data(SHARED_KEY, b"", 0);
                 }
                 log::info!(
-                    "routemeter: configured {} route templates, {} exclusions, max_routes {}",
+                    "configured {} route templates, {} exclusions, max_routes {}",
                     config.rules.len(),
                     config.exclusions.len(),
                     config.max_routes
@@ -94,7 +94,7 @@ impl RootContext for RootFilter {
                 true
             }
             Err(e) => {
-                log::error!("routemeter: invalid plugin configuration: {e}");
+                log::error!("invalid plugin configuration: {e}");
                 false
             }
         }
