@@ -1,1 +1,84 @@
+//! Configuration: what parses, and the exact error for what does not.
 
+use super::*;
+
+fn error_of(json: &str) -> String {
+    Config::from_json(json.as_bytes()).unwrap_err().to_string()
+}
+
+#[test]
+fn empty_and_minimal_configs_use_defaults() {
+    for json in ["", "  \n", "{}"] {
+        let c = Config::from_json(json.as_bytes()).unwrap();
+        assert_eq!(c.max_routes, 100);
+        assert_eq!(c.max_path_depth, 6);
+        assert!(!c.use_route_name);
+        assert!(c.rules.is_empty() && c.exclusions.is_empty());
+    }
+    assert_eq!(Config::default().max_routes, 100);
+}
+
+#[test]
+fn full_config_parses() {
+    let c = Config::from_json(
+        br#"{
+        "routes": [
+            {"template": "/api/v1/upload", "methods": ["POST", "PUT"], "kind": "upload",
+             "outcomes": {"422": "failed_validation", "5xx": "failed_server"}},
+            {"template": "/api/v1/download/{job_id}", "kind": "download"},
+            {"template": "/static/*"}
+        ],
+        "exclude": ["/health", "/metrics"],
+        "use_route_name": true,
+        "max_routes": 250,
+        "max_path_depth": 3
+    }"#,
+    )
+    .unwrap();
+    assert_eq!(c.rules.len(), 3);
+    assert_eq!(c.rules[0].kind, RouteKind::Upload);
+    assert!(c.rules[0].methods.unwrap().contains(Method::Put));
+    assert!(!c.rules[0].methods.unwrap().contains(Method::Get));
+    assert_eq!(c.rules[1].methods, None);
+    assert_eq!(c.rules[2].template.text(), "/static/*");
+    assert_eq!(c.exclusions.len(), 2);
+    assert_eq!((c.max_routes, c.max_path_depth, c.use_route_name), (250, 3, true));
+    assert_eq!(c.outcome_labels.label(7), "failed_server");
+}
+
+#[test]
+fn errors_name_the_field() {
+    let cases: &[(&str, &str)] = &[
+        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth` at line 1 column 12"),
+        (r#"{"max_routes": 0}"#, "max_routes: must be between 1 and 10000, got 0"),
+        (r#"{"max_routes": 10001}"#, "max_routes: must be between 1 and 10000, got 10001"),
+        (r#"{"max_routes": -1}"#, "max_routes: invalid value: integer `-1`, expected u64 at line 1 column 17"),
+        (r#"{"max_routes": "100"}"#, "max_routes: invalid type: string \"100\", expected u64 at line 1 column 20"),
+        (r#"{"max_path_depth": 0}"#, "max_path_depth: must be between 1 and 32, got 0"),
+        (r#"{"use_route_name": "yes"}"#, "use_route_name: invalid type: string \"yes\", expected a boolean at line 1 column 24"),
+        (r#"{"routes": [{"methods": ["GET"]}]}"#, "routes[0]: missing field `template` at line 1 column 32"),
+        (r#"{"routes": [{"template": "/a"}, {"template": "b"}]}"#, "routes[1].template: template \"b\" must start with '/'"),
+        (r#"{"routes": [{"template": "/a", "kind": "uplaod"}]}"#, "routes[0].kind: unknown variant `uplaod`, expected `upload` or `download` at line 1 column 47"),
+        (r#"{"routes": [{"template": "/a", "methods": []}]}"#, "routes[0].methods: must not be empty; leave it out to match every method"),
+        (r#"{"routes": [{"template": "/a", "methods": ["GET", "get"]}]}"#, "routes[0].methods[1]: unknown method \"get\"; expected one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, OTHER"),
+        (r#"{"routes": [{"template": "/a", "outcomes": {"404": "x"}}]}"#, "routes[0].outcomes: only routes with \"kind\": \"upload\" or \"download\" have outcomes"),
+        (r#"{"routes": [{"template": "/a", "kind": "download", "outcomes": {"6xx": "x"}}]}"#, "routes[0].outcomes.6xx: key must be a status code 100-599, \"0\" (no response) or a class \"1xx\"-\"5xx\""),
+        (r#"{"routes": [{"template": "/a", "kind": "download", "outcomes": {"404": "Not Found"}}]}"#, "routes[0].outcomes.404: outcome \"Not Found\" must be 1-64 characters of a-z, 0-9 and '_', starting with a letter"),
+        (r#"{"routes": [{"template": "/a", "path": "/b"}]}"#, "routes[0].path: unknown field `path`, expected one of `template`, `methods`, `kind`, `outcomes` at line 1 column 37"),
+        (r#"{"exclude": ["/ok", "/bad/{x"]}"#, "exclude[1]: template \"/bad/{x\": segment \"{x\" mixes text with '{', '}' or '*'; a parameter or wildcard must be a whole segment"),
+        (r#"{"routes": 5}"#, "routes: invalid type: integer `5`, expected a sequence at line 1 column 12"),
+        ("[]", "configuration: invalid type: sequence, expected struct RawConfig at line 1 column 1"),
+        ("{", "configuration: EOF while parsing an object at line 1 column 1"),
+        ("{} x", "configuration: trailing characters at line 1 column 4"),
+    ];
+    for (json, want) in cases {
+        assert_eq!(error_of(json), *want, "config {json}");
+    }
+}
+
+#[test]
+fn errors_carry_field_and_reason_separately() {
+    let e = Config::from_json(br#"{"max_routes": 0}"#).unwrap_err();
+    assert_eq!(e.field, "max_routes");
+    assert_eq!(e.reason, "must be between 1 and 10000, got 0");
+}

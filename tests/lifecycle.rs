@@ -1,0 +1,401 @@
+//! Complete request lifecycles (headers, body chunks, response, log) driven natively through
+//! the filter's core against the in-memory Envoy, asserting exact series and values.
+
+mod support;
+
+use support::mem_host::{Faults, MemEnvoy, StatValue};
+
+/// The demo's configuration, as shipped in envoy/envoy.yaml.
+const DEMO: &str = r#"{
+  "routes": [
+    { "template": "/api/v1/upload", "methods": ["POST"], "kind": "upload" },
+    { "template": "/api/v1/status/{job_id}" },
+    { "template": "/api/v1/download/{job_id}", "kind": "download" }
+  ],
+  "exclude": ["/health"]
+}"#;
+
+const UPLOAD: &str = "/api/v1/upload";
+const STATUS: &str = "/api/v1/status/{job_id}";
+const DOWNLOAD: &str = "/api/v1/download/{job_id}";
+
+fn requests(envoy: &MemEnvoy, method: &str, route: &str, status: &str) -> Option<u64> {
+    envoy.counter("http_requests_total", &[("method", method), ("route", route), ("status", status)])
+}
+
+fn in_progress(envoy: &MemEnvoy, method: &str, route: &str) -> Option<i64> {
+    envoy.gauge("http_requests_in_progress", &[("method", method), ("route", route)])
+}
+
+fn hist(envoy: &MemEnvoy, metric: &str, method: &str, route: &str) -> Option<Vec<u64>> {
+    envoy.histogram(metric, &[("method", method), ("route", route)])
+}
+
+#[test]
+fn successful_chunked_upload_records_every_series_exactly() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(DEMO).unwrap();
+    let mut up = vm.request("POST", "/api/v1/upload?filename=report.xlsx");
+    assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(1));
+    up.send_body(65_536).send_body(65_536).send_body(1_234);
+    envoy.advance_ms(42);
+    envoy.advance_ns(999_999);
+    up.respond(201, 60).response_body(17);
+    up.complete();
+
+    assert_eq!(requests(&envoy, "POST", UPLOAD, "201"), Some(1));
+    assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(0));
+    assert_eq!(hist(&envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(vec![42]));
+    assert_eq!(hist(&envoy, "http_request_body_bytes", "POST", UPLOAD), Some(vec![132_306]));
+    assert_eq!(hist(&envoy, "http_response_body_bytes", "POST", UPLOAD), Some(vec![77]));
+    assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "success")]), Some(1));
+    assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![132_306]));
+    // Nothing else: 5 per-(method, route) series + 1 upload outcome + 1 upload size.
+    assert_eq!(envoy.series().len(), 7, "{:#?}", envoy.series());
+}
+
+#[test]
+fn upload_outcomes_follow_the_default_table() {
+    let cases: &[(u16, &str)] = &[
+        (201, "success"),
+        (413, "failed_size"),
+        (422, "failed_validation"),
+        (400, "failed_validation"),
+        (500, "failed_error"),
+        (503, "failed_error"),
+        (302, "failed_error"),
+    ];
+    for (status, outcome) in cases {
+        let envoy = MemEnvoy::new();
+        let vm = envoy.vm(DEMO).unwrap();
+        let mut up = vm.request("POST", UPLOAD);
+        up.send_body(10).respond(*status, 5);
+        up.complete();
+        assert_eq!(envoy.label_values("uploads_total", "status"), vec![outcome.to_string()], "{status}");
+        assert_eq!(requests(&envoy, "POST", UPLOAD, &status.to_string()), Some(1));
+    }
+}
+
+#[test]
+fn download_outcomes_follow_the_default_table() {
+    let cases: &[(u16, &str)] = &[
+        (200, "success"),
+        (206, "success"),
+        (404, "failed_not_found"),
+        (409, "failed_not_ready"),
+        (425, "failed_not_ready"),
+        (500, "failed_error"),
+        (403, "failed_error"),
+    ];
+    for (status, outcome) in cases {
+        let envoy = MemEnvoy::new();
+        let vm = envoy.vm(DEMO).unwrap();
+        let mut down = vm.request("GET", "/api/v1/download/5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab");
+        down.respond(*status, 0);
+        down.complete();
+        assert_eq!(
+            envoy.counter("downloads_total", &[("route", DOWNLOAD), ("status", outcome)]),
+            Some(1),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn reset_before_response_is_status_0_and_aborted() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(DEMO).unwrap();
+    let mut up = vm.request("POST", UPLOAD);
+    up.send_body(4096);
+    up.complete(); // client went away: on_log with no response code
+    assert_eq!(requests(&envoy, "POST", UPLOAD, "0"), Some(1));
+    assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "aborted")]), Some(1));
+    assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![4096]));
+    assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(0));
+}
+
+#[test]
+fn in_progress_counts_overlapping_requests_and_returns_to_zero() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(DEMO).unwrap();
+    let a = vm.request("GET", "/api/v1/status/1");
+    let b = vm.request("GET", "/api/v1/status/2");
+    let c = vm.request("GET", "/api/v1/status/3");
+    assert_eq!(in_progress(&envoy, "GET", STATUS), Some(3));
+    a.complete();
+    assert_eq!(in_progress(&envoy, "GET", STATUS), Some(2));
+    c.complete();
+    b.complete();
+    assert_eq!(in_progress(&envoy, "GET", STATUS), Some(0));
+    assert_eq!(requests(&envoy, "GET", STATUS, "0"), Some(3));
+}
+
+#[test]
+fn a_second_on_log_does_not_count_again() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(DEMO).unwrap();
+    let mut s = vm.request("GET", "/api/v1/status/1");
+    s.respond(200, 10);
+    s.log();
+    s.log();
+    assert!(!s.is_active());
+    assert_eq!(requests(&envoy, "GET", STATUS, "200"), Some(1));
+    assert_eq!(hist(&envoy, "http_response_body_bytes", "GET", STATUS), Some(vec![10]));
+    assert_eq!(in_progress(&envoy, "GET", STATUS), Some(0));
+}
+
+#[test]
+fn excluded_paths_record_nothing() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(DEMO).unwrap();
+    for path in ["/health", "/health?probe=1", "/health/"] {
+        let mut s = vm.request("GET", path);
+        s.respond(200, 15);
+        s.complete();
+    }
+    assert!(envoy.series().is_empty(), "{:#?}", envoy.series());
+    // /healthz is not /health.
+    vm.request("GET", "/healthz").complete();
+    assert_eq!(requests(&envoy, "GET", "/healthz", "0"), Some(1));
+}
+
+#[test]
+fn templates_are_per_method_and_unknown_paths_use_the_heuristic() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(DEMO).unwrap();
+    let paths = [
+        ("GET", "/api/v1/upload"),
+        ("GET", "/api/v2/jobs/12345/files/5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab?x=1"),
+        ("GET", "/api/v2/jobs/777/files/0123456789abcdef"),
+        ("DELETE", "/api/v1/status/9"),
+        ("PROPFIND", "/api/v1/status/9"),
+        ("get", "/a/b/c/d/e/f/g/h/i"),
+    ];
+    for (method, path) in paths {
+        let mut s = vm.request(method, path);
+        s.respond(404, 0);
+        s.complete();
+    }
+    assert_eq!(requests(&envoy, "GET", "/api/v1/upload", "404"), Some(1));
+    assert_eq!(envoy.label_values("uploads_total", "route"), Vec::<String>::new());
+    assert_eq!(requests(&envoy, "GET", "/api/v2/jobs/{id}/files/{id}", "404"), Some(2));
+    assert_eq!(requests(&envoy, "DELETE", STATUS, "404"), Some(1));
+    assert_eq!(requests(&envoy, "OTHER", STATUS, "404"), Some(1));
+    assert_eq!(requests(&envoy, "OTHER", "/a/b/c/d/e/f/*", "404"), Some(1));
+}
+
+#[test]
+fn hostile_paths_are_counted_with_safe_labels() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm("{}").unwrap();
+    let paths: &[&[u8]] = &[
+        b"/caf\xc3\xa9/\xff\xfe",
+        b"/a%zz%/%%",
+        b"/q\"uote/back\\slash",
+        b"/new\nline/tab\tx",
+        b"/x;route=.=evil;.;/y",
+        b"/{id}/{id}",
+        b"",
+    ];
+    for path in paths {
+        let mut s = vm.request_raw(b"GET", path, None);
+        s.respond(200, 0);
+        s.complete();
+    }
+    let routes = envoy.label_values("http_requests_total", "route");
+    assert_eq!(
+        routes,
+        vec!["/", "/_id_/_id_", "/a%zz%/%%", "/caf__/__", "/new_line/tab_x", "/q_uote/back_slash", "/x_route_._evil_._/y"]
+    );
+    let total: u64 = routes.iter().map(|r| requests(&envoy, "GET", r, "200").unwrap()).sum();
+    assert_eq!(total, paths.len() as u64);
+}
+
+#[test]
+fn route_cap_is_global_across_vms_and_overflows_into_other() {
+    let envoy = MemEnvoy::new();
+    let config = r#"{"routes": [{"template": "/api/v1/upload"}], "max_routes": 3}"#;
+    let worker1 = envoy.vm(config).unwrap();
+    let worker2 = envoy.vm(config).unwrap();
+    for (vm, path) in [
+        (&worker1, "/a"),
+        (&worker2, "/b"),
+        (&worker2, "/a"),
+        (&worker1, "/c"),
+        (&worker2, "/d"),
+        (&worker1, "/e"),
+        (&worker2, "/c"),
+        (&worker1, "/api/v1/upload"),
+    ] {
+        let mut s = vm.request("GET", path);
+        s.respond(200, 0);
+        s.complete();
+    }
+    assert_eq!(
+        envoy.label_values("http_requests_total", "route"),
+        vec!["/a", "/api/v1/upload", "/b", "/c", "__other__"]
+    );
+    assert_eq!(requests(&envoy, "GET", "/a", "200"), Some(2));
+    assert_eq!(requests(&envoy, "GET", "/c", "200"), Some(2));
+    assert_eq!(requests(&envoy, "GET", "__other__", "200"), Some(2));
+    assert_eq!(envoy.shared_data(routemeter::route::SHARED_KEY), Some(b"/a\n/b\n/c\n".to_vec()));
+    // A VM knows at most templates + __other__ + the cap.
+    assert!(worker1.known_routes() <= 5 && worker2.known_routes() <= 5);
+}
+
+#[test]
+fn without_shared_data_the_cap_holds_per_vm() {
+    let envoy = MemEnvoy::new();
+    envoy.set_faults(Faults { shared_data: true, ..Faults::default() });
+    let vm = envoy.vm(r#"{"max_routes": 2}"#).unwrap();
+    for path in ["/a", "/b", "/c", "/a"] {
+        vm.request("GET", path).complete();
+    }
+    assert_eq!(envoy.label_values("http_requests_total", "route"), vec!["/a", "/b", "__other__"]);
+}
+
+#[test]
+fn many_distinct_paths_keep_memory_and_series_bounded() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(r#"{"max_routes": 50}"#).unwrap();
+    for i in 0..5_000 {
+        let mut s = vm.request("GET", &format!("/p{i}/q"));
+        s.respond(200, 0);
+        s.complete();
+    }
+    assert_eq!(envoy.label_values("http_requests_total", "route").len(), 51);
+    assert_eq!(vm.known_routes(), 51);
+    assert_eq!(requests(&envoy, "GET", "__other__", "200"), Some(4_950));
+}
+
+#[test]
+fn metric_ids_are_defined_once_per_series() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(DEMO).unwrap();
+    let run = |n: usize| {
+        for i in 0..n {
+            let mut s = vm.request("GET", &format!("/api/v1/status/{i}"));
+            s.respond(200, 10);
+            s.complete();
+        }
+    };
+    run(1);
+    let after_first = envoy.define_calls();
+    assert_eq!(after_first, 5); // in_progress, duration, 2 body sizes, requests{200}
+    run(100);
+    assert_eq!(envoy.define_calls(), after_first);
+}
+
+#[test]
+fn route_name_label_when_configured() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(r#"{"use_route_name": true, "routes": [{"template": "/api/v1/status/{id}"}]}"#).unwrap();
+    vm.request_on_route("GET", "/api/v1/status/1", "status_route").complete();
+    vm.request_on_route("GET", "/other/42", "catch;all").complete();
+    vm.request_on_route("GET", "/other/43", "").complete();
+    vm.request("GET", "/other/44").complete();
+    assert_eq!(
+        envoy.label_values("http_requests_total", "route"),
+        vec!["/api/v1/status/{id}", "/other/{id}", "catch_all"]
+    );
+    assert_eq!(requests(&envoy, "GET", "/other/{id}", "0"), Some(2));
+}
+
+#[test]
+fn configured_outcome_overrides() {
+    let envoy = MemEnvoy::new();
+    let config = r#"{"routes": [{"template": "/dl/{id}", "kind": "download",
+        "outcomes": {"410": "failed_expired", "4xx": "failed_client", "0": "cancelled"}}]}"#;
+    let vm = envoy.vm(config).unwrap();
+    for status in [410u16, 404, 409, 200, 500] {
+        let mut s = vm.request("GET", "/dl/1");
+        s.respond(status, 0);
+        s.complete();
+    }
+    vm.request("GET", "/dl/1").complete();
+    let got: Vec<(String, u64)> = envoy
+        .label_values("downloads_total", "status")
+        .into_iter()
+        .map(|o| {
+            let n = envoy.counter("downloads_total", &[("route", "/dl/{id}"), ("status", &o)]).unwrap();
+            (o, n)
+        })
+        .collect();
+    let want: Vec<(String, u64)> = [("cancelled", 1), ("failed_client", 2), ("failed_error", 1), ("failed_expired", 1), ("success", 1)]
+        .iter()
+        .map(|(o, n)| (o.to_string(), *n))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn durations_are_whole_milliseconds_rounded_down() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm("{}").unwrap();
+    for ns in [0u64, 999_999, 1_000_000, 1_999_999, 2_500_000, 60_000_000_000] {
+        let s = vm.request("GET", "/t");
+        envoy.advance_ns(ns);
+        s.complete();
+    }
+    assert_eq!(
+        hist(&envoy, "http_request_duration_milliseconds", "GET", "/t"),
+        Some(vec![0, 0, 1, 1, 2, 60_000])
+    );
+}
+
+#[test]
+fn host_failures_lose_measurements_and_nothing_else() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm(DEMO).unwrap();
+    envoy.set_faults(Faults { metrics: true, shared_data: true, headers: true, clock: true });
+    // Started while everything fails: no gauge increment, so no decrement later either.
+    let started_broken = vm.request("POST", UPLOAD);
+    let mut s = vm.request("GET", "/x/1");
+    s.respond(200, 5);
+    s.complete();
+    assert!(envoy.series().is_empty());
+    envoy.set_faults(Faults::default());
+    started_broken.complete();
+    let mut ok = vm.request("POST", UPLOAD);
+    ok.respond(201, 0);
+    ok.complete();
+    // Headers were unreadable for the broken request: counted as OTHER on "/", not dropped.
+    assert_eq!(requests(&envoy, "OTHER", "/", "0"), Some(1));
+    assert_eq!(in_progress(&envoy, "OTHER", "/"), Some(0));
+    assert_eq!(requests(&envoy, "POST", UPLOAD, "201"), Some(1));
+    assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(0));
+    // The broken request had no start time: no duration sample for it.
+    assert_eq!(hist(&envoy, "http_request_duration_milliseconds", "OTHER", "/"), Some(vec![]));
+}
+
+#[test]
+fn empty_config_records_with_defaults() {
+    let envoy = MemEnvoy::new();
+    let vm = envoy.vm("").unwrap();
+    let mut s = vm.request("POST", "/api/v1/upload");
+    s.send_body(3).respond(201, 0);
+    s.complete();
+    assert_eq!(requests(&envoy, "POST", "/api/v1/upload", "201"), Some(1));
+    // No kind configured: only the five per-(method, route) series, no upload series.
+    let names: Vec<String> = envoy.series().into_keys().map(|(m, _)| m).collect();
+    assert_eq!(
+        names,
+        vec![
+            "http_request_body_bytes",
+            "http_request_duration_milliseconds",
+            "http_requests_in_progress",
+            "http_requests_total",
+            "http_response_body_bytes"
+        ]
+    );
+    assert_eq!(
+        envoy.series().into_values().collect::<Vec<_>>(),
+        vec![
+            StatValue::Histogram(vec![3]),
+            StatValue::Histogram(vec![0]),
+            StatValue::Gauge(0),
+            StatValue::Counter(1),
+            StatValue::Histogram(vec![0])
+        ]
+    );
+}
