@@ -67,13 +67,14 @@ impl Config {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Config::from_raw(RawConfig::default());
         }
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| err("configuration", e.to_string()))?;
+        require_objects(&value)?;
+        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { "configuration".to_string() } else { path };
             err(field, e.into_inner().to_string())
         })?;
-        de.end().map_err(|e| err("configuration", e.to_string()))?;
         Config::from_raw(raw)
     }
 
@@ -166,6 +167,22 @@ fn validate_route(field: &str, raw: RawRoute, labels: &mut OutcomeLabels) -> Res
         overrides.push((status, labels.intern(label)));
     }
     Ok(RouteRule { template, methods, kind, outcomes: OutcomePolicy::new(overrides) })
+}
+
+/// serde happily reads a JSON array into a struct field by field (`[["/a"]]` would be a
+/// route); a config that is not written with objects is a mistake, so say so.
+fn require_objects(value: &serde_json::Value) -> Result<(), ConfigError> {
+    let Some(top) = value.as_object() else {
+        return Err(err("configuration", "must be a JSON object"));
+    };
+    if let Some(routes) = top.get("routes").and_then(|r| r.as_array()) {
+        for (i, route) in routes.iter().enumerate() {
+            if !route.is_object() {
+                return Err(err(format!("routes[{i}]"), "must be a JSON object"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_outcome_label(label: &str) -> bool {
