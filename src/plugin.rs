@@ -1,10 +1,10 @@
 //! Per-VM state and the two moments that record anything: a request starts (route resolved,
 //! in-flight gauge up) and a stream finishes (gauge down, counters and histograms).
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::host::{Host, MetricId, MetricsHost};
 use crate::method::Method;
-use crate::metrics::{Metric, SeriesCache};
+use crate::metrics::{stat_name, Metric, SeriesCache};
 use crate::outcome::{OutcomeLabels, RouteKind};
 use crate::route::{Resolution, RouteId, RouteResolver, RuleId};
 
@@ -23,14 +23,39 @@ pub struct InFlight {
 
 #[derive(Debug)]
 pub struct Plugin {
+    /// One line about the configuration, for the log.
+    description: String,
     resolver: RouteResolver,
     outcome_labels: OutcomeLabels,
     series: SeriesCache,
 }
 
+/// Builds the plugin from configuration bytes and publishes `routemeter_config_invalid`
+/// (0 or 1). A rejected configuration is the caller's to log; it must not stop Envoy:
+/// Envoy 1.40 refuses the whole bootstrap when `on_configure` fails, whatever the failure
+/// policy, so the glue stays loaded as a pass-through and this gauge makes the state visible.
+pub fn configure(bytes: &[u8], host: &impl MetricsHost) -> Result<Plugin, ConfigError> {
+    let parsed = Config::from_json(bytes);
+    let invalid = Metric::ConfigInvalid;
+    if let Ok(id) = host.define_metric(invalid.kind(), &stat_name(invalid, &[])) {
+        // On a gauge, record sets the value: 1 however many VMs report it.
+        let _ = host.record_metric(id, u64::from(parsed.is_err()));
+    }
+    parsed.map(Plugin::new)
+}
+
 impl Plugin {
     pub fn new(config: Config) -> Plugin {
+        let description = format!(
+            "{} route templates, {} exclusions, max_routes {}, max_path_depth {}, use_route_name {}",
+            config.rules.len(),
+            config.exclusions.len(),
+            config.max_routes,
+            config.max_path_depth,
+            config.use_route_name
+        );
         Plugin {
+            description,
             resolver: RouteResolver::new(
                 config.rules,
                 config.exclusions,
@@ -95,6 +120,10 @@ impl Plugin {
         if rule.kind == RouteKind::Upload {
             record(host, self.series.upload_size(host, req.route, route_label), req.request_bytes);
         }
+    }
+
+    pub fn describe(&self) -> &str {
+        &self.description
     }
 
     /// Route labels this VM knows (for tests and diagnostics).

@@ -51,7 +51,9 @@ fn successful_chunked_upload_records_every_series_exactly() {
     assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "success")]), Some(1));
     assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![132_306]));
     // Nothing else: 5 per-(method, route) series + 1 upload outcome + 1 upload size.
-    assert_eq!(envoy.series().len(), 7, "{:#?}", envoy.series());
+    // Nothing else: 5 per-(method, route) series + 1 upload outcome + 1 upload size + the
+    // config gauge.
+    assert_eq!(envoy.series().len(), 8, "{:#?}", envoy.series());
 }
 
 #[test]
@@ -153,7 +155,7 @@ fn excluded_paths_record_nothing() {
         s.respond(200, 15);
         s.complete();
     }
-    assert!(envoy.series().is_empty(), "{:#?}", envoy.series());
+    assert_eq!(envoy.series().len(), 1, "only the config gauge: {:#?}", envoy.series());
     // /healthz is not /health.
     vm.request("GET", "/healthz").complete();
     assert_eq!(requests(&envoy, "GET", "/healthz", "0"), Some(1));
@@ -279,9 +281,10 @@ fn metric_ids_are_defined_once_per_series() {
             s.complete();
         }
     };
+    let configured = envoy.define_calls(); // the config gauge
     run(1);
     let after_first = envoy.define_calls();
-    assert_eq!(after_first, 5); // in_progress, duration, 2 body sizes, requests{200}
+    assert_eq!(after_first - configured, 5); // in_progress, duration, 2 body sizes, requests{200}
     run(100);
     assert_eq!(envoy.define_calls(), after_first);
 }
@@ -353,7 +356,7 @@ fn host_failures_lose_measurements_and_nothing_else() {
     let mut s = vm.request("GET", "/x/1");
     s.respond(200, 5);
     s.complete();
-    assert!(envoy.series().is_empty());
+    assert_eq!(envoy.series().len(), 1, "only the config gauge: {:#?}", envoy.series());
     envoy.set_faults(Faults::default());
     started_broken.complete();
     let mut ok = vm.request("POST", UPLOAD);
@@ -377,7 +380,8 @@ fn empty_config_records_with_defaults() {
     s.complete();
     assert_eq!(requests(&envoy, "POST", "/api/v1/upload", "201"), Some(1));
     // No kind configured: only the five per-(method, route) series, no upload series.
-    let names: Vec<String> = envoy.series().into_keys().map(|(m, _)| m).collect();
+    let names: Vec<String> =
+        envoy.series().into_keys().map(|(m, _)| m).filter(|m| m != "routemeter_config_invalid").collect();
     assert_eq!(
         names,
         vec![
@@ -389,7 +393,7 @@ fn empty_config_records_with_defaults() {
         ]
     );
     assert_eq!(
-        envoy.series().into_values().collect::<Vec<_>>(),
+        envoy.series().into_iter().filter(|((m, _), _)| m != "routemeter_config_invalid").map(|(_, v)| v).collect::<Vec<_>>(),
         vec![
             StatValue::Histogram(vec![3]),
             StatValue::Histogram(vec![0]),
@@ -398,4 +402,14 @@ fn empty_config_records_with_defaults() {
             StatValue::Histogram(vec![0])
         ]
     );
+}
+
+#[test]
+fn config_validity_is_a_gauge() {
+    let envoy = MemEnvoy::new();
+    let err = envoy.vm(r#"{"max_routes": 0}"#).err().unwrap();
+    assert_eq!(err.to_string(), "max_routes: must be between 1 and 10000, got 0");
+    assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(1));
+    envoy.vm(DEMO).unwrap();
+    assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(0));
 }

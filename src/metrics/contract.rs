@@ -41,12 +41,13 @@ pub enum Metric {
     UploadsTotal,
     UploadFileSize,
     DownloadsTotal,
+    ConfigInvalid,
 }
 
 use LabelKey::{Method as M, Route as R, Status as S};
 
 impl Metric {
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 9] = [
         Metric::RequestsTotal,
         Metric::RequestDuration,
         Metric::RequestsInProgress,
@@ -55,6 +56,7 @@ impl Metric {
         Metric::UploadsTotal,
         Metric::UploadFileSize,
         Metric::DownloadsTotal,
+        Metric::ConfigInvalid,
     ];
 
     /// Name as scraped from `/stats/prometheus`. The unit is in the name because Envoy
@@ -69,13 +71,14 @@ impl Metric {
             Metric::UploadsTotal => "uploads_total",
             Metric::UploadFileSize => "upload_file_size_bytes",
             Metric::DownloadsTotal => "downloads_total",
+            Metric::ConfigInvalid => "routemeter_config_invalid",
         }
     }
 
     pub fn kind(self) -> MetricKind {
         match self {
             Metric::RequestsTotal | Metric::UploadsTotal | Metric::DownloadsTotal => MetricKind::Counter,
-            Metric::RequestsInProgress => MetricKind::Gauge,
+            Metric::RequestsInProgress | Metric::ConfigInvalid => MetricKind::Gauge,
             Metric::RequestDuration | Metric::RequestBodyBytes | Metric::ResponseBodyBytes | Metric::UploadFileSize => {
                 MetricKind::Histogram
             }
@@ -92,6 +95,7 @@ impl Metric {
             | Metric::ResponseBodyBytes => &[M, R],
             Metric::UploadsTotal | Metric::DownloadsTotal => &[R, S],
             Metric::UploadFileSize => &[R],
+            Metric::ConfigInvalid => &[],
         }
     }
 

