@@ -98,10 +98,11 @@ impl Plugin {
             let _ = host.increment_metric(id, 1);
         }
         if let (Some(start), Some(end)) = (req.started_ns, now_ns) {
-            // Whole milliseconds, rounded down: with Envoy counting a value that sits on a
-            // bucket bound into the next bucket, integer ms land in the right bucket for
-            // every integer bound.
-            record(host, series.duration, end.saturating_sub(start) / 1_000_000);
+            // Whole milliseconds, rounded up. Envoy keeps integer samples exactly and counts
+            // a sample in `le=b` when it is <= b (measured on 1.40), so with rounding up
+            // `le="25"` holds exactly the requests that took at most 25 ms, for every integer
+            // bound; rounding down would put a 1.7 ms request under `le="1"`.
+            record(host, series.duration, end.saturating_sub(start).div_ceil(1_000_000));
         }
         record(host, series.request_bytes, req.request_bytes);
         record(host, series.response_bytes, req.response_bytes);

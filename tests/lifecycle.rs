@@ -45,7 +45,8 @@ fn successful_chunked_upload_records_every_series_exactly() {
 
     assert_eq!(requests(&envoy, "POST", UPLOAD, "201"), Some(1));
     assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(0));
-    assert_eq!(hist(&envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(vec![42]));
+    // 42.999999 ms, rounded up.
+    assert_eq!(hist(&envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(vec![43]));
     assert_eq!(hist(&envoy, "http_request_body_bytes", "POST", UPLOAD), Some(vec![132_306]));
     assert_eq!(hist(&envoy, "http_response_body_bytes", "POST", UPLOAD), Some(vec![77]));
     assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "success")]), Some(1));
@@ -332,7 +333,7 @@ fn configured_outcome_overrides() {
 }
 
 #[test]
-fn durations_are_whole_milliseconds_rounded_down() {
+fn durations_are_whole_milliseconds_rounded_up() {
     let envoy = MemEnvoy::new();
     let vm = envoy.vm("{}").unwrap();
     for ns in [0u64, 999_999, 1_000_000, 1_999_999, 2_500_000, 60_000_000_000] {
@@ -342,7 +343,7 @@ fn durations_are_whole_milliseconds_rounded_down() {
     }
     assert_eq!(
         hist(&envoy, "http_request_duration_milliseconds", "GET", "/t"),
-        Some(vec![0, 0, 1, 1, 2, 60_000])
+        Some(vec![0, 1, 1, 2, 3, 60_000])
     );
 }
 

@@ -117,7 +117,7 @@ pub enum Unit {
 
 impl Unit {
     /// The buckets the shipped bootstrap configures for this unit.
-    pub fn buckets(self) -> &'static [f64] {
+    pub const fn buckets(self) -> &'static [f64] {
         match self {
             Unit::Milliseconds => &[
                 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
