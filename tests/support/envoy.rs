@@ -8,13 +8,13 @@
 //! exercise the configuration users run.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use routemeter_demo::admin::{self, admin_get};
 use routemeter_demo::prom::Exposition;
 use routemeter_demo::server::{self, RunningServer, ServeOptions};
 
@@ -127,9 +127,7 @@ impl Stack {
 
     /// The parsed `/stats/prometheus` page (the parse itself checks the format).
     pub fn scrape(&self) -> Exposition {
-        let (code, body) = admin_get(self.admin, "/stats/prometheus").expect("scrape");
-        assert_eq!(code, 200);
-        Exposition::parse(&body).unwrap_or_else(|e| panic!("exposition does not parse: {e}"))
+        admin::scrape(self.admin).unwrap_or_else(|e| panic!("scrape failed: {e}"))
     }
 
     /// Scrapes until `ready` holds (histograms change only at a stats flush), then returns
@@ -199,33 +197,4 @@ pub fn bootstrap(demo: SocketAddr, plugin_config: Option<&str>) -> String {
     }
     // Histograms reach /stats/prometheus only at a flush; flush often so tests wait little.
     format!("stats_flush_interval: 0.2s\n{y}")
-}
-
-/// A GET on the admin interface: (status, body).
-pub fn admin_get(admin: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&admin, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = &raw[split + 4..];
-    let code = head.split(' ').nth(1)?.parse().ok()?;
-    let body = if head.contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_vec() };
-    Some((code, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = raw.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..eol]).ok()?.split(';').next()?.trim(), 16).ok()?;
-        raw = &raw[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
 }
