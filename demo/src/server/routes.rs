@@ -151,7 +151,14 @@ pub fn handle<R: BufRead, W: Write>(
         Ok(o) => {
             let resp = match o.force_status {
                 Some(status) => forced(status),
-                None => respond(route, consumed, query_filename, &sniffer, &o, shared),
+                None => respond(
+                    route,
+                    consumed,
+                    query_filename,
+                    sniffer.as_ref(),
+                    &o,
+                    shared,
+                ),
             };
             if !o.delay.is_zero() {
                 thread::sleep(o.delay);
@@ -166,7 +173,7 @@ fn respond(
     route: Route<'_>,
     consumed: Consumed,
     query_filename: Option<&str>,
-    sniffer: &Option<FilenameSniffer>,
+    sniffer: Option<&FilenameSniffer>,
     o: &Overrides,
     shared: &Shared,
 ) -> Response {
@@ -179,8 +186,7 @@ fn respond(
                     json!({ "error": "file_too_large", "max_bytes": max, "received_bytes": consumed.bytes }),
                 );
             }
-            let name =
-                query_filename.or_else(|| sniffer.as_ref().and_then(FilenameSniffer::filename));
+            let name = query_filename.or_else(|| sniffer.and_then(FilenameSniffer::filename));
             if let Err(reason) = upload::check_filename(name) {
                 return Response::json(422, json!({ "error": "invalid_file", "reason": reason }));
             }
