@@ -1,16 +1,22 @@
-//! The `routemeter-demo` command line: one subcommand per demo tool (today only `serve`).
+//! The `routemeter-demo` command line: one subcommand per demo tool.
 
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use routemeter_demo::server::{self, ServeOptions};
+use routemeter_demo::{admin, summary, traffic};
 
 const USAGE: &str = "\
 usage: routemeter-demo <command> [options]
 
 commands:
-  serve    run the demo file-conversion service
+  serve       run the demo file-conversion service
+  traffic     send the demo traffic mix (uploads, status, downloads, ...) to --target ADDR
+  summary     print a per-route summary of Envoy's /stats/prometheus at --admin ADDR
+  wait-ready  wait until Envoy's admin at --admin ADDR answers /ready (--timeout-s N, default 30)
 
 Run `routemeter-demo <command> --help` for a command's options.";
 
@@ -31,6 +37,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
+        Some("traffic") => traffic_cmd(&args[1..]),
+        Some("summary") => summary_cmd(&args[1..]),
+        Some("wait-ready") => wait_ready_cmd(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -78,7 +87,24 @@ fn serve(args: &[String]) -> ExitCode {
 
 /// `Ok(None)` means help was asked for. Accepts both `--flag value` and `--flag=value`.
 fn parse_serve_args(args: &[String]) -> Result<Option<ServeOptions>, String> {
+    let Some(flags) = parse_flags(args, &["--listen", "--max-upload-bytes", "--delay-ms", "--processing-ms"])? else {
+        return Ok(None);
+    };
     let mut opts = ServeOptions::default();
+    for (flag, value) in flags {
+        match flag.as_str() {
+            "--listen" => opts.listen = parse_addr(&flag, &value)?,
+            "--max-upload-bytes" => opts.max_upload_bytes = parse_number(&flag, &value)?,
+            "--delay-ms" => opts.delay_ms = parse_number(&flag, &value)?,
+            _ => opts.processing_ms = parse_number(&flag, &value)?,
+        }
+    }
+    Ok(Some(opts))
+}
+
+/// `--flag value` / `--flag=value` pairs, each flag one of `allowed`; `Ok(None)` for help.
+fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Option<Vec<(String, String)>>, String> {
+    let mut out = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
@@ -88,24 +114,84 @@ fn parse_serve_args(args: &[String]) -> Result<Option<ServeOptions>, String> {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
             _ => (arg.as_str(), None),
         };
-        if !matches!(
-            flag,
-            "--listen" | "--max-upload-bytes" | "--delay-ms" | "--processing-ms"
-        ) {
+        if !allowed.contains(&flag) {
             return Err(format!("unknown option '{arg}'"));
         }
         let value = match inline.or_else(|| it.next().cloned()) {
             Some(v) => v,
             None => return Err(format!("{flag} needs a value")),
         };
-        match flag {
-            "--listen" => opts.listen = parse_addr(&value)?,
-            "--max-upload-bytes" => opts.max_upload_bytes = parse_number(flag, &value)?,
-            "--delay-ms" => opts.delay_ms = parse_number(flag, &value)?,
-            _ => opts.processing_ms = parse_number(flag, &value)?,
-        }
+        out.push((flag.to_string(), value));
     }
-    Ok(Some(opts))
+    Ok(Some(out))
+}
+
+/// Runs a client-side command that takes one required address flag (and maybe more).
+fn client_cmd(
+    name: &str,
+    args: &[String],
+    addr_flag: &str,
+    extra: &[&str],
+    run: impl FnOnce(SocketAddr, &[(String, String)]) -> Result<ExitCode, String>,
+) -> ExitCode {
+    let mut allowed = vec![addr_flag];
+    allowed.extend_from_slice(extra);
+    let result = parse_flags(args, &allowed).and_then(|flags| {
+        let Some(flags) = flags else {
+            println!("usage: routemeter-demo {name} {addr_flag} ADDR\n\n{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        };
+        let addr = match flags.iter().find(|(f, _)| f == addr_flag) {
+            Some((f, v)) => parse_addr(f, v)?,
+            None => return Err(format!("{addr_flag} ADDR is required")),
+        };
+        run(addr, &flags)
+    });
+    result.unwrap_or_else(|msg| {
+        eprintln!("routemeter-demo {name}: {msg}");
+        ExitCode::from(USAGE_ERROR)
+    })
+}
+
+fn traffic_cmd(args: &[String]) -> ExitCode {
+    client_cmd("traffic", args, "--target", &[], |target, _| match traffic::demo_mix(target) {
+        Ok(log) => {
+            println!("  {} requests sent", log.len() + 1);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("routemeter-demo traffic: {target}: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    })
+}
+
+fn summary_cmd(args: &[String]) -> ExitCode {
+    client_cmd("summary", args, "--admin", &[], |admin_addr, _| match admin::scrape(admin_addr) {
+        Ok(page) => {
+            print!("{}", summary::render(&page));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("routemeter-demo summary: {admin_addr}: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    })
+}
+
+fn wait_ready_cmd(args: &[String]) -> ExitCode {
+    client_cmd("wait-ready", args, "--admin", &["--timeout-s"], |admin_addr, flags| {
+        let timeout = match flags.iter().find(|(f, _)| f == "--timeout-s") {
+            Some((f, v)) => parse_number(f, v)?,
+            None => 30,
+        };
+        Ok(if admin::wait_ready(admin_addr, Duration::from_secs(timeout)) {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("routemeter-demo wait-ready: {admin_addr} not ready after {timeout} s");
+            ExitCode::FAILURE
+        })
+    })
 }
 
 fn parse_number(flag: &str, value: &str) -> Result<u64, String> {
@@ -115,7 +201,7 @@ fn parse_number(flag: &str, value: &str) -> Result<u64, String> {
 }
 
 /// Takes `IP:PORT`, or `host:port` such as `localhost:8000`.
-fn parse_addr(value: &str) -> Result<SocketAddr, String> {
+fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = value.parse() {
         return Ok(addr);
     }
@@ -125,7 +211,7 @@ fn parse_addr(value: &str) -> Result<SocketAddr, String> {
         .and_then(|mut addrs| addrs.next())
         .ok_or_else(|| {
             format!(
-                "invalid value '{value}' for --listen: expected HOST:PORT such as 127.0.0.1:8000"
+                "invalid value '{value}' for {flag}: expected HOST:PORT such as 127.0.0.1:8000"
             )
         })
 }
