@@ -246,12 +246,6 @@ fn read_response(r: &mut BufReader<TcpStream>, method: &str) -> io::Result<Respo
 }
 
 fn read_body(r: &mut BufReader<TcpStream>, resp: &mut Response) -> io::Result<()> {
-    let keep = |resp: &mut Response, buf: &[u8]| {
-        resp.body_len += buf.len() as u64;
-        let room = 4096usize.saturating_sub(resp.body_head.len());
-        resp.body_head.extend_from_slice(&buf[..buf.len().min(room)]);
-    };
-    let mut buf = vec![0u8; CHUNK];
     if resp.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             let size_line = read_line(r)?;
@@ -261,37 +255,34 @@ fn read_body(r: &mut BufReader<TcpStream>, resp: &mut Response) -> io::Result<()
                 while !read_line(r)?.is_empty() {}
                 return Ok(());
             }
-            let mut left = size;
-            while left > 0 {
-                let n = r.read(&mut buf[..left.min(CHUNK as u64) as usize])?;
-                if n == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "chunk cut off"));
-                }
-                keep(resp, &buf[..n]);
-                left -= n as u64;
-            }
+            read_into(r, resp, Some(size))?;
             read_line(r)?;
         }
-    } else if let Some(len) = resp.header("content-length").and_then(|v| v.parse::<u64>().ok()) {
-        let mut left = len;
-        while left > 0 {
-            let n = r.read(&mut buf[..left.min(CHUNK as u64) as usize])?;
-            if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body cut off"));
-            }
-            keep(resp, &buf[..n]);
-            left -= n as u64;
-        }
-        Ok(())
     } else {
-        loop {
-            let n = r.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            keep(resp, &buf[..n]);
-        }
+        // Without a length the body runs until the server closes.
+        let len = resp.header("content-length").and_then(|v| v.parse::<u64>().ok());
+        read_into(r, resp, len)
     }
+}
+
+/// Reads `len` body bytes (or up to EOF when `None`), counting them and keeping the first 4 KiB.
+fn read_into(r: &mut BufReader<TcpStream>, resp: &mut Response, len: Option<u64>) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = len.unwrap_or(u64::MAX);
+    while left > 0 {
+        let n = r.read(&mut buf[..left.min(CHUNK as u64) as usize])?;
+        if n == 0 {
+            return match len {
+                None => Ok(()),
+                Some(_) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body cut off")),
+            };
+        }
+        resp.body_len += n as u64;
+        let room = 4096usize.saturating_sub(resp.body_head.len());
+        resp.body_head.extend_from_slice(&buf[..n.min(room)]);
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
