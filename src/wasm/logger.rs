@@ -9,10 +9,15 @@ struct EnvoyLog;
 
 static LOGGER: EnvoyLog = EnvoyLog;
 
+/// proxy-wasm's `critical` log level.
+const CRITICAL: u32 = 5;
+
 pub fn install() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(LevelFilter::Info);
     }
+    // A panic aborts (traps) the VM; say why first, so Envoy's log and the test harness show it.
+    std::panic::set_hook(Box::new(|info| abi::log(CRITICAL, &format!("routemeter panicked: {info}"))));
 }
 
 impl Log for EnvoyLog {
