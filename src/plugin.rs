@@ -2,11 +2,11 @@
 //! in-flight gauge up) and a stream finishes (gauge down, counters and histograms).
 
 use crate::config::{Config, ConfigError};
-use crate::host::{Host, MetricId, MetricsHost};
+use crate::host::{Host, MetricId, MetricsHost, SharedStore};
 use crate::method::Method;
 use crate::metrics::{stat_name, Metric, SeriesCache};
 use crate::outcome::{OutcomeLabels, RouteKind};
-use crate::route::{Resolution, RouteId, RouteResolver, RuleId};
+use crate::route::{Resolution, RouteId, RouteResolver, RouteTable, RuleId};
 
 /// One recorded request between its headers and its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,14 +34,16 @@ pub struct Plugin {
 /// (0 or 1). A rejected configuration is the caller's to log; it must not stop Envoy:
 /// Envoy 1.40 refuses the whole bootstrap when `on_configure` fails, whatever the failure
 /// policy, so the glue stays loaded as a pass-through and this gauge makes the state visible.
-pub fn configure(bytes: &[u8], host: &impl MetricsHost) -> Result<Plugin, ConfigError> {
+pub fn configure(bytes: &[u8], host: &(impl MetricsHost + SharedStore)) -> Result<Plugin, ConfigError> {
     let parsed = Config::from_json(bytes);
     let invalid = Metric::ConfigInvalid;
     if let Ok(id) = host.define_metric(invalid.kind(), &stat_name(invalid, &[])) {
         // On a gauge, record sets the value: 1 however many VMs report it.
         let _ = host.record_metric(id, u64::from(parsed.is_err()));
     }
-    parsed.map(Plugin::new)
+    let plugin = Plugin::new(parsed?);
+    RouteTable::create_shared_set(host);
+    Ok(plugin)
 }
 
 impl Plugin {

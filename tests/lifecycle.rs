@@ -1,9 +1,44 @@
-//! Complete request lifecycles (headers, body chunks, response, log) driven natively through
-//! the filter's core against the in-memory Envoy, asserting exact series and values.
+//! Complete request lifecycles (headers, body chunks, response, log), each run on two hosts:
+//! the filter's Rust core natively, and the compiled `routemeter.wasm` under wasmtime. Both
+//! must give exactly the asserted values, and exactly the same series as each other (a
+//! difference is a bug in one of them).
 
 mod support;
 
-use support::mem_host::{Faults, MemEnvoy, StatValue};
+use proxy_sim::{Faults, Host, SimEnvoy, StatValue, Stream, Vm, WasmHost};
+use support::mem_host::NativeHost;
+
+/// Declares scenarios `fn name(host: &impl Host) { ... }`; each becomes a module with three
+/// tests: `native`, `wasm`, and `same_series` (both hosts, every series compared).
+macro_rules! scenarios {
+    ($($(#[$doc:meta])* fn $name:ident($host:ident) $body:block)*) => {$(
+        $(#[$doc])*
+        mod $name {
+            use super::*;
+
+            pub(super) fn scenario<H: Host>($host: &H) $body
+
+            #[test]
+            fn native() {
+                scenario(&NativeHost::new());
+            }
+
+            #[test]
+            fn wasm() {
+                scenario(&WasmHost::new());
+            }
+
+            #[test]
+            fn same_series() {
+                let (native, wasm) = (NativeHost::new(), WasmHost::new());
+                scenario(&native);
+                scenario(&wasm);
+                assert_eq!(native.envoy().series(), wasm.envoy().series());
+                assert_eq!(native.envoy().define_calls(), wasm.envoy().define_calls(), "define_metric calls");
+            }
+        }
+    )*};
+}
 
 /// The demo's configuration, as shipped in envoy/envoy.yaml.
 const DEMO: &str = r#"{
@@ -19,36 +54,36 @@ const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
 const DOWNLOAD: &str = "/api/v1/download/{job_id}";
 
-fn requests(envoy: &MemEnvoy, method: &str, route: &str, status: &str) -> Option<u64> {
+fn requests(envoy: &SimEnvoy, method: &str, route: &str, status: &str) -> Option<u64> {
     envoy.counter("http_requests_total", &[("method", method), ("route", route), ("status", status)])
 }
 
-fn in_progress(envoy: &MemEnvoy, method: &str, route: &str) -> Option<i64> {
+fn in_progress(envoy: &SimEnvoy, method: &str, route: &str) -> Option<i64> {
     envoy.gauge("http_requests_in_progress", &[("method", method), ("route", route)])
 }
 
-fn hist(envoy: &MemEnvoy, metric: &str, method: &str, route: &str) -> Option<Vec<u64>> {
+fn hist(envoy: &SimEnvoy, metric: &str, method: &str, route: &str) -> Option<Vec<u64>> {
     envoy.histogram(metric, &[("method", method), ("route", route)])
 }
 
-#[test]
-fn successful_chunked_upload_records_every_series_exactly() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(DEMO).unwrap();
+scenarios! {
+fn successful_chunked_upload_records_every_series_exactly(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
     let mut up = vm.request("POST", "/api/v1/upload?filename=report.xlsx");
-    assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(1));
+    assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(1));
     up.send_body(65_536).send_body(65_536).send_body(1_234);
     envoy.advance_ms(42);
     envoy.advance_ns(999_999);
     up.respond(201, 60).response_body(17);
     up.complete();
 
-    assert_eq!(requests(&envoy, "POST", UPLOAD, "201"), Some(1));
-    assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(0));
+    assert_eq!(requests(envoy, "POST", UPLOAD, "201"), Some(1));
+    assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
     // 42.999999 ms, rounded up.
-    assert_eq!(hist(&envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(vec![43]));
-    assert_eq!(hist(&envoy, "http_request_body_bytes", "POST", UPLOAD), Some(vec![132_306]));
-    assert_eq!(hist(&envoy, "http_response_body_bytes", "POST", UPLOAD), Some(vec![77]));
+    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(vec![43]));
+    assert_eq!(hist(envoy, "http_request_body_bytes", "POST", UPLOAD), Some(vec![132_306]));
+    assert_eq!(hist(envoy, "http_response_body_bytes", "POST", UPLOAD), Some(vec![77]));
     assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "success")]), Some(1));
     assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![132_306]));
     // Nothing else: 5 per-(method, route) series + 1 upload outcome + 1 upload size.
@@ -57,8 +92,7 @@ fn successful_chunked_upload_records_every_series_exactly() {
     assert_eq!(envoy.series().len(), 8, "{:#?}", envoy.series());
 }
 
-#[test]
-fn upload_outcomes_follow_the_default_table() {
+fn upload_outcomes_follow_the_default_table(host) {
     let cases: &[(u16, &str)] = &[
         (201, "success"),
         (413, "failed_size"),
@@ -68,19 +102,21 @@ fn upload_outcomes_follow_the_default_table() {
         (503, "failed_error"),
         (302, "failed_error"),
     ];
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
+    let mut seen: std::collections::BTreeMap<&str, u64> = Default::default();
     for (status, outcome) in cases {
-        let envoy = MemEnvoy::new();
-        let vm = envoy.vm(DEMO).unwrap();
         let mut up = vm.request("POST", UPLOAD);
         up.send_body(10).respond(*status, 5);
         up.complete();
-        assert_eq!(envoy.label_values("uploads_total", "status"), vec![outcome.to_string()], "{status}");
-        assert_eq!(requests(&envoy, "POST", UPLOAD, &status.to_string()), Some(1));
+        *seen.entry(outcome).or_default() += 1;
+        assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", outcome)]), Some(seen[outcome]), "{status}");
+        assert_eq!(requests(envoy, "POST", UPLOAD, &status.to_string()), Some(1));
     }
+    assert_eq!(envoy.label_values("uploads_total", "status").len(), seen.len());
 }
 
-#[test]
-fn download_outcomes_follow_the_default_table() {
+fn download_outcomes_follow_the_default_table(host) {
     let cases: &[(u16, &str)] = &[
         (200, "success"),
         (206, "success"),
@@ -90,67 +126,61 @@ fn download_outcomes_follow_the_default_table() {
         (500, "failed_error"),
         (403, "failed_error"),
     ];
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
+    let mut seen: std::collections::BTreeMap<&str, u64> = Default::default();
     for (status, outcome) in cases {
-        let envoy = MemEnvoy::new();
-        let vm = envoy.vm(DEMO).unwrap();
         let mut down = vm.request("GET", "/api/v1/download/5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab");
         down.respond(*status, 0);
         down.complete();
-        assert_eq!(
-            envoy.counter("downloads_total", &[("route", DOWNLOAD), ("status", outcome)]),
-            Some(1),
-            "{status}"
-        );
+        *seen.entry(outcome).or_default() += 1;
+        assert_eq!(envoy.counter("downloads_total", &[("route", DOWNLOAD), ("status", outcome)]), Some(seen[outcome]), "{status}");
     }
+    assert_eq!(envoy.label_values("downloads_total", "status").len(), seen.len());
 }
 
-#[test]
-fn reset_before_response_is_status_0_and_aborted() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(DEMO).unwrap();
+fn reset_before_response_is_status_0_and_aborted(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
     let mut up = vm.request("POST", UPLOAD);
     up.send_body(4096);
     up.complete(); // client went away: on_log with no response code
-    assert_eq!(requests(&envoy, "POST", UPLOAD, "0"), Some(1));
+    assert_eq!(requests(envoy, "POST", UPLOAD, "0"), Some(1));
     assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "aborted")]), Some(1));
     assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![4096]));
-    assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(0));
+    assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
 }
 
-#[test]
-fn in_progress_counts_overlapping_requests_and_returns_to_zero() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(DEMO).unwrap();
+fn in_progress_counts_overlapping_requests_and_returns_to_zero(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
     let a = vm.request("GET", "/api/v1/status/1");
     let b = vm.request("GET", "/api/v1/status/2");
     let c = vm.request("GET", "/api/v1/status/3");
-    assert_eq!(in_progress(&envoy, "GET", STATUS), Some(3));
+    assert_eq!(in_progress(envoy, "GET", STATUS), Some(3));
     a.complete();
-    assert_eq!(in_progress(&envoy, "GET", STATUS), Some(2));
+    assert_eq!(in_progress(envoy, "GET", STATUS), Some(2));
     c.complete();
     b.complete();
-    assert_eq!(in_progress(&envoy, "GET", STATUS), Some(0));
-    assert_eq!(requests(&envoy, "GET", STATUS, "0"), Some(3));
+    assert_eq!(in_progress(envoy, "GET", STATUS), Some(0));
+    assert_eq!(requests(envoy, "GET", STATUS, "0"), Some(3));
 }
 
-#[test]
-fn a_second_on_log_does_not_count_again() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(DEMO).unwrap();
+fn a_second_on_log_does_not_count_again(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
     let mut s = vm.request("GET", "/api/v1/status/1");
     s.respond(200, 10);
     s.log();
     s.log();
-    assert!(!s.is_active());
-    assert_eq!(requests(&envoy, "GET", STATUS, "200"), Some(1));
-    assert_eq!(hist(&envoy, "http_response_body_bytes", "GET", STATUS), Some(vec![10]));
-    assert_eq!(in_progress(&envoy, "GET", STATUS), Some(0));
+    assert_eq!(requests(envoy, "GET", STATUS, "200"), Some(1));
+    assert_eq!(hist(envoy, "http_response_body_bytes", "GET", STATUS), Some(vec![10]));
+    assert_eq!(in_progress(envoy, "GET", STATUS), Some(0));
 }
 
-#[test]
-fn excluded_paths_record_nothing() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(DEMO).unwrap();
+fn excluded_paths_record_nothing(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
     for path in ["/health", "/health?probe=1", "/health/"] {
         let mut s = vm.request("GET", path);
         s.respond(200, 15);
@@ -159,13 +189,12 @@ fn excluded_paths_record_nothing() {
     assert_eq!(envoy.series().len(), 1, "only the config gauge: {:#?}", envoy.series());
     // /healthz is not /health.
     vm.request("GET", "/healthz").complete();
-    assert_eq!(requests(&envoy, "GET", "/healthz", "0"), Some(1));
+    assert_eq!(requests(envoy, "GET", "/healthz", "0"), Some(1));
 }
 
-#[test]
-fn templates_are_per_method_and_unknown_paths_use_the_heuristic() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(DEMO).unwrap();
+fn templates_are_per_method_and_unknown_paths_use_the_heuristic(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
     let paths = [
         ("GET", "/api/v1/upload"),
         ("GET", "/api/v2/jobs/12345/files/5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab?x=1"),
@@ -179,18 +208,17 @@ fn templates_are_per_method_and_unknown_paths_use_the_heuristic() {
         s.respond(404, 0);
         s.complete();
     }
-    assert_eq!(requests(&envoy, "GET", "/api/v1/upload", "404"), Some(1));
+    assert_eq!(requests(envoy, "GET", "/api/v1/upload", "404"), Some(1));
     assert_eq!(envoy.label_values("uploads_total", "route"), Vec::<String>::new());
-    assert_eq!(requests(&envoy, "GET", "/api/v2/jobs/{id}/files/{id}", "404"), Some(2));
-    assert_eq!(requests(&envoy, "DELETE", STATUS, "404"), Some(1));
-    assert_eq!(requests(&envoy, "OTHER", STATUS, "404"), Some(1));
-    assert_eq!(requests(&envoy, "OTHER", "/a/b/c/d/e/f/*", "404"), Some(1));
+    assert_eq!(requests(envoy, "GET", "/api/v2/jobs/{id}/files/{id}", "404"), Some(2));
+    assert_eq!(requests(envoy, "DELETE", STATUS, "404"), Some(1));
+    assert_eq!(requests(envoy, "OTHER", STATUS, "404"), Some(1));
+    assert_eq!(requests(envoy, "OTHER", "/a/b/c/d/e/f/*", "404"), Some(1));
 }
 
-#[test]
-fn hostile_paths_are_counted_with_safe_labels() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm("{}").unwrap();
+fn hostile_paths_are_counted_with_safe_labels(host) {
+    let envoy = host.envoy();
+    let vm = host.vm("{}").unwrap();
     let paths: &[&[u8]] = &[
         b"/caf\xc3\xa9/\xff\xfe",
         b"/a%zz%/%%",
@@ -210,16 +238,15 @@ fn hostile_paths_are_counted_with_safe_labels() {
         routes,
         vec!["/", "/_id_/_id_", "/a%zz%/%%", "/caf__/__", "/new_line/tab_x", "/q_uote/back_slash", "/x_route_._evil_._/y"]
     );
-    let total: u64 = routes.iter().map(|r| requests(&envoy, "GET", r, "200").unwrap()).sum();
+    let total: u64 = routes.iter().map(|r| requests(envoy, "GET", r, "200").unwrap()).sum();
     assert_eq!(total, paths.len() as u64);
 }
 
-#[test]
-fn route_cap_is_global_across_vms_and_overflows_into_other() {
-    let envoy = MemEnvoy::new();
+fn route_cap_is_global_across_vms_and_overflows_into_other(host) {
+    let envoy = host.envoy();
     let config = r#"{"routes": [{"template": "/api/v1/upload"}], "max_routes": 3}"#;
-    let worker1 = envoy.vm(config).unwrap();
-    let worker2 = envoy.vm(config).unwrap();
+    let worker1 = host.vm(config).unwrap();
+    let worker2 = host.vm(config).unwrap();
     for (vm, path) in [
         (&worker1, "/a"),
         (&worker2, "/b"),
@@ -238,43 +265,37 @@ fn route_cap_is_global_across_vms_and_overflows_into_other() {
         envoy.label_values("http_requests_total", "route"),
         vec!["/a", "/api/v1/upload", "/b", "/c", "__other__"]
     );
-    assert_eq!(requests(&envoy, "GET", "/a", "200"), Some(2));
-    assert_eq!(requests(&envoy, "GET", "/c", "200"), Some(2));
-    assert_eq!(requests(&envoy, "GET", "__other__", "200"), Some(2));
+    assert_eq!(requests(envoy, "GET", "/a", "200"), Some(2));
+    assert_eq!(requests(envoy, "GET", "/c", "200"), Some(2));
+    assert_eq!(requests(envoy, "GET", "__other__", "200"), Some(2));
     assert_eq!(envoy.shared_data(routemeter::route::SHARED_KEY), Some(b"/a\n/b\n/c\n".to_vec()));
-    // A VM knows at most templates + __other__ + the cap.
-    assert!(worker1.known_routes() <= 5 && worker2.known_routes() <= 5);
 }
 
-#[test]
-fn without_shared_data_the_cap_holds_per_vm() {
-    let envoy = MemEnvoy::new();
+fn without_shared_data_the_cap_holds_per_vm(host) {
+    let envoy = host.envoy();
     envoy.set_faults(Faults { shared_data: true, ..Faults::default() });
-    let vm = envoy.vm(r#"{"max_routes": 2}"#).unwrap();
+    let vm = host.vm(r#"{"max_routes": 2}"#).unwrap();
     for path in ["/a", "/b", "/c", "/a"] {
         vm.request("GET", path).complete();
     }
     assert_eq!(envoy.label_values("http_requests_total", "route"), vec!["/a", "/b", "__other__"]);
 }
 
-#[test]
-fn many_distinct_paths_keep_memory_and_series_bounded() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(r#"{"max_routes": 50}"#).unwrap();
+fn many_distinct_paths_keep_memory_and_series_bounded(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(r#"{"max_routes": 50}"#).unwrap();
     for i in 0..5_000 {
         let mut s = vm.request("GET", &format!("/p{i}/q"));
         s.respond(200, 0);
         s.complete();
     }
     assert_eq!(envoy.label_values("http_requests_total", "route").len(), 51);
-    assert_eq!(vm.known_routes(), 51);
-    assert_eq!(requests(&envoy, "GET", "__other__", "200"), Some(4_950));
+    assert_eq!(requests(envoy, "GET", "__other__", "200"), Some(4_950));
 }
 
-#[test]
-fn metric_ids_are_defined_once_per_series() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(DEMO).unwrap();
+fn metric_ids_are_defined_once_per_series(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
     let run = |n: usize| {
         for i in 0..n {
             let mut s = vm.request("GET", &format!("/api/v1/status/{i}"));
@@ -290,10 +311,9 @@ fn metric_ids_are_defined_once_per_series() {
     assert_eq!(envoy.define_calls(), after_first);
 }
 
-#[test]
-fn route_name_label_when_configured() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(r#"{"use_route_name": true, "routes": [{"template": "/api/v1/status/{id}"}]}"#).unwrap();
+fn route_name_label_when_configured(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(r#"{"use_route_name": true, "routes": [{"template": "/api/v1/status/{id}"}]}"#).unwrap();
     vm.request_on_route("GET", "/api/v1/status/1", "status_route").complete();
     vm.request_on_route("GET", "/other/42", "catch;all").complete();
     vm.request_on_route("GET", "/other/43", "").complete();
@@ -302,15 +322,14 @@ fn route_name_label_when_configured() {
         envoy.label_values("http_requests_total", "route"),
         vec!["/api/v1/status/{id}", "/other/{id}", "catch_all"]
     );
-    assert_eq!(requests(&envoy, "GET", "/other/{id}", "0"), Some(2));
+    assert_eq!(requests(envoy, "GET", "/other/{id}", "0"), Some(2));
 }
 
-#[test]
-fn configured_outcome_overrides() {
-    let envoy = MemEnvoy::new();
+fn configured_outcome_overrides(host) {
+    let envoy = host.envoy();
     let config = r#"{"routes": [{"template": "/dl/{id}", "kind": "download",
         "outcomes": {"410": "failed_expired", "4xx": "failed_client", "0": "cancelled"}}]}"#;
-    let vm = envoy.vm(config).unwrap();
+    let vm = host.vm(config).unwrap();
     for status in [410u16, 404, 409, 200, 500] {
         let mut s = vm.request("GET", "/dl/1");
         s.respond(status, 0);
@@ -332,25 +351,23 @@ fn configured_outcome_overrides() {
     assert_eq!(got, want);
 }
 
-#[test]
-fn durations_are_whole_milliseconds_rounded_up() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm("{}").unwrap();
+fn durations_are_whole_milliseconds_rounded_up(host) {
+    let envoy = host.envoy();
+    let vm = host.vm("{}").unwrap();
     for ns in [0u64, 999_999, 1_000_000, 1_999_999, 2_500_000, 60_000_000_000] {
         let s = vm.request("GET", "/t");
         envoy.advance_ns(ns);
         s.complete();
     }
     assert_eq!(
-        hist(&envoy, "http_request_duration_milliseconds", "GET", "/t"),
+        hist(envoy, "http_request_duration_milliseconds", "GET", "/t"),
         Some(vec![0, 1, 1, 2, 3, 60_000])
     );
 }
 
-#[test]
-fn host_failures_lose_measurements_and_nothing_else() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm(DEMO).unwrap();
+fn host_failures_lose_measurements_and_nothing_else(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
     envoy.set_faults(Faults { metrics: true, shared_data: true, headers: true, clock: true });
     // Started while everything fails: no gauge increment, so no decrement later either.
     let started_broken = vm.request("POST", UPLOAD);
@@ -364,22 +381,21 @@ fn host_failures_lose_measurements_and_nothing_else() {
     ok.respond(201, 0);
     ok.complete();
     // Headers were unreadable for the broken request: counted as OTHER on "/", not dropped.
-    assert_eq!(requests(&envoy, "OTHER", "/", "0"), Some(1));
-    assert_eq!(in_progress(&envoy, "OTHER", "/"), Some(0));
-    assert_eq!(requests(&envoy, "POST", UPLOAD, "201"), Some(1));
-    assert_eq!(in_progress(&envoy, "POST", UPLOAD), Some(0));
+    assert_eq!(requests(envoy, "OTHER", "/", "0"), Some(1));
+    assert_eq!(in_progress(envoy, "OTHER", "/"), Some(0));
+    assert_eq!(requests(envoy, "POST", UPLOAD, "201"), Some(1));
+    assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
     // The broken request had no start time: no duration sample for it.
-    assert_eq!(hist(&envoy, "http_request_duration_milliseconds", "OTHER", "/"), Some(vec![]));
+    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "OTHER", "/"), Some(vec![]));
 }
 
-#[test]
-fn empty_config_records_with_defaults() {
-    let envoy = MemEnvoy::new();
-    let vm = envoy.vm("").unwrap();
+fn empty_config_records_with_defaults(host) {
+    let envoy = host.envoy();
+    let vm = host.vm("").unwrap();
     let mut s = vm.request("POST", "/api/v1/upload");
     s.send_body(3).respond(201, 0);
     s.complete();
-    assert_eq!(requests(&envoy, "POST", "/api/v1/upload", "201"), Some(1));
+    assert_eq!(requests(envoy, "POST", "/api/v1/upload", "201"), Some(1));
     // No kind configured: only the five per-(method, route) series, no upload series.
     let names: Vec<String> =
         envoy.series().into_keys().map(|(m, _)| m).filter(|m| m != "routemeter_config_invalid").collect();
@@ -405,12 +421,30 @@ fn empty_config_records_with_defaults() {
     );
 }
 
-#[test]
-fn config_validity_is_a_gauge() {
-    let envoy = MemEnvoy::new();
-    let err = envoy.vm(r#"{"max_routes": 0}"#).err().unwrap();
+fn config_validity_is_a_gauge(host) {
+    let envoy = host.envoy();
+    let err = host.vm(r#"{"max_routes": 0}"#).err().unwrap();
     assert_eq!(err.to_string(), "max_routes: must be between 1 and 10000, got 0");
     assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(1));
-    envoy.vm(DEMO).unwrap();
+    host.vm(DEMO).unwrap();
     assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(0));
+}
+}
+
+/// What only the native host can see: the VM's own route table stays bounded by the cap
+/// (the wasm host checks the same through the VM's linear memory, in proxy-sim's tests).
+#[test]
+fn vm_route_table_is_bounded_by_the_cap() {
+    let host = NativeHost::new();
+    let worker1 = host.vm(r#"{"routes": [{"template": "/api/v1/upload"}], "max_routes": 3}"#).unwrap();
+    let worker2 = host.vm(r#"{"routes": [{"template": "/api/v1/upload"}], "max_routes": 3}"#).unwrap();
+    for i in 0..1_000 {
+        let vm = if i % 2 == 0 { &worker1 } else { &worker2 };
+        vm.request("GET", &format!("/p{i}/q")).complete();
+    }
+    // template + __other__ + 3 admitted labels, in each VM.
+    assert_eq!((worker1.known_routes(), worker2.known_routes()), (5, 5));
+    let mut s = worker1.request("GET", "/p0/q");
+    s.log();
+    assert!(!s.is_active());
 }

@@ -64,6 +64,14 @@ impl RouteTable {
         table
     }
 
+    /// Creates the empty shared set if no VM has yet, so every later write is CAS-checked
+    /// (a write with version 0 is not). Called when a VM is configured.
+    pub fn create_shared_set(store: &impl SharedStore) {
+        if let Ok((None, _)) = store.get_shared(SHARED_KEY) {
+            let _ = store.set_shared(SHARED_KEY, b"", 0);
+        }
+    }
+
     pub fn label(&self, id: RouteId) -> &str {
         self.labels.get(id as usize).map_or(OTHER_LABEL, |l| l)
     }

@@ -1,0 +1,221 @@
+//! The proxy-wasm ABI 0.2.1 host functions, as Envoy implements them, for the calls a filter
+//! makes: logs, clock, plugin configuration, request headers, properties, shared data and
+//! metrics. Every other import the module declares is linked to a stub that traps with its
+//! name, so a filter that starts using an unimplemented call fails loudly.
+
+use std::collections::HashMap;
+
+use wasmtime::{Caller, Error, Extern, Linker, Module, Result};
+
+use crate::envoy::{Kind, SimEnvoy, Status, BAD_ARGUMENT, NOT_FOUND};
+
+const OK: i32 = 0;
+const MAP_HTTP_REQUEST_HEADERS: i32 = 0;
+const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
+
+/// What the host knows about the stream whose callback is running.
+#[derive(Debug, Default, Clone)]
+pub struct StreamFacts {
+    pub request_headers: Vec<(String, Vec<u8>)>,
+    /// Envoy serves request headers only during the request-headers callback.
+    pub headers_readable: bool,
+    /// Property path (parts joined by NUL, as the ABI serialises it) -> value.
+    pub properties: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+/// The host state of one VM.
+pub struct VmState {
+    pub envoy: SimEnvoy,
+    pub plugin_config: Vec<u8>,
+    pub stream: StreamFacts,
+    /// `(level, message)` of every `proxy_log` call.
+    pub logs: Vec<(i32, String)>,
+}
+
+fn status(r: std::result::Result<(), Status>) -> i32 {
+    match r {
+        Ok(()) => OK,
+        Err(Status(s)) => s as i32,
+    }
+}
+
+fn memory(caller: &mut Caller<'_, VmState>) -> Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => Ok(m),
+        _ => Err(Error::msg("module exports no memory")),
+    }
+}
+
+fn read(caller: &mut Caller<'_, VmState>, ptr: i32, len: i32) -> Result<Vec<u8>> {
+    let mem = memory(caller)?;
+    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+    mem.data(&caller)
+        .get(ptr..ptr + len)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| Error::msg(format!("filter passed an out-of-bounds buffer {ptr}+{len}")))
+}
+
+fn read_str(caller: &mut Caller<'_, VmState>, ptr: i32, len: i32) -> Result<String> {
+    String::from_utf8(read(caller, ptr, len)?).map_err(|e| Error::msg(format!("filter passed non-UTF-8 text: {e}")))
+}
+
+fn write(caller: &mut Caller<'_, VmState>, ptr: i32, bytes: &[u8]) -> Result<()> {
+    let mem = memory(caller)?;
+    mem.write(caller, ptr as u32 as usize, bytes).map_err(|e| Error::msg(format!("write at {ptr}: {e}")))
+}
+
+/// Hands `bytes` to the module the way Envoy does: memory from the module's own allocator
+/// (`malloc`), pointer and size written to the out-parameters.
+fn return_bytes(caller: &mut Caller<'_, VmState>, bytes: &[u8], ptr_out: i32, size_out: i32) -> Result<()> {
+    let malloc = match caller.get_export("malloc") {
+        Some(Extern::Func(f)) => f.typed::<i32, i32>(&caller)?,
+        _ => return Err(Error::msg("module exports no malloc")),
+    };
+    let ptr = malloc.call(&mut *caller, bytes.len() as i32)?;
+    if ptr == 0 && !bytes.is_empty() {
+        return Err(Error::msg("module malloc returned null"));
+    }
+    write(caller, ptr, bytes)?;
+    write(caller, ptr_out, &ptr.to_le_bytes())?;
+    write(caller, size_out, &(bytes.len() as u32).to_le_bytes())
+}
+
+fn envoy(caller: &Caller<'_, VmState>) -> SimEnvoy {
+    caller.data().envoy.clone()
+}
+
+/// The imports [`link`] implements; everything else the module imports becomes a trap.
+pub const IMPLEMENTED: &[&str] = &[
+    "proxy_log",
+    "proxy_get_current_time_nanoseconds",
+    "proxy_get_buffer_bytes",
+    "proxy_get_header_map_value",
+    "proxy_get_property",
+    "proxy_get_shared_data",
+    "proxy_set_shared_data",
+    "proxy_define_metric",
+    "proxy_increment_metric",
+    "proxy_record_metric",
+];
+
+/// Links the implemented host functions, then a trapping stub for every other import.
+pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
+    linker.func_wrap("env", "proxy_log", |mut c: Caller<'_, VmState>, level: i32, ptr: i32, len: i32| -> Result<i32> {
+        let msg = read_str(&mut c, ptr, len)?;
+        if std::env::var_os("PROXY_SIM_LOG").is_some() {
+            eprintln!("[wasm log {level}] {msg}");
+        }
+        c.data_mut().logs.push((level, msg));
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut c: Caller<'_, VmState>, out: i32| -> Result<i32> {
+        match envoy(&c).now_ns() {
+            Ok(ns) => write(&mut c, out, &ns.to_le_bytes()).map(|()| OK),
+            Err(s) => Ok(s.0 as i32),
+        }
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_buffer_bytes",
+        |mut c: Caller<'_, VmState>, kind: i32, start: i32, max: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            if kind != BUFFER_PLUGIN_CONFIGURATION {
+                return Err(Error::msg(format!("proxy_get_buffer_bytes: buffer type {kind} is not simulated")));
+            }
+            let config = c.data().plugin_config.clone();
+            let start = (start as u32 as usize).min(config.len());
+            let end = start.saturating_add(max as u32 as usize).min(config.len());
+            return_bytes(&mut c, &config[start..end], ptr_out, size_out).map(|()| OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_value",
+        |mut c: Caller<'_, VmState>, map: i32, key_ptr: i32, key_len: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            if map != MAP_HTTP_REQUEST_HEADERS {
+                return Err(Error::msg(format!("proxy_get_header_map_value: map type {map} is not simulated")));
+            }
+            let key = read_str(&mut c, key_ptr, key_len)?;
+            if envoy(&c).faults().headers {
+                return Ok(crate::envoy::INTERNAL_FAILURE.0 as i32);
+            }
+            let facts = &c.data().stream;
+            if !facts.headers_readable {
+                return Ok(BAD_ARGUMENT.0 as i32);
+            }
+            match facts.request_headers.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()) {
+                Some(value) => return_bytes(&mut c, &value, ptr_out, size_out).map(|()| OK),
+                None => Ok(NOT_FOUND.0 as i32),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_property",
+        |mut c: Caller<'_, VmState>, path_ptr: i32, path_len: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            let path = read(&mut c, path_ptr, path_len)?;
+            match c.data().stream.properties.get(&path).cloned() {
+                Some(value) => return_bytes(&mut c, &value, ptr_out, size_out).map(|()| OK),
+                None => Ok(NOT_FOUND.0 as i32),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_shared_data",
+        |mut c: Caller<'_, VmState>, key_ptr: i32, key_len: i32, ptr_out: i32, size_out: i32, cas_out: i32| -> Result<i32> {
+            let key = read_str(&mut c, key_ptr, key_len)?;
+            match envoy(&c).get_shared(&key) {
+                Ok((value, cas)) => {
+                    return_bytes(&mut c, &value, ptr_out, size_out)?;
+                    write(&mut c, cas_out, &cas.to_le_bytes()).map(|()| OK)
+                }
+                Err(s) => Ok(s.0 as i32),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_shared_data",
+        |mut c: Caller<'_, VmState>, key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32, cas: i32| -> Result<i32> {
+            let key = read_str(&mut c, key_ptr, key_len)?;
+            let value = read(&mut c, val_ptr, val_len)?;
+            Ok(status(envoy(&c).set_shared(&key, &value, cas as u32)))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_define_metric",
+        |mut c: Caller<'_, VmState>, kind: i32, name_ptr: i32, name_len: i32, id_out: i32| -> Result<i32> {
+            let kind = match kind {
+                0 => Kind::Counter,
+                1 => Kind::Gauge,
+                2 => Kind::Histogram,
+                _ => return Ok(BAD_ARGUMENT.0 as i32),
+            };
+            let name = read_str(&mut c, name_ptr, name_len)?;
+            match envoy(&c).define_metric(kind, &name) {
+                Ok(id) => write(&mut c, id_out, &id.to_le_bytes()).map(|()| OK),
+                Err(s) => Ok(s.0 as i32),
+            }
+        },
+    )?;
+    linker.func_wrap("env", "proxy_increment_metric", |c: Caller<'_, VmState>, id: i32, delta: i64| -> i32 {
+        status(envoy(&c).increment_metric(id as u32, delta))
+    })?;
+    linker.func_wrap("env", "proxy_record_metric", |c: Caller<'_, VmState>, id: i32, value: i64| -> i32 {
+        status(envoy(&c).record_metric(id as u32, value as u64))
+    })?;
+
+    for import in module.imports() {
+        let (module_name, name) = (import.module().to_string(), import.name().to_string());
+        if module_name == "env" && IMPLEMENTED.contains(&name.as_str()) {
+            continue;
+        }
+        let wasmtime::ExternType::Func(ty) = import.ty() else {
+            return Err(Error::msg(format!("import {module_name}.{name} is not a function; not simulated")));
+        };
+        let message = format!("the filter called proxy-wasm import {module_name}.{name}, which the simulator does not implement");
+        linker.func_new(&module_name, &name, ty, move |_, _, _| Err(Error::msg(message.clone())))?;
+    }
+    Ok(())
+}

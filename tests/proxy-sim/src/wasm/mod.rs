@@ -1,0 +1,282 @@
+//! The compiled filter under wasmtime, driven the way Envoy drives it: `_initialize`, a root
+//! context with `on_vm_start` and `on_configure`, then per stream `on_context_create`,
+//! `on_request_headers`, `on_request_body`*, `on_response_headers`, `on_response_body`*,
+//! `on_log`, `on_done`, `on_delete`. A trap fails the test with the filter's last critical
+//! log line (its panic message). Fuel metering counts the work each call does.
+
+mod imports;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc};
+
+pub use imports::{StreamFacts, VmState, IMPLEMENTED};
+
+use crate::envoy::SimEnvoy;
+use crate::scenario::{Host, Stream, Vm};
+
+const ROOT_CONTEXT: i32 = 1;
+/// The prefix of the filter's log line for a rejected configuration.
+const CONFIG_REJECTED: &str = "invalid plugin configuration: ";
+const LOG_CRITICAL: i32 = 5;
+
+/// The module under test: `$ROUTEMETER_WASM`, or the release build in this workspace.
+pub fn wasm_path() -> PathBuf {
+    std::env::var_os("ROUTEMETER_WASM").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-unknown-unknown/release/routemeter.wasm")
+    })
+}
+
+/// Compiled once per test process (compiling takes most of the start-up time).
+fn compiled() -> &'static (Engine, Module) {
+    static COMPILED: OnceLock<(Engine, Module)> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let path = wasm_path();
+        assert!(path.exists(), "no filter at {}: run `make wasm` (make test does)", path.display());
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        let engine = Engine::new(&config).unwrap_or_else(|e| panic!("wasmtime engine: {e}"));
+        let module = Module::from_file(&engine, &path).unwrap_or_else(|e| panic!("compile {}: {e}", path.display()));
+        (engine, module)
+    })
+}
+
+/// A simulated Envoy running the compiled filter.
+#[derive(Clone, Default)]
+pub struct WasmHost {
+    envoy: SimEnvoy,
+}
+
+impl WasmHost {
+    pub fn new() -> WasmHost {
+        WasmHost::default()
+    }
+
+    /// A VM, or the instantiation error (for tests of the harness itself).
+    pub fn start_vm(&self, config_json: &str) -> Result<WasmVm, String> {
+        WasmVm::start(self.envoy.clone(), config_json)
+    }
+}
+
+impl Host for WasmHost {
+    type Vm = WasmVm;
+
+    fn name(&self) -> &'static str {
+        "wasm"
+    }
+
+    fn envoy(&self) -> &SimEnvoy {
+        &self.envoy
+    }
+
+    fn vm(&self, config_json: &str) -> Result<WasmVm, String> {
+        self.start_vm(config_json)
+    }
+}
+
+struct Exports {
+    context_create: TypedFunc<(i32, i32), ()>,
+    request_headers: TypedFunc<(i32, i32, i32), i32>,
+    request_body: TypedFunc<(i32, i32, i32), i32>,
+    response_headers: TypedFunc<(i32, i32, i32), i32>,
+    response_body: TypedFunc<(i32, i32, i32), i32>,
+    log: TypedFunc<i32, ()>,
+    done: TypedFunc<i32, i32>,
+    delete: TypedFunc<i32, ()>,
+}
+
+struct Inner {
+    store: Store<VmState>,
+    instance: Instance,
+    exports: Exports,
+    next_context: i32,
+}
+
+/// One VM (one Envoy worker thread) running the compiled filter.
+#[derive(Clone)]
+pub struct WasmVm {
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl WasmVm {
+    fn start(envoy: SimEnvoy, config_json: &str) -> Result<WasmVm, String> {
+        let (engine, module) = compiled();
+        let mut linker = Linker::new(engine);
+        imports::link(&mut linker, module).map_err(|e| format!("link: {e}"))?;
+        let state = VmState { envoy, plugin_config: config_json.as_bytes().to_vec(), stream: StreamFacts::default(), logs: Vec::new() };
+        let mut store = Store::new(engine, state);
+        store.set_fuel(u64::MAX).map_err(|e| e.to_string())?;
+        let instance = linker.instantiate(&mut store, module).map_err(|e| format!("instantiate: {e}"))?;
+        let exports = {
+            let mut f = |name: &str| instance.get_func(&mut store, name).ok_or_else(|| format!("module exports no {name}"));
+            let typed3 = |func: wasmtime::Func, store: &Store<VmState>| func.typed::<(i32, i32, i32), i32>(store).map_err(|e| e.to_string());
+            let request_headers = f("proxy_on_request_headers")?;
+            let request_body = f("proxy_on_request_body")?;
+            let response_headers = f("proxy_on_response_headers")?;
+            let response_body = f("proxy_on_response_body")?;
+            let context_create = f("proxy_on_context_create")?;
+            let log = f("proxy_on_log")?;
+            let done = f("proxy_on_done")?;
+            let delete = f("proxy_on_delete")?;
+            Exports {
+                context_create: context_create.typed(&store).map_err(|e| e.to_string())?,
+                request_headers: typed3(request_headers, &store)?,
+                request_body: typed3(request_body, &store)?,
+                response_headers: typed3(response_headers, &store)?,
+                response_body: typed3(response_body, &store)?,
+                log: log.typed(&store).map_err(|e| e.to_string())?,
+                done: done.typed(&store).map_err(|e| e.to_string())?,
+                delete: delete.typed(&store).map_err(|e| e.to_string())?,
+            }
+        };
+        let vm = WasmVm { inner: Rc::new(RefCell::new(Inner { store, instance, exports, next_context: ROOT_CONTEXT + 1 })) };
+        vm.call_export::<(), ()>("_initialize", ())?;
+        vm.call_export::<(i32, i32), ()>("proxy_on_context_create", (ROOT_CONTEXT, 0))?;
+        if vm.call_export::<(i32, i32), i32>("proxy_on_vm_start", (ROOT_CONTEXT, 0))? == 0 {
+            return Err("on_vm_start returned false".into());
+        }
+        let size = config_json.len() as i32;
+        if vm.call_export::<(i32, i32), i32>("proxy_on_configure", (ROOT_CONTEXT, size))? == 0 {
+            return Err("on_configure returned false".into());
+        }
+        // routemeter accepts every configuration at the ABI level (so Envoy keeps running)
+        // and reports a rejected one in its log.
+        if let Some(line) = vm.logs().into_iter().find_map(|(_, l)| l.find(CONFIG_REJECTED).map(|i| l[i + CONFIG_REJECTED.len()..].to_string())) {
+            let reason = line.split("; routemeter records nothing").next().unwrap_or(&line).to_string();
+            return Err(reason);
+        }
+        Ok(vm)
+    }
+
+    /// Calls an export by name; a trap becomes `Err` with the filter's last critical log.
+    pub fn call_export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&self, name: &str, params: P) -> Result<R, String> {
+        let mut inner = self.inner.borrow_mut();
+        let Inner { store, instance, .. } = &mut *inner;
+        let func = instance
+            .get_typed_func::<P, R>(&mut *store, name)
+            .map_err(|e| format!("export {name}: {e}"))?;
+        func.call(&mut *store, params).map_err(|e| trap_report(name, &e, store.data()))
+    }
+
+    /// Every `proxy_log` line so far: `(level, message)`.
+    pub fn logs(&self) -> Vec<(i32, String)> {
+        self.inner.borrow().store.data().logs.clone()
+    }
+
+    /// Fuel (wasm instructions, roughly) the VM has burned since it started.
+    pub fn fuel_consumed(&self) -> u64 {
+        u64::MAX - self.inner.borrow().store.get_fuel().unwrap_or(u64::MAX)
+    }
+
+    /// Size of the filter's linear memory.
+    pub fn memory_bytes(&self) -> usize {
+        let mut inner = self.inner.borrow_mut();
+        let Inner { store, instance, .. } = &mut *inner;
+        instance.get_memory(&mut *store, "memory").map_or(0, |m| m.data_size(&*store))
+    }
+
+    /// Runs one stream callback with `facts` as the host's view of the stream.
+    fn dispatch<R>(&self, what: &str, facts: &mut StreamFacts, call: impl FnOnce(&Exports, &mut Store<VmState>) -> wasmtime::Result<R>) -> R {
+        let mut inner = self.inner.borrow_mut();
+        let Inner { store, exports, .. } = &mut *inner;
+        store.data_mut().stream = std::mem::take(facts);
+        let result = call(exports, store);
+        *facts = std::mem::take(&mut store.data_mut().stream);
+        result.unwrap_or_else(|e| panic!("{}", trap_report(what, &e, store.data())))
+    }
+}
+
+/// Why a call trapped, with the filter's own last words (its panic hook logs at critical).
+fn trap_report(what: &str, error: &wasmtime::Error, state: &VmState) -> String {
+    let last = state.logs.iter().rev().find(|(level, _)| *level >= LOG_CRITICAL).map(|(_, l)| l.as_str());
+    format!("the filter trapped in {what}: {error:?}\nfilter log: {}", last.unwrap_or("(nothing logged)"))
+}
+
+impl Vm for WasmVm {
+    type Stream = WasmStream;
+
+    fn request_raw(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> WasmStream {
+        let ctx = {
+            let mut inner = self.inner.borrow_mut();
+            inner.next_context += 1;
+            inner.next_context
+        };
+        let mut facts = StreamFacts {
+            request_headers: vec![(":method".into(), method.to_vec()), (":path".into(), path.to_vec())],
+            headers_readable: true,
+            properties: Default::default(),
+        };
+        if let Some(name) = route_name {
+            facts.properties.insert(b"xds\0route_name".to_vec(), name.to_vec());
+        }
+        let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false };
+        let n_headers = stream.facts.request_headers.len() as i32;
+        stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| e.context_create.call(s, (ctx, ROOT_CONTEXT)));
+        stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| e.request_headers.call(s, (ctx, n_headers, 0)));
+        stream.facts.headers_readable = false;
+        stream
+    }
+}
+
+/// One stream through the compiled filter.
+pub struct WasmStream {
+    vm: WasmVm,
+    ctx: i32,
+    facts: StreamFacts,
+    deleted: bool,
+}
+
+impl WasmStream {
+    fn delete(&mut self) {
+        let ctx = self.ctx;
+        self.vm.dispatch("proxy_on_done", &mut self.facts, |e, s| e.done.call(s, ctx));
+        self.vm.dispatch("proxy_on_delete", &mut self.facts, |e, s| e.delete.call(s, ctx));
+        self.deleted = true;
+    }
+}
+
+impl Stream for WasmStream {
+    fn send_body(&mut self, len: usize) -> &mut Self {
+        let ctx = self.ctx;
+        self.vm.dispatch("proxy_on_request_body", &mut self.facts, |e, s| e.request_body.call(s, (ctx, len as i32, 0)));
+        self
+    }
+
+    fn respond(&mut self, status: u16, body_len: usize) -> &mut Self {
+        let ctx = self.ctx;
+        self.facts.properties.insert(b"response\0code".to_vec(), u64::from(status).to_le_bytes().to_vec());
+        self.vm.dispatch("proxy_on_response_headers", &mut self.facts, |e, s| e.response_headers.call(s, (ctx, 1, 0)));
+        if body_len > 0 {
+            self.response_body(body_len);
+        }
+        self
+    }
+
+    fn response_body(&mut self, len: usize) -> &mut Self {
+        let ctx = self.ctx;
+        self.vm.dispatch("proxy_on_response_body", &mut self.facts, |e, s| e.response_body.call(s, (ctx, len as i32, 0)));
+        self
+    }
+
+    fn log(&mut self) {
+        let ctx = self.ctx;
+        self.vm.dispatch("proxy_on_log", &mut self.facts, |e, s| e.log.call(s, ctx));
+    }
+
+    fn complete(mut self) {
+        self.log();
+        self.delete();
+    }
+}
+
+impl Drop for WasmStream {
+    /// A stream the test did not complete still gets its context deleted, as in Envoy.
+    fn drop(&mut self) {
+        if !self.deleted && !std::thread::panicking() {
+            self.delete();
+        }
+    }
+}
