@@ -6,7 +6,7 @@ ENVOY_VERSION := 1.40.0
 WASM := target/wasm32-unknown-unknown/release/routemeter.wasm
 DEMO := target/release/routemeter-demo
 
-.PHONY: help deps wasm-target wasm demo validate test lint run clean
+.PHONY: help deps wasm-target wasm demo validate test lint run wasm-cost clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
@@ -34,7 +34,7 @@ validate: deps wasm ## check every shipped Envoy config with `envoy --mode valid
 	    $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error; exit 1; }; \
 	  echo "valid: $$f"; done
 
-test: deps wasm validate ## unit, native lifecycle and end-to-end (real Envoy) tests
+test: deps wasm validate ## unit, dual-host (native + wasm under wasmtime) and end-to-end (real Envoy) tests
 	cargo test --workspace
 
 lint: ## clippy, denying unwrap/expect/panic outside tests
@@ -43,6 +43,9 @@ lint: ## clippy, denying unwrap/expect/panic outside tests
 
 run: deps wasm demo ## build, start the demo service and Envoy, send traffic, print the metrics; Ctrl-C stops
 	scripts/run.sh
+
+wasm-cost: wasm ## fuel per request and VM memory of the compiled filter under wasmtime (deterministic)
+	cargo run --release -p proxy-sim --example cost
 
 clean: ## remove build output and the virtualenv
 	cargo clean

@@ -161,6 +161,33 @@ impl WasmVm {
         func.call(&mut *store, params).map_err(|e| trap_report(name, &e, store.data()))
     }
 
+    /// Names of the module's imports that are linked to trapping stubs (not simulated).
+    pub fn stubbed_imports() -> Vec<String> {
+        let (_, module) = compiled();
+        module
+            .imports()
+            .filter(|i| !(i.module() == "env" && IMPLEMENTED.contains(&i.name())))
+            .map(|i| i.name().to_string())
+            .collect()
+    }
+
+    /// Calls an import the way the filter would, with zeroed arguments (harness self-test).
+    pub fn call_import(&self, name: &str) -> Result<(), String> {
+        let (engine, module) = compiled();
+        let mut inner = self.inner.borrow_mut();
+        let store = &mut inner.store;
+        let mut linker = Linker::new(engine);
+        imports::link(&mut linker, module).map_err(|e| e.to_string())?;
+        let func = match linker.get(&mut *store, "env", name) {
+            Ok(wasmtime::Extern::Func(f)) => f,
+            _ => return Err(format!("no import {name}")),
+        };
+        let ty = func.ty(&*store);
+        let params: Vec<wasmtime::Val> = ty.params().map(|t| wasmtime::Val::default_for_ty(&t).unwrap_or(wasmtime::Val::I32(0))).collect();
+        let mut results: Vec<wasmtime::Val> = ty.results().map(|_| wasmtime::Val::I32(0)).collect();
+        func.call(&mut *store, &params, &mut results).map_err(|e| format!("{e:?}"))
+    }
+
     /// Every `proxy_log` line so far: `(level, message)`.
     pub fn logs(&self) -> Vec<(i32, String)> {
         self.inner.borrow().store.data().logs.clone()
