@@ -34,11 +34,16 @@ pub enum Property {
     ResponseCode,
     /// `xds.route_name`: the name of the Envoy route that matched, if any.
     RouteName,
+    /// `request.duration`: i64 nanoseconds since the request started (read at log time).
+    RequestDuration,
+    /// `response.size`: u64 response body bytes sent (read at log time).
+    ResponseSize,
 }
 
 /// Facts about the current stream, and the clock.
 pub trait StreamHost {
-    /// A request header (`:method`, `:path` included); only valid during request headers.
+    /// A request header (`:method`, `:path` included); Envoy serves them during the
+    /// request-headers callback and again in `on_log`.
     fn request_header(&self, name: &str) -> Option<Vec<u8>>;
     fn property(&self, property: Property) -> Option<Vec<u8>>;
     /// Wall-clock nanoseconds; only differences are used.

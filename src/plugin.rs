@@ -71,13 +71,21 @@ impl Plugin {
     }
 
     /// Request headers arrived. `None` for excluded paths: nothing is recorded for them.
-    pub fn start(&mut self, method: &[u8], path: &[u8], now_ns: Option<u64>, host: &impl Host) -> Option<InFlight> {
+    /// `in_flight`: raise the in-progress gauge (not for streams first seen at their end).
+    pub fn start(
+        &mut self,
+        method: &[u8],
+        path: &[u8],
+        now_ns: Option<u64>,
+        in_flight: bool,
+        host: &impl Host,
+    ) -> Option<InFlight> {
         let method = Method::from_bytes(method);
         let Resolution::Route { id: route, rule } = self.resolver.resolve(method, path, host) else {
             return None;
         };
         let series = self.series.method_series(host, route, self.resolver.label(route), method);
-        let in_progress = series.in_progress.filter(|id| host.increment_metric(*id, 1).is_ok());
+        let in_progress = series.in_progress.filter(|id| in_flight && host.increment_metric(*id, 1).is_ok());
         Some(InFlight {
             method,
             route,
@@ -89,8 +97,9 @@ impl Plugin {
         })
     }
 
-    /// The stream is over. `status` is the response code, 0 when no response was sent.
-    pub fn finish(&mut self, req: InFlight, status: u16, now_ns: Option<u64>, host: &impl Host) {
+    /// The stream is over. `status` is the response code, 0 when no response was sent;
+    /// `duration_ns` from request headers to the end, when known.
+    pub fn finish(&mut self, req: InFlight, status: u16, duration_ns: Option<u64>, host: &impl Host) {
         if let Some(gauge) = req.in_progress {
             let _ = host.increment_metric(gauge, -1);
         }
@@ -99,12 +108,12 @@ impl Plugin {
         if let Some(id) = series.requests_counter(host, req.method, route_label, status) {
             let _ = host.increment_metric(id, 1);
         }
-        if let (Some(start), Some(end)) = (req.started_ns, now_ns) {
+        if let Some(ns) = duration_ns {
             // Whole milliseconds, rounded up. Envoy keeps integer samples exactly and counts
             // a sample in `le=b` when it is <= b (measured on 1.40), so with rounding up
             // `le="25"` holds exactly the requests that took at most 25 ms, for every integer
             // bound; rounding down would put a 1.7 ms request under `le="1"`.
-            record(host, series.duration, end.saturating_sub(start).div_ceil(1_000_000));
+            record(host, series.duration, ns.div_ceil(1_000_000));
         }
         record(host, series.request_bytes, req.request_bytes);
         record(host, series.response_bytes, req.response_bytes);

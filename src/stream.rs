@@ -1,6 +1,7 @@
 //! One HTTP stream as the filter sees it: which host facts are read in which callback, and
 //! the guarantee that a request is recorded exactly once (at its first `on_log`), whatever
-//! order or number of callbacks the host delivers.
+//! order or number of callbacks the host delivers, including streams whose request headers
+//! the filter never saw.
 
 use crate::host::{Host, Property};
 use crate::plugin::{InFlight, Plugin};
@@ -20,7 +21,7 @@ impl StreamRecorder {
         self.started = true;
         let method = host.request_header(":method").unwrap_or_default();
         let path = host.request_header(":path").unwrap_or_default();
-        self.inflight = plugin.start(&method, &path, host.now_nanos(), host);
+        self.inflight = plugin.start(&method, &path, host.now_nanos(), true, host);
     }
 
     /// A request body chunk passed through (`len` bytes, never buffered).
@@ -38,10 +39,28 @@ impl StreamRecorder {
 
     /// The stream is complete (normally, by local reply, or by reset).
     pub fn on_log(&mut self, plugin: &mut Plugin, host: &impl Host) {
-        if let Some(req) = self.inflight.take() {
-            let status = host.property(Property::ResponseCode).map_or(0, |raw| parse_status(&raw));
-            plugin.finish(req, status, host.now_nanos(), host);
-        }
+        let req = match self.inflight.take() {
+            Some(req) => req,
+            None if !self.started => {
+                // Envoy logs streams whose request headers never reached us: local replies of
+                // filters before us (authz denials, rate limits) and requests the codec
+                // rejected (400). They count too; headers are readable again now, and the
+                // body sizes are Envoy's since we saw no body callbacks.
+                self.started = true;
+                let method = host.request_header(":method").unwrap_or_default();
+                let path = host.request_header(":path").unwrap_or_default();
+                let Some(mut req) = plugin.start(&method, &path, None, false, host) else { return };
+                req.response_bytes = host.property(Property::ResponseSize).map_or(0, |raw| parse_u64(&raw));
+                req
+            }
+            None => return,
+        };
+        let status = host.property(Property::ResponseCode).map_or(0, |raw| parse_status(&raw));
+        let duration_ns = match (req.started_ns, host.now_nanos()) {
+            (Some(start), Some(now)) => Some(now.saturating_sub(start)),
+            _ => host.property(Property::RequestDuration).map(|raw| parse_u64(&raw)),
+        };
+        plugin.finish(req, status, duration_ns, host);
     }
 
     /// True while a request has started and not finished.
@@ -50,11 +69,15 @@ impl StreamRecorder {
     }
 }
 
+/// Integer properties are 8 little-endian bytes; anything else reads as 0.
+fn parse_u64(raw: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(raw).map_or(0, u64::from_le_bytes)
+}
+
 /// `response.code` is a u64 in 8 little-endian bytes. Anything that is not a 3-digit code
 /// becomes 0 so the `status` label stays bounded.
 pub fn parse_status(raw: &[u8]) -> u16 {
-    let Ok(bytes) = <[u8; 8]>::try_from(raw) else { return 0 };
-    match u64::from_le_bytes(bytes) {
+    match parse_u64(raw) {
         code @ 100..=999 => code as u16,
         _ => 0,
     }
@@ -62,7 +85,7 @@ pub fn parse_status(raw: &[u8]) -> u16 {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_status;
+    use super::{parse_status, parse_u64};
 
     #[test]
     fn status_parsing() {
@@ -73,5 +96,7 @@ mod tests {
         assert_eq!(parse_status(&1000u64.to_le_bytes()), 0);
         assert_eq!(parse_status(b"200"), 0);
         assert_eq!(parse_status(b""), 0);
+        assert_eq!(parse_u64(&42u64.to_le_bytes()), 42);
+        assert_eq!(parse_u64(b"42"), 0);
     }
 }

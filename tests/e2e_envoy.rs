@@ -53,6 +53,14 @@ impl Ledger {
         resp
     }
 
+    /// Sends bytes Envoy's codec rejects: a 400 that only reaches the filter's `on_log`,
+    /// without method or path (so `OTHER` and `/`).
+    fn send_malformed(&mut self, stack: &Stack, raw: &[u8]) {
+        let resp = Connection::open(stack.listener).unwrap().send_raw(raw).unwrap();
+        assert_eq!(resp.status, 400, "{}", String::from_utf8_lossy(raw));
+        self.entries.push(Entry { method: "OTHER", route: "/", status: 400, request_bytes: 0, response_bytes: resp.body_len });
+    }
+
     /// Sends the head and `sent` body bytes, then the client vanishes.
     fn abort(&mut self, stack: &Stack, req: Request, route: &'static str, sent: u64) {
         Connection::open(stack.listener).unwrap().send_and_abort(&req, sent).unwrap();
@@ -202,6 +210,13 @@ fn demo_traffic_mix_is_reported_exactly() {
     for _ in 0..3 {
         assert_eq!(l.send(&stack, Request::get("/health"), None).status, 200);
     }
+    // Envoy drops a trailing dot from tag values; routemeter's label ends in `_` instead, so
+    // these stay two series (the strict exposition parser rejects duplicates).
+    l.send(&stack, Request::get("/files/report"), Some("/files/report"));
+    l.send(&stack, Request::get("/files/report."), Some("/files/report_"));
+    // Requests the codec rejects before any filter runs.
+    l.send_malformed(&stack, b"GET abc HTTP/1.1\r\nHost: x\r\n\r\n");
+    l.send_malformed(&stack, b"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
 
     let uploads_seen = l.select("POST", UPLOAD).count() as u64;
     assert_eq!(uploads_seen, 12);

@@ -385,8 +385,8 @@ fn host_failures_lose_measurements_and_nothing_else(host) {
     assert_eq!(in_progress(envoy, "OTHER", "/"), Some(0));
     assert_eq!(requests(envoy, "POST", UPLOAD, "201"), Some(1));
     assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
-    // The broken request had no start time: no duration sample for it.
-    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "OTHER", "/"), Some(vec![]));
+    // The broken request had no start time of its own: Envoy's request.duration stands in.
+    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "OTHER", "/"), Some(vec![0]));
 }
 
 fn empty_config_records_with_defaults(host) {
@@ -428,6 +428,73 @@ fn config_validity_is_a_gauge(host) {
     assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(1));
     host.vm(DEMO).unwrap();
     assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(0));
+}
+
+/// Local replies of filters before routemeter (authz, rate limits) and codec-level 400s
+/// reach only `on_log`; they are counted there, without touching the in-flight gauge.
+fn streams_first_seen_at_their_end_are_counted(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
+    vm.local_reply_before_filter(b"POST", b"/api/v1/upload?filename=a.xlsx", 403, 19);
+    vm.local_reply_before_filter(b"", b"", 400, 0);
+    assert_eq!(requests(envoy, "POST", UPLOAD, "403"), Some(1));
+    assert_eq!(requests(envoy, "OTHER", "/", "400"), Some(1));
+    assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "failed_validation")]), Some(1));
+    assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![0]));
+    assert_eq!(hist(envoy, "http_response_body_bytes", "POST", UPLOAD), Some(vec![19]));
+    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(vec![0]));
+    assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
+    assert_eq!(in_progress(envoy, "OTHER", "/"), Some(0));
+}
+
+/// Envoy drops a trailing dot from tag values, so no label may end in one.
+fn labels_never_end_in_a_dot(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(r#"{"use_route_name": true}"#).unwrap();
+    for path in ["/q/c", "/q/c.", "/q/c.."] {
+        vm.request("GET", path).complete();
+    }
+    vm.request_on_route("GET", "/x", ".").complete();
+    assert_eq!(envoy.label_values("http_requests_total", "route"), vec!["/q/c", "/q/c._", "/q/c_", "_"]);
+    assert_eq!(host.vm(r#"{"routes": [{"template": "/v1/file."}]}"#).err().unwrap(),
+        "routes[0].template: template \"/v1/file.\" must not end with '.': Envoy drops a trailing dot from label values");
+}
+
+/// An upload rule and a download rule may share a template; their counters stay apart.
+fn upload_and_download_rules_on_one_template(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(r#"{"routes": [
+        {"template": "/files/{id}", "methods": ["PUT"], "kind": "upload"},
+        {"template": "/files/{id}", "methods": ["GET"], "kind": "download"}]}"#).unwrap();
+    let mut up = vm.request("PUT", "/files/1");
+    up.send_body(10).respond(201, 0);
+    up.complete();
+    let mut down = vm.request("GET", "/files/1");
+    down.respond(200, 10);
+    down.complete();
+    assert_eq!(envoy.counter("uploads_total", &[("route", "/files/{id}"), ("status", "success")]), Some(1));
+    assert_eq!(envoy.counter("downloads_total", &[("route", "/files/{id}"), ("status", "success")]), Some(1));
+}
+
+/// The shared label list outlives VMs; a VM configured with a lower cap keeps to its own.
+fn a_lowered_cap_holds_after_a_reload(host) {
+    let envoy = host.envoy();
+    let old = host.vm(r#"{"max_routes": 5}"#).unwrap();
+    for p in ["/a", "/b", "/c", "/d", "/e"] {
+        old.request("GET", p).complete();
+    }
+    let new = host.vm(r#"{"max_routes": 2}"#).unwrap();
+    for p in ["/e", "/a", "/d", "/b", "/c"] {
+        new.request("POST", p).complete();
+    }
+    let post: Vec<String> = envoy
+        .series()
+        .into_keys()
+        .filter(|(m, l)| m == "http_requests_total" && l["method"] == "POST")
+        .map(|(_, l)| l["route"].clone())
+        .collect();
+    assert_eq!(post, vec!["/a", "/b", "__other__"]);
+    assert_eq!(requests(envoy, "POST", "__other__", "0"), Some(3));
 }
 }
 

@@ -121,6 +121,12 @@ impl Connection {
         read_response(&mut self.stream, &req.method)
     }
 
+    /// Sends raw bytes as they are (malformed requests included) and reads the response.
+    pub fn send_raw(&mut self, raw: &[u8]) -> io::Result<Response> {
+        self.stream.get_mut().write_all(raw)?;
+        read_response(&mut self.stream, "")
+    }
+
     /// Sends the head and the first `sent` body bytes, then closes the connection without
     /// reading anything: the client vanished mid-upload.
     pub fn send_and_abort(mut self, req: &Request, sent: u64) -> io::Result<()> {

@@ -55,6 +55,7 @@ pub struct Exposition {
 impl Exposition {
     pub fn parse(text: &str) -> Result<Exposition, ParseError> {
         let mut out = Exposition::default();
+        let mut seen = std::collections::HashSet::new();
         for (i, line) in text.lines().enumerate() {
             let fail = |reason: &str| ParseError { line: i + 1, reason: reason.to_string(), text: line.to_string() };
             if line.is_empty() {
@@ -73,7 +74,13 @@ impl Exposition {
                 }
                 continue;
             }
-            out.samples.push(parse_sample(line).map_err(|r| fail(&r))?);
+            let sample = parse_sample(line).map_err(|r| fail(&r))?;
+            // Two samples with one name and label set are two stats Envoy merged into one
+            // series: a scraper keeps only one of them.
+            if !seen.insert((sample.name.clone(), sample.labels.clone())) {
+                return Err(fail("duplicate series"));
+            }
+            out.samples.push(sample);
         }
         Ok(out)
     }
@@ -257,6 +264,7 @@ up 1 1700000000000\n";
             ("a{b=\"1\",b=\"2\"} 1", "line 1: duplicate label \"b\": \"a{b=\\\"1\\\",b=\\\"2\\\"} 1\""),
             ("a{b=\"1\"c=\"2\"} 1", "line 1: expected ',' or '}' after a label: \"a{b=\\\"1\\\"c=\\\"2\\\"} 1\""),
             ("a 1 2 3", "line 1: trailing fields: \"a 1 2 3\""),
+            ("a{b=\"1\"} 1\na{b=\"1\"} 2", "line 2: duplicate series: \"a{b=\\\"1\\\"} 2\""),
         ];
         for (page, want) in bad {
             assert_eq!(Exposition::parse(page).unwrap_err().to_string(), *want, "{page}");

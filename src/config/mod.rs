@@ -16,6 +16,9 @@ const MAX_ROUTES_LIMIT: u64 = 10_000;
 const MAX_PATH_DEPTH_LIMIT: u64 = 32;
 const MAX_RULES: usize = 1_000;
 const MAX_OUTCOME_LABEL_LEN: usize = 64;
+/// Bounds the `status` label of the outcome counters (and keeps outcome ids small).
+const MAX_OUTCOME_LABELS: usize = 64;
+const MAX_OVERRIDES_PER_ROUTE: usize = 100;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -150,6 +153,12 @@ fn validate_route(field: &str, raw: RawRoute, labels: &mut OutcomeLabels) -> Res
             "only routes with \"kind\": \"upload\" or \"download\" have outcomes",
         ));
     }
+    if raw.outcomes.len() > MAX_OVERRIDES_PER_ROUTE {
+        return Err(err(
+            format!("{field}.outcomes"),
+            format!("at most {MAX_OVERRIDES_PER_ROUTE} overrides, got {}", raw.outcomes.len()),
+        ));
+    }
     let mut overrides = Vec::with_capacity(raw.outcomes.len());
     for (key, label) in &raw.outcomes {
         let at = format!("{field}.outcomes.{key}");
@@ -164,7 +173,14 @@ fn validate_route(field: &str, raw: RawRoute, labels: &mut OutcomeLabels) -> Res
                 ),
             ));
         }
-        overrides.push((status, labels.intern(label)));
+        let id = labels.intern(label);
+        if labels.len() > MAX_OUTCOME_LABELS {
+            return Err(err(
+                &at,
+                format!("more than {MAX_OUTCOME_LABELS} distinct outcome labels in the configuration (defaults included)"),
+            ));
+        }
+        overrides.push((status, id));
     }
     Ok(RouteRule { template, methods, kind, outcomes: OutcomePolicy::new(overrides) })
 }

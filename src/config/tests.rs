@@ -79,6 +79,25 @@ fn errors_name_the_field() {
 }
 
 #[test]
+fn outcome_labels_are_bounded() {
+    let many: Vec<String> = (0..101).map(|i| format!("\"{}\": \"o{i}\"", 100 + i)).collect();
+    let json = format!(r#"{{"routes": [{{"template": "/a", "kind": "upload", "outcomes": {{{}}}}}]}}"#, many.join(","));
+    assert_eq!(error_of(&json), "routes[0].outcomes: at most 100 overrides, got 101");
+    let rules: Vec<String> = (0..20)
+        .map(|r| {
+            let o: Vec<String> = (0..3).map(|i| format!("\"{}\": \"r{r}_{i}\"", 200 + i)).collect();
+            format!(r#"{{"template": "/r{r}", "kind": "download", "outcomes": {{{}}}}}"#, o.join(","))
+        })
+        .collect();
+    // 7 defaults + 57 new labels (rules 0-18) fit; the 58th, rule 19's first override, does not.
+    let json = format!(r#"{{"routes": [{}]}}"#, rules.join(","));
+    assert_eq!(
+        error_of(&json),
+        "routes[19].outcomes.200: more than 64 distinct outcome labels in the configuration (defaults included)"
+    );
+}
+
+#[test]
 fn errors_carry_field_and_reason_separately() {
     let e = Config::from_json(br#"{"max_routes": 0}"#).unwrap_err();
     assert_eq!(e.field, "max_routes");

@@ -25,8 +25,9 @@ pub struct MethodSeries {
 #[derive(Debug, Default)]
 struct RouteSeries {
     by_method: [Option<Box<MethodSeries>>; Method::COUNT],
-    /// `uploads_total` / `downloads_total` by outcome (a route is one kind or the other).
-    outcomes: Vec<(OutcomeId, MetricId)>,
+    /// `uploads_total` / `downloads_total` by outcome. Keyed by metric too: an upload rule
+    /// and a download rule may share a template (`PUT` vs `GET /files/{id}`).
+    outcomes: Vec<(Metric, OutcomeId, MetricId)>,
     upload_size: Option<MetricId>,
 }
 
@@ -81,11 +82,11 @@ impl SeriesCache {
         outcome_label: &str,
     ) -> Option<MetricId> {
         let r = self.route(route);
-        if let Some((_, id)) = r.outcomes.iter().find(|(o, _)| *o == outcome) {
+        if let Some((_, _, id)) = r.outcomes.iter().find(|(m, o, _)| *m == metric && *o == outcome) {
             return Some(*id);
         }
         let id = host.define_metric(metric.kind(), &stat_name(metric, &[route_label, outcome_label])).ok()?;
-        r.outcomes.push((outcome, id));
+        r.outcomes.push((metric, outcome, id));
         Some(id)
     }
 

@@ -13,7 +13,7 @@ mod table;
 mod template;
 
 pub use normalize::{is_id_like, normalize_path, DEEPER, ID_PLACEHOLDER};
-pub use sanitize::{is_label_safe, push_sanitized};
+pub use sanitize::{finish_label, is_label_safe, push_sanitized};
 pub use table::{RouteId, RouteTable, OTHER_LABEL, SHARED_KEY};
 pub use template::Template;
 
@@ -100,6 +100,7 @@ impl RouteResolver {
         if self.scratch.is_empty() {
             normalize_path(path, self.max_depth, &mut self.scratch);
         }
+        finish_label(&mut self.scratch);
         let id = self.table.admit(&self.scratch, host);
         Resolution::Route { id, rule: None }
     }

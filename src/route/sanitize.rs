@@ -19,6 +19,16 @@ pub fn is_label_safe(b: u8) -> bool {
         )
 }
 
+/// Makes a finished label safe to end a tag value: Envoy 1.40 drops trailing dots from tag
+/// values (measured), so `/a/c.` and `/a/c` would become two stats with the same labels, a
+/// duplicate series in the exposition. A final `.` becomes `_`.
+pub fn finish_label(label: &mut String) {
+    if label.ends_with('.') {
+        label.pop();
+        label.push(REPLACEMENT);
+    }
+}
+
 /// Appends `bytes` to `out`, replacing every unsafe byte with [`REPLACEMENT`].
 pub fn push_sanitized(bytes: &[u8], out: &mut String) {
     for &b in bytes {
@@ -35,6 +45,15 @@ mod tests {
         let mut out = String::new();
         push_sanitized(b"a;b=c\"d\\e\nf g{h}\xff\xc3\xa9%zz", &mut out);
         assert_eq!(out, "a_b_c_d_e_f_g_h____%zz");
+    }
+
+    #[test]
+    fn a_label_never_ends_in_a_dot() {
+        for (label, want) in [("/q/c.", "/q/c_"), ("/q/c..", "/q/c._"), (".", "_"), ("/a.b", "/a.b"), ("/", "/")] {
+            let mut l = label.to_string();
+            finish_label(&mut l);
+            assert_eq!(l, want);
+        }
     }
 
     #[test]

@@ -67,7 +67,8 @@ impl RouteTable {
     /// Creates the empty shared set if no VM has yet, so every later write is CAS-checked
     /// (a write with version 0 is not). Called when a VM is configured.
     pub fn create_shared_set(store: &impl SharedStore) {
-        if let Ok((None, _)) = store.get_shared(SHARED_KEY) {
+        // Envoy answers an existing empty value with no buffer too; only version 0 means absent.
+        if let Ok((None, 0)) = store.get_shared(SHARED_KEY) {
             let _ = store.set_shared(SHARED_KEY, b"", 0);
         }
     }
@@ -118,7 +119,9 @@ impl RouteTable {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let (value, cas) = store.get_shared(SHARED_KEY)?;
             let list = value.unwrap_or_default();
-            let admitted = || list.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+            // Only the first `max_dynamic` entries count: the list outlives VMs, and a VM
+            // configured with a lower cap than the one that filled it must not exceed its own.
+            let admitted = || list.split(|&b| b == b'\n').filter(|l| !l.is_empty()).take(self.max_dynamic);
             if admitted().any(|l| l == label.as_bytes()) {
                 return Ok(Admission::Admitted);
             }
@@ -126,7 +129,7 @@ impl RouteTable {
                 // Learn every admitted label so this VM serves them without asking again.
                 for other in admitted() {
                     if let Ok(other) = std::str::from_utf8(other) {
-                        if other.bytes().all(is_label_safe) && self.get(other).is_none() {
+                        if other.bytes().all(is_label_safe) && !other.ends_with('.') && self.get(other).is_none() {
                             self.intern_dynamic(other);
                         }
                     }
@@ -145,6 +148,10 @@ impl RouteTable {
     }
 
     fn intern_dynamic(&mut self, label: &str) -> RouteId {
+        // Whatever shared data says, this VM never holds more than its own cap.
+        if self.dynamic >= self.max_dynamic && self.get(label).is_none() {
+            return self.other;
+        }
         let before = self.labels.len();
         let id = self.intern(label);
         if self.labels.len() > before {
@@ -161,5 +168,92 @@ impl RouteTable {
         self.labels.push(label.into());
         self.index.insert(label.into(), id);
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// Shared data where another VM writes between our read and our write, `races` times.
+    #[derive(Default)]
+    struct RacyStore {
+        value: RefCell<(Vec<u8>, u32)>,
+        races: RefCell<Vec<&'static str>>,
+    }
+
+    impl SharedStore for RacyStore {
+        fn get_shared(&self, _key: &str) -> Result<(Option<Vec<u8>>, u32), HostError> {
+            let (v, cas) = self.value.borrow().clone();
+            Ok(((cas != 0).then_some(v), cas))
+        }
+        fn set_shared(&self, _key: &str, value: &[u8], cas: u32) -> Result<CasWrite, HostError> {
+            let mut current = self.value.borrow_mut();
+            if let Some(other) = self.races.borrow_mut().pop() {
+                // The other VM wins the race.
+                current.0.extend_from_slice(other.as_bytes());
+                current.0.push(b'\n');
+                current.1 += 1;
+                return Ok(CasWrite::Conflict);
+            }
+            if cas != 0 && cas != current.1 {
+                return Ok(CasWrite::Conflict);
+            }
+            *current = (value.to_vec(), current.1 + 1);
+            Ok(CasWrite::Stored)
+        }
+    }
+
+    fn admit(t: &mut RouteTable, label: &str, store: &RacyStore) -> String {
+        let id = t.admit(label, store);
+        t.label(id).to_string()
+    }
+
+    fn labels(store: &RacyStore) -> String {
+        String::from_utf8(store.value.borrow().0.clone()).unwrap()
+    }
+
+    #[test]
+    fn a_lost_cas_race_is_retried_and_keeps_the_winner() {
+        let store = RacyStore::default();
+        store.races.borrow_mut().push("/x");
+        let mut t = RouteTable::new([], 3);
+        let a = t.admit("/a", &store);
+        assert_eq!(t.label(a), "/a");
+        assert_eq!(labels(&store), "/x\n/a\n");
+    }
+
+    #[test]
+    fn losing_every_race_falls_back_to_other_without_caching_it() {
+        let store = RacyStore::default();
+        store.races.borrow_mut().extend(["/w", "/x", "/y", "/z"]);
+        let mut t = RouteTable::new([], 10);
+        assert_eq!(admit(&mut t, "/a", &store), OTHER_LABEL);
+        // Next time there is no race: admitted.
+        assert_eq!(admit(&mut t, "/a", &store), "/a");
+        assert_eq!(labels(&store), "/z\n/y\n/x\n/w\n/a\n");
+    }
+
+    #[test]
+    fn a_lower_cap_than_the_list_was_filled_with_is_respected() {
+        let store = RacyStore::default();
+        *store.value.borrow_mut() = (b"/a\n/b\n/c\n/d\n/e\n".to_vec(), 7);
+        let mut t = RouteTable::new(["/tpl"], 2);
+        let got: Vec<String> = ["/d", "/a", "/e", "/b", "/c"].iter().map(|l| admit(&mut t, l, &store)).collect();
+        assert_eq!(got, ["__other__", "/a", "__other__", "/b", "__other__"]);
+        // __other__, the template, and two dynamic labels.
+        assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn the_shared_set_is_created_only_when_absent() {
+        let store = RacyStore::default();
+        RouteTable::create_shared_set(&store);
+        assert_eq!(*store.value.borrow(), (Vec::new(), 1));
+        // Existing (even empty) set: left alone, version unchanged.
+        RouteTable::create_shared_set(&store);
+        assert_eq!(store.value.borrow().1, 1);
     }
 }

@@ -37,6 +37,11 @@ impl Template {
                 "template {text:?} must not contain a query or fragment ('?', '#'): they are ignored when matching"
             ));
         }
+        if text.ends_with('.') {
+            return Err(format!(
+                "template {text:?} must not end with '.': Envoy drops a trailing dot from label values"
+            ));
+        }
         let pieces: Vec<&str> = text.split('/').filter(|s| !s.is_empty()).collect();
         let mut segments = Vec::with_capacity(pieces.len());
         let mut rest = false;
@@ -149,6 +154,10 @@ mod tests {
         for (template, want) in cases {
             assert_eq!(Template::parse(template).unwrap_err(), *want);
         }
+        assert_eq!(
+            Template::parse("/v1/file.").unwrap_err(),
+            "template \"/v1/file.\" must not end with '.': Envoy drops a trailing dot from label values"
+        );
         let long = format!("/{}", "a".repeat(300));
         assert_eq!(Template::parse(&long).unwrap_err(), "template is longer than 256 bytes");
     }

@@ -45,6 +45,8 @@ impl StreamHost for HostCalls {
         abi::property(match property {
             Property::ResponseCode => b"response\0code",
             Property::RouteName => b"xds\0route_name",
+            Property::RequestDuration => b"request\0duration",
+            Property::ResponseSize => b"response\0size",
         })
     }
     fn now_nanos(&self) -> Option<u64> {

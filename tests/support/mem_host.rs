@@ -102,7 +102,23 @@ impl Vm for NativeVm {
     type Stream = NativeStream;
 
     fn request_raw(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> NativeStream {
-        let mut stream = NativeStream {
+        let mut stream = self.stream(method, path, route_name);
+        stream.callback(|rec, plugin, host| rec.on_request_headers(plugin, host));
+        stream.headers_readable = false;
+        stream
+    }
+
+    fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64) {
+        let mut stream = self.stream(method, path, None);
+        stream.response_code = Some(status);
+        stream.response_bytes = body_len;
+        stream.complete();
+    }
+}
+
+impl NativeVm {
+    fn stream(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> NativeStream {
+        NativeStream {
             envoy: self.envoy.clone(),
             plugin: self.plugin.clone(),
             recorder: StreamRecorder::default(),
@@ -110,10 +126,9 @@ impl Vm for NativeVm {
             headers_readable: true,
             response_code: None,
             route_name: route_name.map(<[u8]>::to_vec),
-        };
-        stream.callback(|rec, plugin, host| rec.on_request_headers(plugin, host));
-        stream.headers_readable = false;
-        stream
+            started_ns: self.envoy.clock_ns(),
+            response_bytes: 0,
+        }
     }
 }
 
@@ -127,6 +142,9 @@ pub struct NativeStream {
     headers_readable: bool,
     response_code: Option<u16>,
     route_name: Option<Vec<u8>>,
+    started_ns: u64,
+    /// What Envoy reports as `response.size`.
+    response_bytes: u64,
 }
 
 impl NativeStream {
@@ -152,18 +170,22 @@ impl Stream for NativeStream {
     fn respond(&mut self, status: u16, body_len: usize) -> &mut Self {
         self.response_code = Some(status);
         if body_len > 0 {
-            self.recorder.on_response_body(body_len);
+            self.response_body(body_len);
         }
         self
     }
 
     fn response_body(&mut self, len: usize) -> &mut Self {
+        self.response_bytes += len as u64;
         self.recorder.on_response_body(len);
         self
     }
 
+    /// Envoy serves request headers again in the log phase.
     fn log(&mut self) {
+        self.headers_readable = true;
         self.callback(|rec, plugin, host| rec.on_log(plugin, host));
+        self.headers_readable = false;
     }
 }
 
@@ -179,6 +201,11 @@ impl StreamHost for NativeStream {
         match property {
             Property::ResponseCode => self.response_code.map(|c| u64::from(c).to_le_bytes().to_vec()),
             Property::RouteName => self.route_name.clone(),
+            Property::RequestDuration => {
+                let elapsed = self.envoy.clock_ns().saturating_sub(self.started_ns);
+                Some(elapsed.to_le_bytes().to_vec())
+            }
+            Property::ResponseSize => Some(self.response_bytes.to_le_bytes().to_vec()),
         }
     }
 

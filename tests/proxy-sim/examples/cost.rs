@@ -16,11 +16,14 @@ const CONFIG: &str = r#"{
   "max_routes": 100
 }"#;
 
+/// One request of a lifecycle, numbered so paths can vary.
+type Lifecycle<'a> = &'a dyn Fn(&WasmVm, u64);
+
 const WARM_UP: u64 = 50;
 const MEASURED: u64 = 1_000;
 
 /// Mean fuel of `one` request after the series it touches exist.
-fn fuel_per_request(vm: &WasmVm, one: &dyn Fn(&WasmVm, u64)) -> u64 {
+fn fuel_per_request(vm: &WasmVm, one: Lifecycle) -> u64 {
     for i in 0..WARM_UP {
         one(vm, i);
     }
@@ -36,7 +39,7 @@ fn main() {
     println!("routemeter.wasm: {size} bytes ({})", wasm_path().display());
     println!("\nfuel per request (wasmtime fuel ~ wasm operations), mean of {MEASURED} after {WARM_UP} warm-up:");
 
-    let cases: [(&str, &dyn Fn(&WasmVm, u64)); 4] = [
+    let cases: [(&str, Lifecycle); 4] = [
         ("GET known route (template), 200, 2 KB body", &|vm, i| {
             let mut s = vm.request("GET", &format!("/api/v1/status/{i}"));
             s.respond(200, 2_048);

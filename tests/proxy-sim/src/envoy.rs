@@ -90,6 +90,12 @@ impl SimEnvoy {
         self.clock_ns.set(self.clock_ns.get() + ns);
     }
 
+    /// The host's own clock, for its bookkeeping (`request.duration`); never faulted.
+    pub fn clock_ns(&self) -> u64 {
+        self.clock_ns.get()
+    }
+
+    /// The clock as the filter reads it (fails under `Faults::clock`).
     pub fn now_ns(&self) -> Result<u64, Status> {
         if self.faults().clock {
             return Err(INTERNAL_FAILURE);

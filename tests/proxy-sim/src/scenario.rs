@@ -46,6 +46,10 @@ pub trait Vm {
     fn request_on_route(&self, method: &str, path: &str, route_name: &str) -> Self::Stream {
         self.request_raw(method.as_bytes(), path.as_bytes(), Some(route_name.as_bytes()))
     }
+
+    /// A stream the filter first sees at its end: a filter before it (authz, rate limit) or
+    /// the codec answered `status` with `body_len` bytes, so only `on_log` runs.
+    fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64);
 }
 
 /// One HTTP stream in flight.

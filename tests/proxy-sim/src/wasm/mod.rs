@@ -239,12 +239,37 @@ impl Vm for WasmVm {
         if let Some(name) = route_name {
             facts.properties.insert(b"xds\0route_name".to_vec(), name.to_vec());
         }
-        let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false };
+        let started_ns = self.envoy().clock_ns();
+        let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false, started_ns, response_bytes: 0 };
         let n_headers = stream.facts.request_headers.len() as i32;
         stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| e.context_create.call(s, (ctx, ROOT_CONTEXT)));
         stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| e.request_headers.call(s, (ctx, n_headers, 0)));
         stream.facts.headers_readable = false;
         stream
+    }
+
+    fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64) {
+        let ctx = {
+            let mut inner = self.inner.borrow_mut();
+            inner.next_context += 1;
+            inner.next_context
+        };
+        let facts = StreamFacts {
+            request_headers: vec![(":method".into(), method.to_vec()), (":path".into(), path.to_vec())],
+            headers_readable: false,
+            properties: Default::default(),
+        };
+        let started_ns = self.envoy().clock_ns();
+        let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false, started_ns, response_bytes: body_len };
+        stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| e.context_create.call(s, (ctx, ROOT_CONTEXT)));
+        stream.facts.properties.insert(b"response\0code".to_vec(), u64::from(status).to_le_bytes().to_vec());
+        stream.complete();
+    }
+}
+
+impl WasmVm {
+    fn envoy(&self) -> SimEnvoy {
+        self.inner.borrow().store.data().envoy.clone()
     }
 }
 
@@ -254,6 +279,9 @@ pub struct WasmStream {
     ctx: i32,
     facts: StreamFacts,
     deleted: bool,
+    started_ns: u64,
+    /// What Envoy reports as `response.size`.
+    response_bytes: u64,
 }
 
 impl WasmStream {
@@ -283,14 +311,21 @@ impl Stream for WasmStream {
     }
 
     fn response_body(&mut self, len: usize) -> &mut Self {
+        self.response_bytes += len as u64;
         let ctx = self.ctx;
         self.vm.dispatch("proxy_on_response_body", &mut self.facts, |e, s| e.response_body.call(s, (ctx, len as i32, 0)));
         self
     }
 
+    /// Envoy serves request headers again in the log phase, and the stream's totals.
     fn log(&mut self) {
         let ctx = self.ctx;
+        let elapsed = self.vm.envoy().clock_ns().saturating_sub(self.started_ns);
+        self.facts.properties.insert(b"request\0duration".to_vec(), elapsed.to_le_bytes().to_vec());
+        self.facts.properties.insert(b"response\0size".to_vec(), self.response_bytes.to_le_bytes().to_vec());
+        self.facts.headers_readable = true;
         self.vm.dispatch("proxy_on_log", &mut self.facts, |e, s| e.log.call(s, ctx));
+        self.facts.headers_readable = false;
     }
 
     fn complete(mut self) {
