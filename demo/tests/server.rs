@@ -351,3 +351,28 @@ fn disconnect_mid_body_leaves_server_healthy() {
     drop(conn);
     assert_eq!(get(addr, "/health").status, 200);
 }
+
+#[test]
+fn truncated_download_declares_everything_sends_part_and_closes() {
+    let addr = server();
+    let id = job_id(&upload(addr, "?filename=a.xlsx", &[b'x'; 600]));
+    let mut conn = Conn::open(addr);
+    conn.send(format!("GET /api/v1/download/{id}?truncate_at=250 HTTP/1.1\r\nHost: demo\r\n\r\n").as_bytes());
+    assert_eq!(conn.read_line(), "HTTP/1.1 200 OK");
+    let mut head = Vec::new();
+    loop {
+        let line = conn.read_line();
+        if line.is_empty() {
+            break;
+        }
+        head.push(line);
+    }
+    assert!(head.contains(&"Content-Length: 600".to_string()), "{head:?}");
+    assert!(head.contains(&"Connection: close".to_string()), "{head:?}");
+    let mut body = Vec::new();
+    conn.reader.read_to_end(&mut body).unwrap();
+    assert_eq!(body.len(), 250);
+    // Not truncated when the cut is past the end.
+    let whole = get(addr, &format!("/api/v1/download/{id}?truncate_at=600"));
+    assert_eq!((whole.status, whole.body.len()), (200, 600));
+}

@@ -213,6 +213,9 @@ pub enum Body {
     Generated(u64),
     /// For 204 and 304, which must carry neither content nor a Content-Length.
     None,
+    /// Declares `declared` bytes but sends only `sent`, then the connection closes: an
+    /// upstream that dies mid-response (`?truncate_at=`).
+    CutOff { declared: u64, sent: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +252,7 @@ pub fn write_response<W: Write>(out: &mut W, resp: &Response, close: bool) -> io
     );
     match &resp.body {
         Body::Bytes(b) => push_entity_headers(&mut head, resp.content_type, b.len() as u64),
-        Body::Generated(n) => push_entity_headers(&mut head, resp.content_type, *n),
+        Body::Generated(n) | Body::CutOff { declared: n, .. } => push_entity_headers(&mut head, resp.content_type, *n),
         Body::None => {}
     }
     if let Some(allow) = resp.allow {
@@ -266,7 +269,7 @@ pub fn write_response<W: Write>(out: &mut W, resp: &Response, close: bool) -> io
             head.extend_from_slice(b);
             out.write_all(&head)?;
         }
-        Body::Generated(n) => {
+        Body::Generated(n) | Body::CutOff { sent: n, .. } => {
             out.write_all(&head)?;
             let filler = [0u8; IO_CHUNK];
             let mut left = *n;

@@ -1,5 +1,5 @@
 //! Routing and the endpoint handlers: one request in, one response out, with the demo's
-//! query-parameter overrides (`delay_ms`, `force_status`, `processing_ms`).
+//! query-parameter overrides (`delay_ms`, `force_status`, `processing_ms`, `truncate_at`).
 
 use std::io::{self, BufRead, Write};
 use std::thread;
@@ -63,6 +63,8 @@ struct Overrides {
     delay: Duration,
     force_status: Option<u16>,
     processing: Duration,
+    /// Downloads stop after this many body bytes and the connection drops.
+    truncate_at: Option<u64>,
 }
 
 fn overrides(req: &Request, shared: &Shared) -> Result<Overrides, String> {
@@ -86,6 +88,10 @@ fn overrides(req: &Request, shared: &Shared) -> Result<Overrides, String> {
         delay: Duration::from_millis(number("delay_ms", shared.opts.delay_ms)?.min(MAX_DELAY_MS)),
         force_status,
         processing: Duration::from_millis(number("processing_ms", shared.opts.processing_ms)?),
+        truncate_at: match req.query.get("truncate_at") {
+            None => None,
+            Some(_) => Some(number("truncate_at", 0)?),
+        },
     })
 }
 
@@ -166,7 +172,8 @@ pub fn handle<R: BufRead, W: Write>(
             resp
         }
     };
-    send(out, &resp, !req.keep_alive())
+    let cut_off = matches!(resp.body, Body::CutOff { .. });
+    send(out, &resp, cut_off || !req.keep_alive())
 }
 
 fn respond(
@@ -216,7 +223,10 @@ fn respond(
             Some(job) => Response {
                 status: 200,
                 content_type: "application/octet-stream",
-                body: Body::Generated(job.output_bytes),
+                body: match o.truncate_at {
+                    Some(sent) if sent < job.output_bytes => Body::CutOff { declared: job.output_bytes, sent },
+                    _ => Body::Generated(job.output_bytes),
+                },
                 allow: None,
             },
         },
