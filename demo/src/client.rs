@@ -115,8 +115,18 @@ impl Connection {
     }
 
     /// Sends a request and reads the final response (interim 1xx responses are skipped).
+    /// With `Expect: 100-continue` the body waits for the interim `100 Continue`.
     pub fn send(&mut self, req: &Request) -> io::Result<Response> {
         self.write_head(req, false)?;
+        let expects_continue =
+            req.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("expect") && v.eq_ignore_ascii_case("100-continue"));
+        if expects_continue && !req.body.is_empty() {
+            let interim = read_line(&mut self.stream)?;
+            if !interim.starts_with("HTTP/1.1 100") {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected 100 Continue, got {interim:?}")));
+            }
+            while !read_line(&mut self.stream)?.is_empty() {}
+        }
         write_body(self.stream.get_mut(), &req.body, u64::MAX)?;
         read_response(&mut self.stream, &req.method)
     }

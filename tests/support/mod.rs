@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod envoy;
+pub mod h2c;
 pub mod mem_host;
