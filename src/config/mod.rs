@@ -75,7 +75,12 @@ impl Config {
         require_objects(&value)?;
         let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "configuration".to_string() } else { path };
+            let field = match path.as_str() {
+                "." => "configuration".to_string(),
+                // A top-level key `""` (found by fuzzing): name it visibly.
+                "" => "\"\"".to_string(),
+                _ => path,
+            };
             err(field, e.into_inner().to_string())
         })?;
         Config::from_raw(raw)

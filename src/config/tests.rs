@@ -68,6 +68,7 @@ fn errors_name_the_field() {
         (r#"{"exclude": ["/ok", "/bad/{x"]}"#, "exclude[1]: template \"/bad/{x\": segment \"{x\" mixes text with '{', '}' or '*'; a parameter or wildcard must be a whole segment"),
         (r#"{"routes": 5}"#, "routes: invalid type: integer `5`, expected a sequence"),
         ("[]", "configuration: must be a JSON object"),
+        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`"),
         ("null", "configuration: must be a JSON object"),
         (r#"{"routes": [["/a"]]}"#, "routes[0]: must be a JSON object"),
         ("{", "configuration: EOF while parsing an object at line 1 column 1"),

@@ -1,0 +1,93 @@
+//! Property tests for the two places where untrusted bytes become labels: the path
+//! normaliser and the stat-name label encoding.
+
+use proptest::prelude::*;
+use routemeter::metrics::{stat_name, Metric};
+use routemeter::route::{finish_label, is_id_like, is_label_safe, normalize_path};
+
+/// Paths that look like real ones more often than pure noise would.
+fn paths() -> impl Strategy<Value = Vec<u8>> {
+    let segment = prop_oneof![
+        "[a-z]{1,12}".prop_map(String::into_bytes),
+        "[0-9]{1,20}".prop_map(String::into_bytes),
+        "[0-9a-f]{8,40}".prop_map(String::into_bytes),
+        "[A-Za-z0-9_-]{15,80}".prop_map(String::into_bytes),
+        "\\{[a-z]{1,5}\\}".prop_map(String::into_bytes),
+        proptest::collection::vec(any::<u8>(), 0..20),
+    ];
+    (proptest::collection::vec(segment, 0..40), "(\\?[ -~]{0,20})?").prop_map(|(segs, query)| {
+        let mut p = Vec::new();
+        for s in segs {
+            p.push(b'/');
+            p.extend(s);
+        }
+        p.extend(query.into_bytes());
+        p
+    })
+}
+
+fn label_of(path: &[u8], depth: usize) -> String {
+    let mut out = String::new();
+    normalize_path(path, depth, &mut out);
+    finish_label(&mut out);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn labels_are_safe_rooted_bounded_and_never_end_in_a_dot(path in paths(), depth in 1usize..12) {
+        let label = label_of(&path, depth);
+        prop_assert!(label.starts_with('/'));
+        prop_assert!(label.bytes().all(|b| is_label_safe(b) || b == b'{' || b == b'}'), "{label:?}");
+        prop_assert!(!label.ends_with('.'));
+        prop_assert!(!label.contains("=.=") && !label.contains(";.;"));
+        // Depth segments plus a possible "/*"; each segment at most 64 bytes.
+        let segments = label.split('/').filter(|s| !s.is_empty()).count();
+        prop_assert!(segments <= depth + 1, "{segments} segments in {label:?}");
+        prop_assert!(label.len() <= (depth + 1) * 65 + 2, "{} bytes", label.len());
+    }
+
+    /// Stable on its own output: a label, with each `{id}` put back as an id (a literal `{`
+    /// in a path is sanitised, so `{id}` itself would not survive), normalises to itself.
+    #[test]
+    fn normalising_a_label_again_changes_nothing(path in paths(), depth in 1usize..12) {
+        let once = label_of(&path, depth);
+        let as_path = once.replace("{id}", "0");
+        prop_assert_eq!(label_of(as_path.as_bytes(), depth + 1), once);
+    }
+
+    #[test]
+    fn query_and_fragment_never_change_the_label(path in paths(), tail in "[?#][ -~]{0,30}") {
+        let clean: Vec<u8> = path.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default().to_vec();
+        let mut with_tail = clean.clone();
+        with_tail.extend(tail.bytes());
+        prop_assert_eq!(label_of(&with_tail, 6), label_of(&clean, 6));
+    }
+
+    #[test]
+    fn decimal_and_uuid_segments_always_collapse(n in any::<u64>(), u in "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}") {
+        prop_assert!(is_id_like(n.to_string().as_bytes()));
+        prop_assert!(is_id_like(u.as_bytes()));
+        prop_assert_eq!(label_of(format!("/a/{n}/b/{u}").as_bytes(), 6), "/a/{id}/b/{id}");
+    }
+
+    #[test]
+    fn encoded_labels_decode_back_exactly(path in paths(), method in "(GET|POST|OTHER)", status in 0u16..1000) {
+        let route = label_of(&path, 6);
+        let code = status.to_string();
+        let name = stat_name(Metric::RequestsTotal, &[&method, &route, &code]);
+        // Decode the way the bootstrap's stats_tags do: `key=.=value;.;` pairs, non-greedy.
+        let mut rest = name.as_str();
+        let mut decoded = Vec::new();
+        while let Some(eq) = rest.find("=.=") {
+            let end = eq + rest[eq..].find(";.;").unwrap();
+            decoded.push((rest[..eq].to_string(), rest[eq + 3..end].to_string()));
+            rest = &rest[end + 3..];
+        }
+        prop_assert_eq!(rest, "http_requests_total");
+        let want = vec![("method".to_string(), method), ("route".to_string(), route), ("status".to_string(), code)];
+        prop_assert_eq!(decoded, want);
+    }
+}
