@@ -242,7 +242,7 @@ fn h2_batch(rng: &mut Rng, target: SocketAddr, jobs: &Jobs, ledger: &Ledger) {
                 // RST_STREAM mid-upload.
                 let size = 20_000 + rng.below(100_000);
                 let path = "/api/v1/upload?filename=j.xlsx".to_string();
-                let req = H2Request { method: "POST", path, chunks: vec![size], content_length: true, reset_after: Some(size / 3), ..base };
+                let req = H2Request { method: "POST", path, chunks: vec![size], content_length: true, reset_after: Some(size / 3) };
                 (req, "POST", UPLOAD)
             }
             5 => {
