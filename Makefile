@@ -6,7 +6,9 @@ ENVOY_VERSION := 1.40.0
 WASM := target/wasm32-unknown-unknown/release/routemeter.wasm
 DEMO := target/release/routemeter-demo
 
-.PHONY: help deps wasm-target wasm demo validate test lint run wasm-cost clean
+.PHONY: help deps wasm-target wasm demo validate test lint run wasm-cost fuzz clean
+
+FUZZ_SECONDS ?= 600
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
@@ -46,6 +48,11 @@ run: deps wasm demo ## build, start the demo service and Envoy, send traffic, pr
 
 wasm-cost: wasm ## fuel per request and VM memory of the compiled filter under wasmtime (deterministic)
 	cargo run --release -p proxy-sim --example cost
+
+fuzz: ## fuzz config parsing and route resolution, FUZZ_SECONDS each (needs nightly; installs cargo-fuzz)
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cargo +nightly fuzz run --fuzz-dir tests/fuzz config -- -max_total_time=$(FUZZ_SECONDS)
+	cargo +nightly fuzz run --fuzz-dir tests/fuzz route -- -max_total_time=$(FUZZ_SECONDS)
 
 clean: ## remove build output and the virtualenv
 	cargo clean
