@@ -6,7 +6,7 @@ ENVOY_VERSION := 1.40.0
 WASM := target/wasm32-unknown-unknown/release/routemeter.wasm
 DEMO := target/release/routemeter-demo
 
-.PHONY: help deps wasm-target wasm demo validate test lint run wasm-cost fuzz clean
+.PHONY: help deps wasm-target wasm demo validate test lint run wasm-cost fuzz bench bench-tools clean
 
 FUZZ_SECONDS ?= 600
 
@@ -48,6 +48,14 @@ run: deps wasm demo ## build, start the demo service and Envoy, send traffic, pr
 
 wasm-cost: wasm ## fuel per request and VM memory of the compiled filter under wasmtime (deterministic)
 	cargo run --release -p proxy-sim --example cost
+
+bench-tools:
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light; }
+
+bench: deps wasm bench-tools ## Envoy CPU per request: no filter vs empty Wasm filter vs routemeter (writes target/bench/results.md)
+	cargo build --release --target wasm32-unknown-unknown -p empty-filter
+	cargo run --release -p routemeter-bench
 
 fuzz: ## fuzz config parsing and route resolution, FUZZ_SECONDS each (needs nightly; installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -1,0 +1,194 @@
+//! The processes under measurement: nginx as a fast upstream, one Envoy with a listener per
+//! variant. Both run on free ports in their own directory and are killed by pid on drop.
+
+use std::fs;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use routemeter_demo::admin::{admin_get, wait_ready};
+
+use crate::wrk::{self, Load};
+use crate::Sample;
+
+/// One listener of the benchmark Envoy.
+#[derive(Debug, Clone, Copy)]
+pub struct Variant {
+    pub name: &'static str,
+    /// The listener's HTTP stat prefix, for its `downstream_rq_total`.
+    pub stat_prefix: &'static str,
+}
+
+impl Variant {
+    pub const fn new(name: &'static str, stat_prefix: &'static str) -> Variant {
+        Variant { name, stat_prefix }
+    }
+}
+
+pub const VARIANTS: [Variant; 3] =
+    [Variant::new("none", "none"), Variant::new("empty", "empty"), Variant::new("routemeter", "routemeter")];
+
+pub struct Bench {
+    pub repo: PathBuf,
+    dir: PathBuf,
+    nginx: Child,
+    envoy: Child,
+    admin: SocketAddr,
+    listeners: Vec<SocketAddr>,
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_port(port: u16, what: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("{what} did not listen on {port}"))
+}
+
+impl Bench {
+    pub fn start() -> Result<Bench, String> {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let repo = repo.canonicalize().map_err(|e| e.to_string())?;
+        let dir = repo.join("target/bench/run");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("nginx")).map_err(|e| e.to_string())?;
+        let port = |what| free_port().map_err(|e| format!("{what}: {e}"));
+
+        let upstream = port("upstream")?;
+        let nginx_conf = format!(
+            "daemon off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  client_max_body_size 16m;\n  client_body_buffer_size 2m;\n  keepalive_requests 1000000;\n\
+               server {{\n    listen 127.0.0.1:{upstream};\n    location / {{ return 200 \"ok\"; }}\n  }}\n}}\n",
+            d = dir.join("nginx").display()
+        );
+        fs::write(dir.join("nginx/nginx.conf"), nginx_conf).map_err(|e| e.to_string())?;
+        let nginx = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.join("nginx"))
+            .arg("-c")
+            .arg(dir.join("nginx/nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("nginx (apt-get install nginx-light; make bench does): {e}"))?;
+
+        let admin_port = port("admin")?;
+        let ports = [port("none")?, port("empty")?, port("routemeter")?];
+        let yaml = bootstrap(&repo, admin_port, ports, upstream)?;
+        fs::write(dir.join("envoy.yaml"), yaml).map_err(|e| e.to_string())?;
+        let envoy = Command::new(repo.join(".venv/bin/envoy"))
+            .arg("-c")
+            .arg(dir.join("envoy.yaml"))
+            .args(["--concurrency", "1", "--use-dynamic-base-id", "-l", "warning"])
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("envoy.log")).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("envoy (make deps): {e}"))?;
+        let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        let listeners = ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
+        let bench = Bench { repo, dir, nginx, envoy, admin, listeners };
+        wait_port(upstream, "nginx")?;
+        if !wait_ready(admin, Duration::from_secs(60)) {
+            return Err(format!("envoy not ready; see {}", bench.dir.join("envoy.log").display()));
+        }
+        for p in ports {
+            wait_port(p, "envoy listener")?;
+        }
+        Ok(bench)
+    }
+
+    /// Envoy's CPU time so far, all threads, in microseconds.
+    fn envoy_cpu_us(&self) -> Result<f64, String> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.envoy.id())).map_err(|e| e.to_string())?;
+        let fields: Vec<&str> = stat[stat.rfind(')').ok_or("bad /proc stat")? + 2..].split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().map_err(|e| e.to_string())? + fields[12].parse::<f64>().map_err(|e| e.to_string())?;
+        // CLK_TCK is 100 on Linux.
+        Ok(ticks * 10_000.0)
+    }
+
+    /// Requests the listener completed, by Envoy's own counter.
+    fn requests(&self, v: Variant) -> Result<f64, String> {
+        let name = format!("http.{}.downstream_rq_total", v.stat_prefix);
+        let (_, body) = admin_get(self.admin, &format!("/stats?filter=^{}$", name.replace('.', "\\."))).ok_or("admin")?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| format!("no {name} in {body:?}"))
+    }
+
+    pub fn run(&self, v: Variant, load: &Load) -> Result<Sample, String> {
+        let index = VARIANTS.iter().position(|x| x.name == v.name).ok_or("variant")?;
+        let (cpu0, rq0) = (self.envoy_cpu_us()?, self.requests(v)?);
+        let result = wrk::run(self.listeners[index], load, &self.dir)?;
+        let (cpu1, rq1) = (self.envoy_cpu_us()?, self.requests(v)?);
+        let requests = rq1 - rq0;
+        if requests < 1.0 {
+            return Err("no requests completed".into());
+        }
+        Ok(Sample { cpu_us_per_req: (cpu1 - cpu0) / requests, rps: result.rps, p50_us: result.p50_us, p99_us: result.p99_us })
+    }
+
+    /// Wasm sizes and Envoy's memory, for the report.
+    pub fn footprint(&self) -> String {
+        let size = |p: &str| fs::metadata(self.repo.join(p)).map(|m| m.len()).unwrap_or(0);
+        let rss = fs::read_to_string(format!("/proc/{}/status", self.envoy.id()))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string()))
+            .unwrap_or_default();
+        let heap = admin_get(self.admin, "/memory")
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["allocated"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        format!(
+            "routemeter.wasm: {} bytes; empty_filter.wasm: {} bytes; Envoy after the run (both Wasm VMs loaded): RSS {rss} kB, heap allocated {heap} bytes",
+            size("target/wasm32-unknown-unknown/release/routemeter.wasm"),
+            size("target/wasm32-unknown-unknown/release/empty_filter.wasm"),
+        )
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        for child in [&mut self.envoy, &mut self.nginx] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One Envoy: the shipped stats_config (tags, buckets), a listener per variant, one upstream.
+fn bootstrap(repo: &std::path::Path, admin: u16, ports: [u16; 3], upstream: u16) -> Result<String, String> {
+    let shipped = fs::read_to_string(repo.join("envoy/envoy.yaml")).map_err(|e| e.to_string())?;
+    let stats = &shipped[shipped.find("stats_config:").ok_or("no stats_config")?..shipped.find("static_resources:").ok_or("no static_resources")?];
+    let plugin_json = {
+        let start = shipped.find("value: |").ok_or("no plugin config")? + "value: |".len();
+        let end = shipped[start..].find("- name: envoy.filters.http.router").ok_or("no router")? + start;
+        shipped[start..end].lines().map(str::trim).collect::<Vec<_>>().join(" ")
+    };
+    let wasm = |name: &str, file: &str, config: &str| {
+        format!(
+            "        - name: envoy.filters.http.wasm\n          typed_config:\n            \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n            config:\n              name: {name}\n              root_id: {name}\n              failure_policy: FAIL_OPEN\n              vm_config:\n                vm_id: {name}\n                runtime: envoy.wasm.runtime.v8\n                code: {{ local: {{ filename: {} }} }}\n              configuration:\n                \"@type\": type.googleapis.com/google.protobuf.StringValue\n                value: '{config}'\n",
+            repo.join("target/wasm32-unknown-unknown/release").join(file).display()
+        )
+    };
+    let listener = |name: &str, port: u16, filter: String| {
+        format!(
+            "  - name: {name}\n    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          stat_prefix: {name}\n          route_config:\n            virtual_hosts:\n            - name: all\n              domains: [\"*\"]\n              routes:\n              - match: {{ prefix: \"/\" }}\n                route: {{ cluster: upstream, timeout: 60s }}\n          http_filters:\n{filter}        - name: envoy.filters.http.router\n          typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }}\n"
+        )
+    };
+    Ok(format!(
+        "admin:\n  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}\n{stats}static_resources:\n  listeners:\n{}{}{}  clusters:\n  - name: upstream\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: upstream\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream} }} }} }}\n",
+        listener("none", ports[0], String::new()),
+        listener("empty", ports[1], wasm("empty", "empty_filter.wasm", "")),
+        listener("routemeter", ports[2], wasm("routemeter", "routemeter.wasm", &plugin_json)),
+    ))
+}
