@@ -93,7 +93,12 @@ fn main() {
         "| mix | variant | Envoy CPU us/request | requests/s | p50 | p99 | added us vs none |\n|---|---|---|---|---|---|---|"
     );
     let mut ratios = Vec::new();
-    for mix in &MIXES {
+    // `$BENCH_MIX=N` runs only mix N (0: small GETs, 1: uploads, 2: distinct paths).
+    let only = std::env::var("BENCH_MIX").ok().and_then(|v| v.parse::<usize>().ok());
+    for (m, mix) in MIXES.iter().enumerate() {
+        if only.is_some_and(|o| o != m) {
+            continue;
+        }
         eprintln!("== {}: {}", mix.name, mix.description);
         // Warm up every listener (VMs, connection pools, metric ids).
         for v in VARIANTS {

@@ -165,6 +165,11 @@ impl Drop for Bench {
     }
 }
 
+/// `$BENCH_WASM` measures another build of routemeter (file name in the release target dir).
+fn routemeter_file() -> String {
+    std::env::var("BENCH_WASM").unwrap_or_else(|_| "routemeter.wasm".to_string())
+}
+
 /// One Envoy: the shipped stats_config (tags, buckets), a listener per variant, one upstream.
 fn bootstrap(repo: &std::path::Path, admin: u16, ports: [u16; 3], upstream: u16) -> Result<String, String> {
     let shipped = fs::read_to_string(repo.join("envoy/envoy.yaml")).map_err(|e| e.to_string())?;
@@ -176,19 +181,19 @@ fn bootstrap(repo: &std::path::Path, admin: u16, ports: [u16; 3], upstream: u16)
     };
     let wasm = |name: &str, file: &str, config: &str| {
         format!(
-            "        - name: envoy.filters.http.wasm\n          typed_config:\n            \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n            config:\n              name: {name}\n              root_id: {name}\n              failure_policy: FAIL_OPEN\n              vm_config:\n                vm_id: {name}\n                runtime: envoy.wasm.runtime.v8\n                code: {{ local: {{ filename: {} }} }}\n              configuration:\n                \"@type\": type.googleapis.com/google.protobuf.StringValue\n                value: '{config}'\n",
+            "          - name: envoy.filters.http.wasm\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n              config:\n                name: {name}\n                root_id: {name}\n                failure_policy: FAIL_OPEN\n                vm_config:\n                  vm_id: {name}\n                  runtime: envoy.wasm.runtime.v8\n                  code: {{ local: {{ filename: {} }} }}\n                configuration:\n                  \"@type\": type.googleapis.com/google.protobuf.StringValue\n                  value: '{config}'\n",
             repo.join("target/wasm32-unknown-unknown/release").join(file).display()
         )
     };
     let listener = |name: &str, port: u16, filter: String| {
         format!(
-            "  - name: {name}\n    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          stat_prefix: {name}\n          route_config:\n            virtual_hosts:\n            - name: all\n              domains: [\"*\"]\n              routes:\n              - match: {{ prefix: \"/\" }}\n                route: {{ cluster: upstream, timeout: 60s }}\n          http_filters:\n{filter}        - name: envoy.filters.http.router\n          typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }}\n"
+            "  - name: {name}\n    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          stat_prefix: {name}\n          route_config:\n            virtual_hosts:\n            - name: all\n              domains: [\"*\"]\n              routes:\n              - match: {{ prefix: \"/\" }}\n                route: {{ cluster: upstream, timeout: 60s }}\n          http_filters:\n{filter}          - name: envoy.filters.http.router\n            typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }}\n"
         )
     };
     Ok(format!(
         "admin:\n  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}\n{stats}static_resources:\n  listeners:\n{}{}{}  clusters:\n  - name: upstream\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: upstream\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream} }} }} }}\n",
         listener("none", ports[0], String::new()),
         listener("empty", ports[1], wasm("empty", "empty_filter.wasm", "")),
-        listener("routemeter", ports[2], wasm("routemeter", "routemeter.wasm", &plugin_json)),
+        listener("routemeter", ports[2], wasm("routemeter", &routemeter_file(), &plugin_json)),
     ))
 }
