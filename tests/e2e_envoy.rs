@@ -12,6 +12,7 @@ use routemeter_demo::client::{self, Body, Connection, Request, Response};
 use routemeter_demo::prom::{Exposition, Histogram};
 use routemeter_demo::server::ServeOptions;
 use support::envoy::{Stack, StackOptions};
+use support::outcomes::{download_outcome, upload_outcome};
 
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
@@ -87,26 +88,6 @@ fn method_label(m: &str) -> &'static str {
         "PUT" => "PUT",
         "DELETE" => "DELETE",
         _ => "OTHER",
-    }
-}
-
-fn upload_outcome(status: u16) -> &'static str {
-    match status {
-        0 => "aborted",
-        200..=299 => "success",
-        413 => "failed_size",
-        400..=499 => "failed_validation",
-        _ => "failed_error",
-    }
-}
-
-fn download_outcome(status: u16) -> &'static str {
-    match status {
-        0 => "aborted",
-        200..=299 => "success",
-        404 => "failed_not_found",
-        409 | 425 => "failed_not_ready",
-        _ => "failed_error",
     }
 }
 

@@ -22,6 +22,7 @@ use routemeter_demo::client::{self, Body, Connection, Request};
 use routemeter_demo::prom::Exposition;
 use routemeter_demo::server::ServeOptions;
 use support::envoy::{Stack, StackOptions};
+use support::outcomes::{download_outcome, upload_outcome};
 use support::h2c::{self, H2Request};
 
 const UPLOAD: &str = "/api/v1/upload";
@@ -280,26 +281,6 @@ fn expected_outcomes(entries: &[Entry], route: &str, method: &str, outcome: fn(u
         *m.entry(vec![route.to_string(), outcome(e.status).to_string()]).or_default() += 1;
     }
     m
-}
-
-fn upload_outcome(status: u16) -> &'static str {
-    match status {
-        0 => "aborted",
-        200..=299 => "success",
-        413 => "failed_size",
-        400..=499 => "failed_validation",
-        _ => "failed_error",
-    }
-}
-
-fn download_outcome(status: u16) -> &'static str {
-    match status {
-        0 => "aborted",
-        200..=299 => "success",
-        404 => "failed_not_found",
-        409 | 425 => "failed_not_ready",
-        _ => "failed_error",
-    }
 }
 
 #[test]

@@ -4,3 +4,4 @@
 pub mod envoy;
 pub mod h2c;
 pub mod mem_host;
+pub mod outcomes;

@@ -226,29 +226,32 @@ impl Vm for WasmVm {
     type Stream = WasmStream;
 
     fn request_raw(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> WasmStream {
-        let ctx = {
-            let mut inner = self.inner.borrow_mut();
-            inner.next_context += 1;
-            inner.next_context
-        };
-        let mut facts = StreamFacts {
-            request_headers: vec![(":method".into(), method.to_vec()), (":path".into(), path.to_vec())],
-            headers_readable: true,
-            properties: Default::default(),
-        };
+        let mut stream = self.new_stream(method, path);
         if let Some(name) = route_name {
-            facts.properties.insert(b"xds\0route_name".to_vec(), name.to_vec());
+            stream.facts.properties.insert(b"xds\0route_name".to_vec(), name.to_vec());
         }
-        let started_ns = self.envoy().clock_ns();
-        let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false, started_ns, response_bytes: 0 };
-        let n_headers = stream.facts.request_headers.len() as i32;
-        stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| e.context_create.call(s, (ctx, ROOT_CONTEXT)));
+        let (ctx, n_headers) = (stream.ctx, stream.facts.request_headers.len() as i32);
+        stream.facts.headers_readable = true;
         stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| e.request_headers.call(s, (ctx, n_headers, 0)));
         stream.facts.headers_readable = false;
         stream
     }
 
     fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64) {
+        let mut stream = self.new_stream(method, path);
+        stream.response_bytes = body_len;
+        stream.facts.properties.insert(b"response\0code".to_vec(), u64::from(status).to_le_bytes().to_vec());
+        stream.complete();
+    }
+}
+
+impl WasmVm {
+    fn envoy(&self) -> SimEnvoy {
+        self.inner.borrow().store.data().envoy.clone()
+    }
+
+    /// A new stream context (`proxy_on_context_create`), headers not yet delivered.
+    fn new_stream(&self, method: &[u8], path: &[u8]) -> WasmStream {
         let ctx = {
             let mut inner = self.inner.borrow_mut();
             inner.next_context += 1;
@@ -260,16 +263,9 @@ impl Vm for WasmVm {
             properties: Default::default(),
         };
         let started_ns = self.envoy().clock_ns();
-        let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false, started_ns, response_bytes: body_len };
+        let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false, started_ns, response_bytes: 0 };
         stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| e.context_create.call(s, (ctx, ROOT_CONTEXT)));
-        stream.facts.properties.insert(b"response\0code".to_vec(), u64::from(status).to_le_bytes().to_vec());
-        stream.complete();
-    }
-}
-
-impl WasmVm {
-    fn envoy(&self) -> SimEnvoy {
-        self.inner.borrow().store.data().envoy.clone()
+        stream
     }
 }
 
