@@ -6,7 +6,7 @@ ENVOY_VERSION := 1.40.0
 WASM := target/wasm32-unknown-unknown/release/routemeter.wasm
 DEMO := target/release/routemeter-demo
 
-.PHONY: help deps wasm-target wasm demo validate test lint run wasm-cost fuzz bench bench-tools clean
+.PHONY: help deps wasm-target wasm demo validate test lint run stack monitoring-tools wasm-cost fuzz bench bench-tools clean
 
 FUZZ_SECONDS ?= 600
 
@@ -36,8 +36,15 @@ validate: deps wasm ## check every shipped Envoy config with `envoy --mode valid
 	    $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error; exit 1; }; \
 	  echo "valid: $$f"; done
 
-test: deps wasm validate ## unit, dual-host (native + wasm under wasmtime) and end-to-end (real Envoy) tests
+test: deps wasm validate monitoring-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager) tests
 	cargo test --workspace
+
+# Prometheus 2.42 + promtool and Alertmanager from Debian, for the monitoring tests and `make stack`.
+# If they cannot be installed, the monitoring tests say SKIPPED instead of failing.
+monitoring-tools:
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-alertmanager) || echo "warning: could not install prometheus/alertmanager; monitoring tests will be skipped"; }
 
 lint: ## clippy, denying unwrap/expect/panic outside tests
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -61,6 +68,9 @@ fuzz: ## fuzz config parsing and route resolution, FUZZ_SECONDS each (needs nigh
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	cargo +nightly fuzz run --fuzz-dir tests/fuzz config -- -max_total_time=$(FUZZ_SECONDS)
 	cargo +nightly fuzz run --fuzz-dir tests/fuzz route -- -max_total_time=$(FUZZ_SECONDS)
+
+stack: deps wasm demo monitoring-tools ## demo + Envoy + Prometheus + Alertmanager with the shipped configs; Ctrl-C stops all
+	scripts/stack.sh
 
 clean: ## remove build output and the virtualenv
 	cargo clean

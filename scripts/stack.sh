@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make stack`: the demo converter, Envoy with routemeter, Prometheus (monitoring/prometheus,
+# scraping Envoy's admin endpoint, with the alert rules) and Alertmanager
+# (monitoring/alertmanager), as plain processes on 127.0.0.1; Ctrl-C stops all of them (by pid).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUN_DIR=.run/stack
+mkdir -p "$RUN_DIR"
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in 8000 10000 9901 9090 9093; do
+  if port_in_use "$port"; then
+    echo "port $port is in use on 127.0.0.1; stop what uses it and try again" >&2
+    exit 1
+  fi
+done
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "stopped demo, Envoy, Prometheus and Alertmanager"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+target/release/routemeter-demo serve --listen 127.0.0.1:8000 >"$RUN_DIR/demo.log" 2>&1 &
+pids+=($!)
+.venv/bin/envoy -c envoy/envoy.yaml --use-dynamic-base-id -l info >"$RUN_DIR/envoy.log" 2>&1 &
+pids+=($!)
+prometheus-alertmanager --config.file=monitoring/alertmanager/alertmanager.yml \
+  --storage.path="$RUN_DIR/alertmanager" --web.listen-address=127.0.0.1:9093 --cluster.listen-address= \
+  >"$RUN_DIR/alertmanager.log" 2>&1 &
+pids+=($!)
+prometheus --config.file=monitoring/prometheus/prometheus.yml --storage.tsdb.path="$RUN_DIR/prometheus" \
+  --web.listen-address=127.0.0.1:9090 >"$RUN_DIR/prometheus.log" 2>&1 &
+pids+=($!)
+
+target/release/routemeter-demo wait-ready --admin 127.0.0.1:9901 --timeout-s 60
+target/release/routemeter-demo traffic --target 127.0.0.1:10000 >/dev/null
+cat <<MSG
+Running (logs in $RUN_DIR/):
+  demo service     http://127.0.0.1:8000
+  Envoy            http://127.0.0.1:10000   (send traffic here)
+  Envoy metrics    http://127.0.0.1:9901/stats/prometheus
+  Prometheus       http://127.0.0.1:9090    (alerts: /alerts; rules from monitoring/prometheus/rules.yml)
+  Alertmanager     http://127.0.0.1:9093    (webhook receiver: http://127.0.0.1:5001/alerts, not started here)
+  Grafana          import monitoring/grafana/routemeter.json with a Prometheus data source at :9090
+Ctrl-C stops all four.
+MSG
+wait "${pids[1]}"

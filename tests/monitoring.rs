@@ -1,0 +1,319 @@
+//! The shipped monitoring (monitoring/): promtool checks of the scrape config and rules, the
+//! rules' unit tests, and end to end: demo + Envoy + a real Prometheus scraping Envoy's admin
+//! endpoint + a real Alertmanager whose webhook is served here. A 5xx burst must fire
+//! RoutemeterHighErrorRate and reach the webhook, every dashboard query must return data,
+//! and the alert must resolve after the failures stop.
+//!
+//! Prometheus and Alertmanager come from Debian (`make test` installs them); where they
+//! cannot be installed these tests say SKIPPED and pass.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use routemeter_demo::admin::admin_get;
+use routemeter_demo::client::{self, Body, Request};
+use support::envoy::{repo_root, Stack, StackOptions};
+
+const TOOLS: [&str; 3] = ["promtool", "prometheus", "prometheus-alertmanager"];
+
+/// The Debian tools, or why the test cannot run.
+fn tools() -> Result<(), String> {
+    for tool in TOOLS {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false);
+        if !found {
+            return Err(format!("{tool} not found (apt-get install prometheus prometheus-alertmanager)"));
+        }
+    }
+    Ok(())
+}
+
+macro_rules! require_tools {
+    () => {
+        if let Err(why) = tools() {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+}
+
+fn monitoring(file: &str) -> PathBuf {
+    repo_root().join("monitoring").join(file)
+}
+
+fn promtool(args: &[&str]) -> String {
+    let out = Command::new("promtool").args(args).output().expect("run promtool");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "promtool {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn promtool_checks_the_scrape_config() {
+    require_tools!();
+    let out = promtool(&["check", "config", monitoring("prometheus/prometheus.yml").to_str().unwrap()]);
+    assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
+}
+
+#[test]
+fn promtool_checks_the_rules() {
+    require_tools!();
+    let out = promtool(&["check", "rules", monitoring("prometheus/rules.yml").to_str().unwrap()]);
+    assert!(out.contains("SUCCESS: 6 rules found"), "{out}");
+}
+
+#[test]
+fn every_alert_fires_and_stays_quiet_in_promtool_unit_tests() {
+    require_tools!();
+    let out = promtool(&["test", "rules", monitoring("prometheus/rules_test.yml").to_str().unwrap()]);
+    assert!(out.contains("SUCCESS"), "{out}");
+    // Every alert of rules.yml has a test case.
+    let rules = fs::read_to_string(monitoring("prometheus/rules.yml")).unwrap();
+    let tests = fs::read_to_string(monitoring("prometheus/rules_test.yml")).unwrap();
+    for alert in rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")) {
+        assert!(tests.contains(&format!("alertname: {alert}")), "no unit test for {alert}");
+    }
+}
+
+/// A child process killed by pid when dropped.
+struct Proc(Child, &'static str, PathBuf);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- {} log ---\n{}", self.1, fs::read_to_string(&self.2).unwrap_or_default());
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+fn spawn(name: &'static str, dir: &Path, cmd: &mut Command) -> Proc {
+    let log = dir.join(format!("{name}.log"));
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    Proc(child, name, log)
+}
+
+fn wait_ready(addr: SocketAddr, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if admin_get(addr, "/-/ready").is_some_and(|(c, _)| c == 200) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what} not ready at {addr}");
+}
+
+/// Replaces `from` (which must be there) with `to`.
+fn swap(text: String, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not found");
+    text.replace(from, to)
+}
+
+/// Alertmanager webhook payloads received, as JSON.
+type Inbox = Arc<Mutex<Vec<serde_json::Value>>>;
+
+fn webhook() -> (SocketAddr, Inbox) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let inbox: Inbox = Arc::default();
+    let keep = inbox.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn);
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    keep.lock().unwrap().push(v);
+                }
+            }
+            let _ = reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (addr, inbox)
+}
+
+/// Waits until a webhook payload reports `alert` for `route` with `status`.
+fn wait_notification(inbox: &Inbox, alert: &str, route: &str, status: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let seen = inbox.lock().unwrap().iter().any(|p| {
+            p["alerts"].as_array().is_some_and(|alerts| {
+                alerts.iter().any(|a| {
+                    a["labels"]["alertname"] == alert && a["labels"]["route"] == route && a["status"] == status
+                })
+            })
+        });
+        if seen {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("no '{status}' notification for {alert} on {route}; received: {:#?}", inbox.lock().unwrap());
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An instant query: each result's labels and value.
+fn query(prometheus: SocketAddr, promql: &str) -> Vec<(serde_json::Value, f64)> {
+    let (code, body) = admin_get(prometheus, &format!("/api/v1/query?query={}", url_encode(promql))).expect("query");
+    assert_eq!(code, 200, "{promql}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["metric"].clone(), r["value"][1].as_str().unwrap_or("NaN").parse().unwrap_or(f64::NAN)))
+        .collect()
+}
+
+#[test]
+fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
+    require_tools!();
+    let stack = Stack::start(StackOptions::default());
+    let dir = std::env::temp_dir().join(format!("routemeter-monitoring-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+
+    // Alertmanager: the shipped config, notifying our webhook without waiting.
+    let (hook, inbox) = webhook();
+    let am_addr = free_addr();
+    let mut am = fs::read_to_string(monitoring("alertmanager/alertmanager.yml")).unwrap();
+    am = swap(am, "http://127.0.0.1:5001/alerts", &format!("http://{hook}/alerts"));
+    am = swap(am, "group_wait: 30s", "group_wait: 1s");
+    am = swap(am, "group_interval: 5m", "group_interval: 1s");
+    fs::write(dir.join("alertmanager.yml"), am).unwrap();
+    let _am = spawn(
+        "alertmanager",
+        &dir,
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address={am_addr}"))
+            .arg("--cluster.listen-address="),
+    );
+
+    // Prometheus: the shipped config and rules, with 1 s intervals and windows of seconds
+    // instead of minutes so the alert can fire and resolve within the test.
+    let prom_addr = free_addr();
+    let mut config = fs::read_to_string(monitoring("prometheus/prometheus.yml")).unwrap();
+    config = swap(config, "scrape_interval: 15s", "scrape_interval: 1s");
+    config = swap(config, "evaluation_interval: 15s", "evaluation_interval: 1s");
+    config = swap(config, "\"127.0.0.1:9093\"", &format!("\"{am_addr}\""));
+    config = swap(config, "\"127.0.0.1:9901\"", &format!("\"{}\"", stack.admin));
+    fs::write(dir.join("prometheus.yml"), config).unwrap();
+    let rules = fs::read_to_string(monitoring("prometheus/rules.yml"))
+        .unwrap()
+        .replace("[5m]", "[10s]")
+        .replace("[10m]", "[10s]")
+        .replace("for: 5m", "for: 2s")
+        .replace("for: 10m", "for: 2s")
+        .replace("for: 2m", "for: 2s")
+        .replace("for: 1m", "for: 2s");
+    fs::write(dir.join("rules.yml"), rules).unwrap();
+    let _prom = spawn(
+        "prometheus",
+        &dir,
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+            .arg(format!("--web.listen-address={prom_addr}")),
+    );
+    wait_ready(am_addr, "alertmanager");
+    wait_ready(prom_addr, "prometheus");
+
+    // Traffic until the end of the test; in phase 1 the status route answers 500 and every
+    // good upload is followed by an invalid one.
+    let phase = Arc::new(AtomicU8::new(0));
+    let target = stack.listener;
+    let traffic = {
+        let phase = phase.clone();
+        std::thread::spawn(move || {
+            let up = client::send(target, &Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(20_000))).unwrap();
+            let id = serde_json::from_str::<serde_json::Value>(&up.text()).unwrap()["job_id"].as_str().unwrap().to_string();
+            while phase.load(Ordering::SeqCst) < 3 {
+                let failing = phase.load(Ordering::SeqCst) == 1;
+                let status = if failing { format!("/api/v1/status/{id}?force_status=500") } else { format!("/api/v1/status/{id}") };
+                let _ = client::send(target, &Request::get(&status));
+                let _ = client::send(target, &Request::get(&format!("/api/v1/download/{id}")));
+                let _ = client::send(target, &Request::post("/api/v1/upload?filename=good.xlsx", Body::Sized(3_000)));
+                if failing {
+                    let _ = client::send(target, &Request::post("/api/v1/upload?filename=bad.pdf", Body::Sized(3_000)));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    std::thread::sleep(Duration::from_secs(4));
+    phase.store(1, Ordering::SeqCst);
+    wait_notification(&inbox, "RoutemeterHighErrorRate", "/api/v1/status/{job_id}", "firing", Duration::from_secs(90));
+
+    // Every dashboard query returns data now (Grafana's variables filled in as it would).
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(monitoring("grafana/routemeter.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let promql = expr.replace("$__rate_interval", "15s").replace("$__range", "5m").replace("$route", ".*");
+            let result = query(prom_addr, &promql);
+            assert!(!result.is_empty(), "panel {:?}: no data for {promql}", panel["title"]);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 15);
+    let status_route = r#"route="/api/v1/status/{job_id}""#;
+    let error_rate = query(
+        prom_addr,
+        &format!(r#"sum by (route) (rate(http_requests_total{{{status_route},status=~"5..|0"}}[15s])) / sum by (route) (rate(http_requests_total{{{status_route}}}[15s]))"#),
+    );
+    assert!(error_rate[0].1 > 0.05, "{error_rate:?}");
+    let upload_success = query(prom_addr, r#"sum(rate(uploads_total{status="success"}[15s])) / sum(rate(uploads_total[15s]))"#);
+    assert!(upload_success[0].1 < 1.0 && upload_success[0].1 > 0.0, "{upload_success:?}");
+    let failures = query(prom_addr, r#"sum by (status) (increase(uploads_total{status!="success"}[5m]))"#);
+    assert_eq!(failures.iter().map(|(m, _)| m["status"].as_str().unwrap().to_string()).collect::<Vec<_>>(), vec!["failed_validation"]);
+    assert_eq!(query(prom_addr, "max(routemeter_config_invalid)")[0].1, 0.0);
+
+    // The burst ends: the alert resolves and Alertmanager says so.
+    phase.store(2, Ordering::SeqCst);
+    wait_notification(&inbox, "RoutemeterHighErrorRate", "/api/v1/status/{job_id}", "resolved", Duration::from_secs(90));
+    phase.store(3, Ordering::SeqCst);
+    traffic.join().unwrap();
+    let _ = fs::remove_dir_all(&dir);
+}
