@@ -10,29 +10,10 @@ ENVOY=.venv/bin/envoy
 RUN_DIR=.run
 mkdir -p "$RUN_DIR"
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in 8000 10000 9901; do
-  if port_in_use "$port"; then
-    echo "port $port is in use on 127.0.0.1; stop what uses it (an earlier 'make run'?) and try again" >&2
-    exit 1
-  fi
-done
-
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  echo "stopped demo service and Envoy"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-"$DEMO" serve --listen 127.0.0.1:8000 >"$RUN_DIR/demo.log" 2>&1 &
-pids+=($!)
-"$ENVOY" -c envoy/envoy.yaml --use-dynamic-base-id --concurrency 2 -l info \
-  >"$RUN_DIR/envoy.log" 2>&1 &
-pids+=($!)
+source scripts/processes.sh
+require_free_ports 8000 10000 9901
+start "$RUN_DIR/demo.log" "$DEMO" serve --listen 127.0.0.1:8000
+start "$RUN_DIR/envoy.log" "$ENVOY" -c envoy/envoy.yaml --use-dynamic-base-id --concurrency 2 -l info
 
 if ! "$DEMO" wait-ready --admin 127.0.0.1:9901 --timeout-s 60; then
   echo "Envoy did not become ready; last lines of $RUN_DIR/envoy.log:" >&2

@@ -7,35 +7,14 @@ cd "$(dirname "$0")/.."
 
 RUN_DIR=.run/stack
 mkdir -p "$RUN_DIR"
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in 8000 10000 9901 9090 9093; do
-  if port_in_use "$port"; then
-    echo "port $port is in use on 127.0.0.1; stop what uses it and try again" >&2
-    exit 1
-  fi
-done
-
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  echo "stopped demo, Envoy, Prometheus and Alertmanager"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-target/release/routemeter-demo serve --listen 127.0.0.1:8000 >"$RUN_DIR/demo.log" 2>&1 &
-pids+=($!)
-.venv/bin/envoy -c envoy/envoy.yaml --use-dynamic-base-id -l info >"$RUN_DIR/envoy.log" 2>&1 &
-pids+=($!)
-prometheus-alertmanager --config.file=monitoring/alertmanager/alertmanager.yml \
-  --storage.path="$RUN_DIR/alertmanager" --web.listen-address=127.0.0.1:9093 --cluster.listen-address= \
-  >"$RUN_DIR/alertmanager.log" 2>&1 &
-pids+=($!)
-prometheus --config.file=monitoring/prometheus/prometheus.yml --storage.tsdb.path="$RUN_DIR/prometheus" \
-  --web.listen-address=127.0.0.1:9090 >"$RUN_DIR/prometheus.log" 2>&1 &
-pids+=($!)
+source scripts/processes.sh
+require_free_ports 8000 10000 9901 9090 9093
+start "$RUN_DIR/demo.log" target/release/routemeter-demo serve --listen 127.0.0.1:8000
+start "$RUN_DIR/envoy.log" .venv/bin/envoy -c envoy/envoy.yaml --use-dynamic-base-id -l info
+start "$RUN_DIR/alertmanager.log" prometheus-alertmanager --config.file=monitoring/alertmanager/alertmanager.yml \
+  --storage.path="$RUN_DIR/alertmanager" --web.listen-address=127.0.0.1:9093 --cluster.listen-address=
+start "$RUN_DIR/prometheus.log" prometheus --config.file=monitoring/prometheus/prometheus.yml \
+  --storage.tsdb.path="$RUN_DIR/prometheus" --web.listen-address=127.0.0.1:9090
 
 target/release/routemeter-demo wait-ready --admin 127.0.0.1:9901 --timeout-s 60
 target/release/routemeter-demo traffic --target 127.0.0.1:10000 >/dev/null
