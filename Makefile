@@ -48,7 +48,7 @@ monitoring-tools:
 
 lint: ## clippy, denying unwrap/expect/panic outside tests
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --release --target wasm32-unknown-unknown -p routemeter -- -D warnings
+	cargo clippy --release --target wasm32-unknown-unknown -p routemeter -p empty-filter -p probe-filter -- -D warnings
 
 run: deps wasm demo ## build, start the demo service and Envoy, send traffic, print the metrics; Ctrl-C stops
 	scripts/run.sh
@@ -57,11 +57,11 @@ wasm-cost: wasm ## fuel per request and VM memory of the compiled filter under w
 	cargo run --release -p proxy-sim --example cost
 
 bench-tools:
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light; }
+	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v callgrind_control >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light valgrind; }
 
-bench: deps wasm bench-tools ## Envoy CPU per request: no filter vs empty Wasm filter vs routemeter (writes target/bench/results.md)
-	cargo build --release --target wasm32-unknown-unknown -p empty-filter
+bench: deps wasm bench-tools ## Envoy CPU and instructions per request: no filter, empty Wasm filter, floor, routemeter (writes target/bench/results.md)
+	cargo build --release --target wasm32-unknown-unknown -p empty-filter -p probe-filter
 	cargo run --release -p routemeter-bench
 
 fuzz: ## fuzz config parsing and route resolution, FUZZ_SECONDS each (needs nightly; installs cargo-fuzz)

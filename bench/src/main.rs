@@ -1,20 +1,75 @@
 //! `make bench`: what routemeter costs Envoy per request, next to the floor of any Wasm filter.
 //!
-//! One Envoy (`--concurrency 1`) with three listeners in front of one nginx: no filter, an
-//! empty proxy-wasm filter, and routemeter with the demo configuration. wrk drives each in
-//! interleaved rounds (so drift on a shared machine hits all three alike); Envoy's CPU time
-//! (`/proc/<pid>/stat`, all threads) and its own request counter per listener give CPU
-//! microseconds per request. Reported: medians over rounds, and the ratio
-//! (routemeter - none) / (empty - none), the goal being at most 1.25.
+//! One Envoy (`--concurrency 1`) in front of one nginx, with a listener per variant: no
+//! filter, an empty proxy-wasm filter, the "floor" (a probe filter that only reads the three
+//! facts any request counter needs: method, path, status) and routemeter with the demo
+//! configuration.
+//!
+//! 1. CPU: wrk drives each listener in interleaved rounds (drift on a shared machine hits all
+//!    alike); Envoy's CPU time (`/proc/<pid>/stat`, all threads) over its own request counter
+//!    gives CPU microseconds per request. Medians over rounds, and the ratio
+//!    (variant - none) / (empty - none), the goal for routemeter being at most 1.25.
+//! 2. Instructions: the same listeners, plus probes that price single host calls, under
+//!    callgrind; instructions per request are the same from run to run.
+//!
+//! Environment: `BENCH_ROUNDS` (5), `BENCH_SECONDS` (5), `BENCH_CONNECTIONS` (8), `BENCH_MIX`
+//! (one mix only: 0, 1 or 2), `BENCH_PROBES` (extra probe listeners for part 1, see
+//! [`cpu_variants`]), `BENCH_WASM` (another routemeter build), `BENCH_CPU=0` and
+//! `BENCH_INSTRUCTIONS=0` (skip a part).
 
+mod instructions;
 mod setup;
 mod wrk;
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use setup::{Bench, VARIANTS};
+use routemeter_demo::client::{Body, Request};
+use setup::{Bench, Filter, Launch, Variant};
 use wrk::Load;
+
+const NONE: Variant = Variant::new("none", Filter::None);
+const EMPTY: Variant = Variant::new("empty", Filter::Empty);
+/// What reading `:method`, `:path` and `response.code` costs, with nothing recorded.
+const FLOOR: Variant = Variant::new("floor", Filter::Probe("req:method,path;log:code"));
+const ROUTEMETER: Variant = Variant::new("routemeter", Filter::Routemeter);
+const VARIANTS: [Variant; 4] = [NONE, EMPTY, FLOOR, ROUTEMETER];
+
+/// Probes that price one kind of host call: (variant, what it does, calls per request).
+/// Prices are differences against `PROBE_BASE`, the probe filter making no calls.
+const PROBE_BASE: Variant = Variant::new("probe_base", Filter::Probe(""));
+const PRICES: [(Variant, &str, u32); 8] = [
+    (Variant::new("probe_path", Filter::Probe("req:path")), "read a request header (`:path`)", 1),
+    (Variant::new("probe_pairs", Filter::Probe("req:pairs")), "read all request headers in one call", 1),
+    (Variant::new("probe_status", Filter::Probe("resp:status")), "read a response header (`:status`)", 1),
+    (Variant::new("probe_code", Filter::Probe("log:code")), "read a property (`response.code`)", 1),
+    (
+        Variant::new("probe_clock", Filter::Probe("req:clock,clock,clock,clock,clock,clock,clock,clock,clock,clock")),
+        "read the clock",
+        10,
+    ),
+    (
+        Variant::new(
+            "probe_counter",
+            Filter::Probe("req:counter,counter,counter,counter,counter,counter,counter,counter,counter,counter"),
+        ),
+        "increment a counter",
+        10,
+    ),
+    (
+        Variant::new(
+            "probe_histogram",
+            Filter::Probe("log:histogram,histogram,histogram,histogram,histogram,histogram,histogram,histogram,histogram,histogram"),
+        ),
+        "record a histogram value",
+        10,
+    ),
+    (
+        Variant::new("probe_expr", Filter::Probe("log:expr")),
+        "evaluate a CEL expression returning method, path and status (`expr_evaluate`)",
+        1,
+    ),
+];
 
 /// A workload: what each wrk request is.
 struct Mix {
@@ -75,14 +130,64 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The CPU phase's listeners: the four of [`VARIANTS`], plus any probes named in
+/// `$BENCH_PROBES` (`name=plan|name=plan`, plans in the probe filter's syntax), e.g.
+/// `BENCH_PROBES='reads2=req:method,path'` to time two header reads.
+fn cpu_variants() -> Vec<Variant> {
+    let mut variants = VARIANTS.to_vec();
+    let extra = std::env::var("BENCH_PROBES").unwrap_or_default();
+    for probe in extra.split('|').filter(|p| !p.trim().is_empty()) {
+        let (name, plan) = probe.split_once('=').unwrap_or((probe, ""));
+        // The bench runs once and exits; leaking two short strings is simpler than lifetimes.
+        let name: &'static str = Box::leak(name.trim().to_string().into_boxed_str());
+        let plan: &'static str = Box::leak(plan.trim().to_string().into_boxed_str());
+        variants.push(Variant::new(name, Filter::Probe(plan)));
+    }
+    variants
+}
+
 fn main() {
+    let repo = match std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize() {
+        Ok(repo) => repo,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1)
+        }
+    };
+    let mut report = String::new();
+    // `$BENCH_CPU=0` / `$BENCH_INSTRUCTIONS=0` skip a part.
+    if std::env::var("BENCH_CPU").as_deref() != Ok("0") {
+        match cpu_report() {
+            Ok(text) => report.push_str(&text),
+            Err(e) => {
+                eprintln!("bench: {e}");
+                std::process::exit(1)
+            }
+        }
+    }
+    if std::env::var("BENCH_INSTRUCTIONS").as_deref() != Ok("0") {
+        match instruction_report() {
+            Ok(text) => report.push_str(&text),
+            Err(e) => {
+                eprintln!("bench: instructions: {e}");
+                let _ = writeln!(report, "\ninstructions: not measured ({e})");
+            }
+        }
+    }
+    print!("{report}");
+    let out = repo.join("target/bench/results.md");
+    if std::fs::create_dir_all(out.parent().unwrap_or(&repo)).and_then(|()| std::fs::write(&out, &report)).is_ok() {
+        eprintln!("written to {}", out.display());
+    }
+}
+
+/// Part 1: Envoy CPU time per request under wrk, medians over interleaved rounds.
+fn cpu_report() -> Result<String, String> {
     let rounds = env_number("BENCH_ROUNDS", 5) as usize;
     let seconds = env_number("BENCH_SECONDS", 5);
     let connections = env_number("BENCH_CONNECTIONS", 8);
-    let bench = Bench::start().unwrap_or_else(|e| {
-        eprintln!("bench: {e}");
-        std::process::exit(1)
-    });
+    let variants = cpu_variants();
+    let bench = Bench::start(&variants, Launch::Native)?;
     let mut report = String::new();
     let _ = writeln!(
         report,
@@ -101,15 +206,15 @@ fn main() {
         }
         eprintln!("== {}: {}", mix.name, mix.description);
         // Warm up every listener (VMs, connection pools, metric ids).
-        for v in VARIANTS {
+        for &v in &variants {
             let _ = bench.run(v, &Load { path: mix.path, script: mix.script, seconds: 1, connections });
         }
-        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); VARIANTS.len()];
+        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
         for round in 0..rounds {
             // Rotate the order each round.
-            for k in 0..VARIANTS.len() {
-                let i = (round + k) % VARIANTS.len();
-                let v = VARIANTS[i];
+            for k in 0..variants.len() {
+                let i = (round + k) % variants.len();
+                let v = variants[i];
                 match bench.run(v, &Load { path: mix.path, script: mix.script, seconds, connections }) {
                     Ok(s) => {
                         eprintln!(
@@ -124,8 +229,8 @@ fn main() {
             std::thread::sleep(Duration::from_millis(200));
         }
         let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
-        let cpu: Vec<f64> = (0..VARIANTS.len()).map(|i| med(i, |s| s.cpu_us_per_req)).collect();
-        for (i, v) in VARIANTS.iter().enumerate() {
+        let cpu: Vec<f64> = (0..variants.len()).map(|i| med(i, |s| s.cpu_us_per_req)).collect();
+        for (i, v) in variants.iter().enumerate() {
             let _ = writeln!(
                 report,
                 "| {} | {} | {:.1} | {:.0} | {:.0} us | {:.0} us | {} |",
@@ -138,17 +243,84 @@ fn main() {
                 if i == 0 { "-".to_string() } else { format!("{:+.1}", cpu[i] - cpu[0]) }
             );
         }
-        let ratio = (cpu[2] - cpu[0]) / (cpu[1] - cpu[0]);
-        ratios.push((mix.name, ratio));
+        let ratio = |i: usize| (cpu[i] - cpu[0]) / (cpu[1] - cpu[0]);
+        ratios.push((mix.name, ratio(3), ratio(2)));
     }
-    let _ = writeln!(report, "\nratio (routemeter - none) / (empty - none), goal <= 1.25:\n");
-    for (name, ratio) in &ratios {
-        let _ = writeln!(report, "- {name}: **{ratio:.2}**");
+    let _ = writeln!(report, "\nratio (variant - none) / (empty - none); goal for routemeter <= 1.25:\n");
+    for (name, routemeter, floor) in &ratios {
+        let _ = writeln!(report, "- {name}: routemeter **{routemeter:.2}**, floor {floor:.2}");
     }
     let _ = writeln!(report, "\n{}", bench.footprint());
-    print!("{report}");
-    let out = bench.repo.join("target/bench/results.md");
-    if std::fs::create_dir_all(out.parent().unwrap_or(&bench.repo)).and_then(|()| std::fs::write(&out, &report)).is_ok() {
-        eprintln!("written to {}", out.display());
+    Ok(report)
+}
+
+fn small_get(i: usize) -> Request {
+    Request::get(&format!("/api/v1/status/{}", 10_000 + i))
+}
+
+fn distinct_path(i: usize) -> Request {
+    // The same spread as the wrk script: new ids every time, the route cap soon reached.
+    Request::get(&format!("/tenants/t{}x/items/{}", (i * 7919) % 1_000_000, i * 104_729))
+}
+
+fn upload(_: usize) -> Request {
+    Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(1 << 20)).header("Content-Type", "application/octet-stream")
+}
+
+const WORKLOADS: [instructions::Workload; 3] = [
+    instructions::Workload { name: "small GETs", requests: 200, request: small_get, reconnect: false },
+    instructions::Workload { name: "1 MB uploads", requests: 20, request: upload, reconnect: true },
+    instructions::Workload { name: "distinct paths", requests: 200, request: distinct_path, reconnect: false },
+];
+
+/// Part 2: instructions per request under callgrind, and the price of single host calls.
+fn instruction_report() -> Result<String, String> {
+    let mut variants = VARIANTS.to_vec();
+    variants.push(PROBE_BASE);
+    variants.extend(PRICES.iter().map(|(v, _, _)| *v));
+    eprintln!("== instructions: starting Envoy under callgrind (about a minute)");
+    let bench = Bench::start(&variants, Launch::Callgrind)?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\ninstructions per request (callgrind, all Envoy threads, smallest of 3 rounds):\n\n\
+         | mix | none | empty | floor | routemeter | routemeter ratio | floor ratio |\n|---|---|---|---|---|---|---|"
+    );
+    for load in &WORKLOADS {
+        let mut ir = Vec::new();
+        for v in VARIANTS {
+            let n = instructions::per_request(&bench, v, load, 3)?;
+            eprintln!("  {:<15} {:<10} {:>10.0} instructions/request", load.name, v.name, n);
+            ir.push(n);
+        }
+        let ratio = |i: usize| (ir[i] - ir[0]) / (ir[1] - ir[0]);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.2}** | {:.2} |",
+            load.name,
+            ir[0],
+            ir[1],
+            ir[2],
+            ir[3],
+            ratio(3),
+            ratio(2)
+        );
     }
+    let gets = &WORKLOADS[0];
+    let base = instructions::per_request(&bench, PROBE_BASE, gets, 3)?;
+    eprintln!("  {:<15} {:>10.0} instructions/request", PROBE_BASE.name, base);
+    let empty = instructions::per_request(&bench, EMPTY, gets, 3)?;
+    let none = instructions::per_request(&bench, NONE, gets, 3)?;
+    let _ = writeln!(
+        out,
+        "\nprice of one host call (small GETs; probe filter making the call minus the same probe making none; \
+         the empty filter itself costs {:.0}):\n\n| call | instructions per call |\n|---|---|",
+        empty - none
+    );
+    for (v, what, calls) in PRICES {
+        let n = instructions::per_request(&bench, v, gets, 3)?;
+        eprintln!("  {:<15} {:>10.0} instructions/request", v.name, n);
+        let _ = writeln!(out, "| {what} | {:.0} |", (n - base) / f64::from(calls));
+    }
+    Ok(out)
 }

@@ -12,22 +12,40 @@ use routemeter_demo::admin::{admin_get, wait_ready};
 use crate::wrk::{self, Load};
 use crate::Sample;
 
-/// One listener of the benchmark Envoy.
+/// What a listener runs in front of the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    None,
+    /// `bench/empty-filter`: the floor of merely being a Wasm filter.
+    Empty,
+    /// routemeter with the shipped demo configuration.
+    Routemeter,
+    /// `bench/probe-filter` making exactly these host calls (its configuration syntax).
+    /// All probe listeners share one VM (`vm_id: probe`), each with its own root context.
+    Probe(&'static str),
+}
+
+/// One listener of the benchmark Envoy; its name is also its HTTP stat prefix.
 #[derive(Debug, Clone, Copy)]
 pub struct Variant {
     pub name: &'static str,
-    /// The listener's HTTP stat prefix, for its `downstream_rq_total`.
-    pub stat_prefix: &'static str,
+    pub filter: Filter,
 }
 
 impl Variant {
-    pub const fn new(name: &'static str, stat_prefix: &'static str) -> Variant {
-        Variant { name, stat_prefix }
+    pub const fn new(name: &'static str, filter: Filter) -> Variant {
+        Variant { name, filter }
     }
 }
 
-pub const VARIANTS: [Variant; 3] =
-    [Variant::new("none", "none"), Variant::new("empty", "empty"), Variant::new("routemeter", "routemeter")];
+/// How Envoy runs: natively (CPU time is measured), or under callgrind with instrumentation
+/// off until a measurement switches it on (instructions are counted: the same count for
+/// the same work, however busy the machine is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    Native,
+    Callgrind,
+}
 
 pub struct Bench {
     pub repo: PathBuf,
@@ -35,7 +53,7 @@ pub struct Bench {
     nginx: Child,
     envoy: Child,
     admin: SocketAddr,
-    listeners: Vec<SocketAddr>,
+    variants: Vec<(Variant, SocketAddr)>,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -54,10 +72,13 @@ fn wait_port(port: u16, what: &str) -> Result<(), String> {
 }
 
 impl Bench {
-    pub fn start() -> Result<Bench, String> {
+    pub fn start(variants: &[Variant], launch: Launch) -> Result<Bench, String> {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let repo = repo.canonicalize().map_err(|e| e.to_string())?;
-        let dir = repo.join("target/bench/run");
+        let dir = repo.join(match launch {
+            Launch::Native => "target/bench/run",
+            Launch::Callgrind => "target/bench/callgrind",
+        });
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("nginx")).map_err(|e| e.to_string())?;
         let port = |what| free_port().map_err(|e| format!("{what}: {e}"));
@@ -82,10 +103,24 @@ impl Bench {
             .map_err(|e| format!("nginx (apt-get install nginx-light; make bench does): {e}"))?;
 
         let admin_port = port("admin")?;
-        let ports = [port("none")?, port("empty")?, port("routemeter")?];
-        let yaml = bootstrap(&repo, admin_port, ports, upstream)?;
+        let listeners = variants
+            .iter()
+            .map(|v| Ok((*v, SocketAddr::from(([127, 0, 0, 1], port(v.name)?)))))
+            .collect::<Result<Vec<_>, String>>()?;
+        let yaml = bootstrap(&repo, admin_port, &listeners, upstream)?;
         fs::write(dir.join("envoy.yaml"), yaml).map_err(|e| e.to_string())?;
-        let envoy = Command::new(repo.join(".venv/bin/envoy"))
+        let mut envoy = match launch {
+            Launch::Native => Command::new(repo.join(".venv/bin/envoy")),
+            Launch::Callgrind => {
+                let mut c = Command::new("valgrind");
+                // V8 writes the machine code it generates, hence the self-modifying-code check.
+                c.args(["--tool=callgrind", "--instr-atstart=no", "--smc-check=all-non-file"])
+                    .arg(format!("--callgrind-out-file={}/callgrind.out.%p", dir.display()))
+                    .arg(envoy_binary(&repo)?);
+                c
+            }
+        };
+        let envoy = envoy
             .arg("-c")
             .arg(dir.join("envoy.yaml"))
             .args(["--concurrency", "1", "--use-dynamic-base-id", "-l", "warning"])
@@ -94,14 +129,14 @@ impl Bench {
             .spawn()
             .map_err(|e| format!("envoy (make deps): {e}"))?;
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
-        let listeners = ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
-        let bench = Bench { repo, dir, nginx, envoy, admin, listeners };
+        let bench = Bench { repo, dir, nginx, envoy, admin, variants: listeners };
         wait_port(upstream, "nginx")?;
-        if !wait_ready(admin, Duration::from_secs(60)) {
+        // Under callgrind Envoy starts some 20 times slower.
+        if !wait_ready(admin, Duration::from_secs(if launch == Launch::Native { 60 } else { 300 })) {
             return Err(format!("envoy not ready; see {}", bench.dir.join("envoy.log").display()));
         }
-        for p in ports {
-            wait_port(p, "envoy listener")?;
+        for (_, addr) in &bench.variants {
+            wait_port(addr.port(), "envoy listener")?;
         }
         Ok(bench)
     }
@@ -115,9 +150,17 @@ impl Bench {
         Ok(ticks * 10_000.0)
     }
 
+    pub fn envoy_pid(&self) -> u32 {
+        self.envoy.id()
+    }
+
+    pub fn address(&self, v: Variant) -> Result<SocketAddr, String> {
+        self.variants.iter().find(|(x, _)| x.name == v.name).map(|(_, a)| *a).ok_or_else(|| format!("no listener {}", v.name))
+    }
+
     /// Requests the listener completed, by Envoy's own counter.
-    fn requests(&self, v: Variant) -> Result<f64, String> {
-        let name = format!("http.{}.downstream_rq_total", v.stat_prefix);
+    pub fn requests(&self, v: Variant) -> Result<f64, String> {
+        let name = format!("http.{}.downstream_rq_total", v.name);
         let (_, body) = admin_get(self.admin, &format!("/stats?filter=^{}$", name.replace('.', "\\."))).ok_or("admin")?;
         body.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}: ")))
@@ -126,9 +169,8 @@ impl Bench {
     }
 
     pub fn run(&self, v: Variant, load: &Load) -> Result<Sample, String> {
-        let index = VARIANTS.iter().position(|x| x.name == v.name).ok_or("variant")?;
         let (cpu0, rq0) = (self.envoy_cpu_us()?, self.requests(v)?);
-        let result = wrk::run(self.listeners[index], load, &self.dir)?;
+        let result = wrk::run(self.address(v)?, load, &self.dir)?;
         let (cpu1, rq1) = (self.envoy_cpu_us()?, self.requests(v)?);
         let requests = rq1 - rq0;
         if requests < 1.0 {
@@ -149,7 +191,7 @@ impl Bench {
             .and_then(|v| v["allocated"].as_str().map(str::to_string))
             .unwrap_or_default();
         format!(
-            "routemeter.wasm: {} bytes; empty_filter.wasm: {} bytes; Envoy after the run (both Wasm VMs loaded): RSS {rss} kB, heap allocated {heap} bytes",
+            "routemeter.wasm: {} bytes; empty_filter.wasm: {} bytes; Envoy after the run (all Wasm VMs loaded): RSS {rss} kB, heap allocated {heap} bytes",
             size("target/wasm32-unknown-unknown/release/routemeter.wasm"),
             size("target/wasm32-unknown-unknown/release/empty_filter.wasm"),
         )
@@ -170,8 +212,20 @@ fn routemeter_file() -> String {
     std::env::var("BENCH_WASM").unwrap_or_else(|_| "routemeter.wasm".to_string())
 }
 
+/// The Envoy executable itself: `.venv/bin/envoy` is a Python launcher, and valgrind must
+/// run the real binary to see its instructions.
+fn envoy_binary(repo: &std::path::Path) -> Result<PathBuf, String> {
+    let lib = repo.join(".venv/lib");
+    fs::read_dir(&lib)
+        .map_err(|e| format!("{}: {e} (make deps)", lib.display()))?
+        .filter_map(Result::ok)
+        .map(|python| python.path().join("site-packages/envoy/_bin/envoy"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("no envoy binary under {}", lib.display()))
+}
+
 /// One Envoy: the shipped stats_config (tags, buckets), a listener per variant, one upstream.
-fn bootstrap(repo: &std::path::Path, admin: u16, ports: [u16; 3], upstream: u16) -> Result<String, String> {
+fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAddr)], upstream: u16) -> Result<String, String> {
     let shipped = fs::read_to_string(repo.join("envoy/envoy.yaml")).map_err(|e| e.to_string())?;
     let stats = &shipped[shipped.find("stats_config:").ok_or("no stats_config")?..shipped.find("static_resources:").ok_or("no static_resources")?];
     let plugin_json = {
@@ -179,21 +233,27 @@ fn bootstrap(repo: &std::path::Path, admin: u16, ports: [u16; 3], upstream: u16)
         let end = shipped[start..].find("- name: envoy.filters.http.router").ok_or("no router")? + start;
         shipped[start..end].lines().map(str::trim).collect::<Vec<_>>().join(" ")
     };
-    let wasm = |name: &str, file: &str, config: &str| {
+    let wasm = |name: &str, vm: &str, file: &str, config: &str| {
         format!(
-            "          - name: envoy.filters.http.wasm\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n              config:\n                name: {name}\n                root_id: {name}\n                failure_policy: FAIL_OPEN\n                vm_config:\n                  vm_id: {name}\n                  runtime: envoy.wasm.runtime.v8\n                  code: {{ local: {{ filename: {} }} }}\n                configuration:\n                  \"@type\": type.googleapis.com/google.protobuf.StringValue\n                  value: '{config}'\n",
+            "          - name: envoy.filters.http.wasm\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n              config:\n                name: {name}\n                root_id: {name}\n                failure_policy: FAIL_OPEN\n                vm_config:\n                  vm_id: {vm}\n                  runtime: envoy.wasm.runtime.v8\n                  code: {{ local: {{ filename: {} }} }}\n                configuration:\n                  \"@type\": type.googleapis.com/google.protobuf.StringValue\n                  value: '{config}'\n",
             repo.join("target/wasm32-unknown-unknown/release").join(file).display()
         )
     };
-    let listener = |name: &str, port: u16, filter: String| {
+    let listener = |v: &Variant, addr: &SocketAddr| {
+        let name = v.name;
+        let port = addr.port();
+        let filter = match v.filter {
+            Filter::None => String::new(),
+            Filter::Empty => wasm(name, name, "empty_filter.wasm", ""),
+            Filter::Routemeter => wasm(name, name, &routemeter_file(), &plugin_json),
+            Filter::Probe(plan) => wasm(name, "probe", "probe_filter.wasm", plan),
+        };
         format!(
             "  - name: {name}\n    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          stat_prefix: {name}\n          route_config:\n            virtual_hosts:\n            - name: all\n              domains: [\"*\"]\n              routes:\n              - match: {{ prefix: \"/\" }}\n                route: {{ cluster: upstream, timeout: 60s }}\n          http_filters:\n{filter}          - name: envoy.filters.http.router\n            typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }}\n"
         )
     };
     Ok(format!(
-        "admin:\n  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}\n{stats}static_resources:\n  listeners:\n{}{}{}  clusters:\n  - name: upstream\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: upstream\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream} }} }} }}\n",
-        listener("none", ports[0], String::new()),
-        listener("empty", ports[1], wasm("empty", "empty_filter.wasm", "")),
-        listener("routemeter", ports[2], wasm("routemeter", &routemeter_file(), &plugin_json)),
+        "admin:\n  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}\n{stats}static_resources:\n  listeners:\n{}  clusters:\n  - name: upstream\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: upstream\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream} }} }} }}\n",
+        listeners.iter().map(|(v, a)| listener(v, a)).collect::<String>(),
     ))
 }

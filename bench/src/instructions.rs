@@ -1,0 +1,98 @@
+//! The deterministic half of `make bench`: instructions Envoy executes per request, counted
+//! by callgrind. CPU time on a shared 2-core machine moves by several microseconds between
+//! runs, which is as much as the differences the goal is about; an instruction count is the
+//! same for the same work however busy the machine is. Instructions are not time (cache
+//! misses and branch mispredictions are not in them), so both are reported.
+
+use std::process::Command;
+
+use routemeter_demo::client::{Connection, Request};
+
+use crate::setup::{Bench, Variant};
+
+/// `callgrind_control` is valgrind's remote control for a running callgrind.
+fn control(pid: u32, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .output()
+        .map_err(|e| format!("callgrind_control (apt-get install valgrind; make bench does): {e}"))?;
+    if !out.status.success() {
+        return Err(format!("callgrind_control {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Instructions counted since the last zeroing, all threads: `callgrind_control -e` prints
+/// one `Th <n>  <count>` line per thread.
+fn counted(pid: u32) -> Result<u64, String> {
+    Ok(parse_counts(&control(pid, &["-e"])?))
+}
+
+fn parse_counts(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next() == Some("Th")).then(|| it.nth(1)).flatten()
+        })
+        .filter_map(|n| n.replace(',', "").parse::<u64>().ok())
+        .sum()
+}
+
+/// A fixed sequence of requests, on one keep-alive connection unless `reconnect`.
+pub struct Workload {
+    pub name: &'static str,
+    pub requests: usize,
+    pub request: fn(usize) -> Request,
+    /// A connection per request: nginx answers an upload before reading all of it, and the
+    /// connection does not survive that.
+    pub reconnect: bool,
+}
+
+/// Instructions per request for `v`: the smallest of `rounds` measurements. Envoy's timers
+/// (stats flush every 5 s, and the like) add instructions to whichever round they fall in;
+/// the smallest round is one they missed.
+pub fn per_request(bench: &Bench, v: Variant, load: &Workload, rounds: usize) -> Result<f64, String> {
+    let pid = bench.envoy_pid();
+    let addr = bench.address(v)?;
+    let send_all = |n: usize| -> Result<(), String> {
+        let open = || Connection::open(addr).map_err(|e| format!("{}: {e}", v.name));
+        let mut conn = open()?;
+        for i in 0..n {
+            if load.reconnect && i > 0 {
+                conn = open()?;
+            }
+            conn.send(&(load.request)(i)).map_err(|e| format!("{} request {i}: {e}", v.name))?;
+        }
+        Ok(())
+    };
+    // Warm-up, not counted: metric definitions, V8's tier-up to optimised code.
+    send_all(load.requests)?;
+    let mut best = f64::INFINITY;
+    for _ in 0..rounds {
+        let before = bench.requests(v)?;
+        control(pid, &["-i", "on"])?;
+        control(pid, &["-z"])?;
+        send_all(load.requests)?;
+        let instructions = counted(pid)?;
+        control(pid, &["-i", "off"])?;
+        let done = bench.requests(v)? - before;
+        if done < 1.0 {
+            return Err(format!("{}: no requests completed", v.name));
+        }
+        best = best.min(instructions as f64 / done);
+    }
+    Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_counts;
+
+    #[test]
+    fn reads_callgrind_control_counts() {
+        let text = "PID 17278: envoy -c envoy.yaml\n\n  Totals:        Ir \n   Th 1      18,502 \n   Th 2           0 \n   Th 7  14,667,464 \n";
+        assert_eq!(parse_counts(text), 18_502 + 14_667_464);
+        assert_eq!(parse_counts("no threads\n"), 0);
+    }
+}
