@@ -10,33 +10,48 @@ use routemeter_demo::client::{Connection, Request};
 
 use crate::setup::{Bench, Variant};
 
-/// `callgrind_control` is valgrind's remote control for a running callgrind.
+/// `callgrind_control` is valgrind's remote control for a running callgrind. It exits 0 even
+/// when it reached no callgrind, so a command that expects no answer must print "OK".
 fn control(pid: u32, args: &[&str]) -> Result<String, String> {
     let out = Command::new("callgrind_control")
         .args(args)
         .arg(pid.to_string())
         .output()
         .map_err(|e| format!("callgrind_control (apt-get install valgrind; make bench does): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         return Err(format!("callgrind_control {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(text)
 }
 
-/// Instructions counted since the last zeroing, all threads: `callgrind_control -e` prints
-/// one `Th <n>  <count>` line per thread.
+/// Switches instrumentation or zeroes the counters; fails unless callgrind confirmed.
+fn command(pid: u32, args: &[&str]) -> Result<(), String> {
+    let text = control(pid, args)?;
+    if text.lines().any(|l| l.trim() == "OK.") {
+        Ok(())
+    } else {
+        Err(format!("callgrind_control {args:?} did not reach callgrind: {text}"))
+    }
+}
+
+/// Instructions counted since the last zeroing, all threads.
 fn counted(pid: u32) -> Result<u64, String> {
-    Ok(parse_counts(&control(pid, &["-e"])?))
+    let text = control(pid, &["-e"])?;
+    parse_counts(&text).ok_or_else(|| format!("no instruction counts in: {text}"))
 }
 
-fn parse_counts(text: &str) -> u64 {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            (it.next() == Some("Th")).then(|| it.nth(1)).flatten()
-        })
+/// `callgrind_control -e` prints a line per thread, `Th` and the thread id right-aligned in
+/// two columns (`   Th 7  14,667,464`, `   Th12  1,000`), then the count. `None` when there
+/// is no thread line or nothing was counted: a measurement of 0 would pass as the smallest.
+fn parse_counts(text: &str) -> Option<u64> {
+    let total: u64 = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Th"))
+        .filter_map(|rest| rest.split_whitespace().nth(1))
         .filter_map(|n| n.replace(',', "").parse::<u64>().ok())
-        .sum()
+        .sum();
+    (total > 0).then_some(total)
 }
 
 /// A fixed sequence of requests, on one keep-alive connection unless `reconnect`.
@@ -71,11 +86,11 @@ pub fn per_request(bench: &Bench, v: Variant, load: &Workload, rounds: usize) ->
     let mut best = f64::INFINITY;
     for _ in 0..rounds {
         let before = bench.requests(v)?;
-        control(pid, &["-i", "on"])?;
-        control(pid, &["-z"])?;
+        command(pid, &["-i", "on"])?;
+        command(pid, &["-z"])?;
         send_all(load.requests)?;
         let instructions = counted(pid)?;
-        control(pid, &["-i", "off"])?;
+        command(pid, &["-i", "off"])?;
         let done = bench.requests(v)? - before;
         if done < 1.0 {
             return Err(format!("{}: no requests completed", v.name));
@@ -91,8 +106,9 @@ mod tests {
 
     #[test]
     fn reads_callgrind_control_counts() {
-        let text = "PID 17278: envoy -c envoy.yaml\n\n  Totals:        Ir \n   Th 1      18,502 \n   Th 2           0 \n   Th 7  14,667,464 \n";
-        assert_eq!(parse_counts(text), 18_502 + 14_667_464);
-        assert_eq!(parse_counts("no threads\n"), 0);
+        let text = "PID 17278: envoy -c envoy.yaml\n\n  Totals:        Ir \n   Th 1      18,502 \n   Th 2           0 \n   Th 7  14,667,464 \n   Th12       1,000 \n";
+        assert_eq!(parse_counts(text), Some(18_502 + 14_667_464 + 1_000));
+        assert_eq!(parse_counts("PID 1: envoy\n  No information available as instrumentation is switched off.\n"), None);
+        assert_eq!(parse_counts("  Totals: Ir\n   Th 1  0\n"), None);
     }
 }

@@ -13,7 +13,7 @@
 //!    callgrind; instructions per request are the same from run to run.
 //!
 //! Environment: `BENCH_ROUNDS` (5), `BENCH_SECONDS` (5), `BENCH_CONNECTIONS` (8), `BENCH_MIX`
-//! (one mix only: 0, 1 or 2), `BENCH_PROBES` (extra probe listeners for part 1, see
+//! (one mix only, in both parts: 0, 1 or 2), `BENCH_PROBES` (extra probe listeners for part 1, see
 //! [`cpu_variants`]), `BENCH_WASM` (another routemeter build), `BENCH_CPU=0` and
 //! `BENCH_INSTRUCTIONS=0` (skip a part).
 
@@ -132,18 +132,46 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 /// The CPU phase's listeners: the four of [`VARIANTS`], plus any probes named in
 /// `$BENCH_PROBES` (`name=plan|name=plan`, plans in the probe filter's syntax), e.g.
-/// `BENCH_PROBES='reads2=req:method,path'` to time two header reads.
-fn cpu_variants() -> Vec<Variant> {
+/// `BENCH_PROBES='reads2=req:method,path'` to time two header reads. Names become listener
+/// names and stat prefixes, so they must be new and `[a-z0-9_]+`.
+fn cpu_variants() -> Result<Vec<Variant>, String> {
     let mut variants = VARIANTS.to_vec();
     let extra = std::env::var("BENCH_PROBES").unwrap_or_default();
     for probe in extra.split('|').filter(|p| !p.trim().is_empty()) {
         let (name, plan) = probe.split_once('=').unwrap_or((probe, ""));
+        let name = name.trim();
+        let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid || variants.iter().any(|v| v.name == name) {
+            return Err(format!("BENCH_PROBES: {name:?} must be a new name of [a-z0-9_]"));
+        }
         // The bench runs once and exits; leaking two short strings is simpler than lifetimes.
-        let name: &'static str = Box::leak(name.trim().to_string().into_boxed_str());
+        let name: &'static str = Box::leak(name.to_string().into_boxed_str());
         let plan: &'static str = Box::leak(plan.trim().to_string().into_boxed_str());
         variants.push(Variant::new(name, Filter::Probe(plan)));
     }
-    variants
+    Ok(variants)
+}
+
+/// `$BENCH_MIX=N` runs only mix N (0: small GETs, 1: uploads, 2: distinct paths), in both parts.
+fn mix_selected(m: usize) -> bool {
+    std::env::var("BENCH_MIX").ok().and_then(|v| v.parse::<usize>().ok()).is_none_or(|only| only == m)
+}
+
+/// One value per variant, measured in the order of `variants`.
+struct Measured<'a> {
+    variants: &'a [Variant],
+    values: Vec<f64>,
+}
+
+impl Measured<'_> {
+    fn of(&self, v: Variant) -> f64 {
+        self.variants.iter().position(|x| x.name == v.name).map_or(f64::NAN, |i| self.values[i])
+    }
+
+    /// The goal's measure: (v - none) / (empty - none).
+    fn ratio(&self, v: Variant) -> f64 {
+        (self.of(v) - self.of(NONE)) / (self.of(EMPTY) - self.of(NONE))
+    }
 }
 
 fn main() {
@@ -186,7 +214,7 @@ fn cpu_report() -> Result<String, String> {
     let rounds = env_number("BENCH_ROUNDS", 5) as usize;
     let seconds = env_number("BENCH_SECONDS", 5);
     let connections = env_number("BENCH_CONNECTIONS", 8);
-    let variants = cpu_variants();
+    let variants = cpu_variants()?;
     let bench = Bench::start(&variants, Launch::Native)?;
     let mut report = String::new();
     let _ = writeln!(
@@ -198,10 +226,8 @@ fn cpu_report() -> Result<String, String> {
         "| mix | variant | Envoy CPU us/request | requests/s | p50 | p99 | added us vs none |\n|---|---|---|---|---|---|---|"
     );
     let mut ratios = Vec::new();
-    // `$BENCH_MIX=N` runs only mix N (0: small GETs, 1: uploads, 2: distinct paths).
-    let only = std::env::var("BENCH_MIX").ok().and_then(|v| v.parse::<usize>().ok());
     for (m, mix) in MIXES.iter().enumerate() {
-        if only.is_some_and(|o| o != m) {
+        if !mix_selected(m) {
             continue;
         }
         eprintln!("== {}: {}", mix.name, mix.description);
@@ -240,11 +266,11 @@ fn cpu_report() -> Result<String, String> {
                 med(i, |s| s.rps),
                 med(i, |s| s.p50_us),
                 med(i, |s| s.p99_us),
-                if i == 0 { "-".to_string() } else { format!("{:+.1}", cpu[i] - cpu[0]) }
+                if v.name == NONE.name { "-".to_string() } else { format!("{:+.1}", cpu[i] - cpu[0]) }
             );
         }
-        let ratio = |i: usize| (cpu[i] - cpu[0]) / (cpu[1] - cpu[0]);
-        ratios.push((mix.name, ratio(3), ratio(2)));
+        let cpu = Measured { variants: &variants, values: cpu };
+        ratios.push((mix.name, cpu.ratio(ROUTEMETER), cpu.ratio(FLOOR)));
     }
     let _ = writeln!(report, "\nratio (variant - none) / (empty - none); goal for routemeter <= 1.25:\n");
     for (name, routemeter, floor) in &ratios {
@@ -259,7 +285,8 @@ fn small_get(i: usize) -> Request {
 }
 
 fn distinct_path(i: usize) -> Request {
-    // The same spread as the wrk script: new ids every time, the route cap soon reached.
+    // Ids spread like the wrk script's, so the route cap is soon reached. Each round replays
+    // the same 200 paths: labels learnt in the warm-up stay learnt, as they would in a flood.
     Request::get(&format!("/tenants/t{}x/items/{}", (i * 7919) % 1_000_000, i * 104_729))
 }
 
@@ -286,36 +313,42 @@ fn instruction_report() -> Result<String, String> {
         "\ninstructions per request (callgrind, all Envoy threads, smallest of 3 rounds):\n\n\
          | mix | none | empty | floor | routemeter | routemeter ratio | floor ratio |\n|---|---|---|---|---|---|---|"
     );
-    for load in &WORKLOADS {
-        let mut ir = Vec::new();
+    let mut small_gets = None;
+    for (m, load) in WORKLOADS.iter().enumerate() {
+        if !mix_selected(m) {
+            continue;
+        }
+        let mut values = Vec::new();
         for v in VARIANTS {
             let n = instructions::per_request(&bench, v, load, 3)?;
             eprintln!("  {:<15} {:<10} {:>10.0} instructions/request", load.name, v.name, n);
-            ir.push(n);
+            values.push(n);
         }
-        let ratio = |i: usize| (ir[i] - ir[0]) / (ir[1] - ir[0]);
+        let ir = Measured { variants: &VARIANTS, values };
         let _ = writeln!(
             out,
             "| {} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.2}** | {:.2} |",
             load.name,
-            ir[0],
-            ir[1],
-            ir[2],
-            ir[3],
-            ratio(3),
-            ratio(2)
+            ir.of(NONE),
+            ir.of(EMPTY),
+            ir.of(FLOOR),
+            ir.of(ROUTEMETER),
+            ir.ratio(ROUTEMETER),
+            ir.ratio(FLOOR)
         );
+        if m == 0 {
+            small_gets = Some(ir.of(EMPTY) - ir.of(NONE));
+        }
     }
+    // Prices on small GETs, the workload where a call is the largest share of the cost.
+    let Some(empty_cost) = small_gets else { return Ok(out) };
     let gets = &WORKLOADS[0];
     let base = instructions::per_request(&bench, PROBE_BASE, gets, 3)?;
     eprintln!("  {:<15} {:>10.0} instructions/request", PROBE_BASE.name, base);
-    let empty = instructions::per_request(&bench, EMPTY, gets, 3)?;
-    let none = instructions::per_request(&bench, NONE, gets, 3)?;
     let _ = writeln!(
         out,
         "\nprice of one host call (small GETs; probe filter making the call minus the same probe making none; \
-         the empty filter itself costs {:.0}):\n\n| call | instructions per call |\n|---|---|",
-        empty - none
+         the empty filter itself costs {empty_cost:.0}):\n\n| call | instructions per call |\n|---|---|"
     );
     for (v, what, calls) in PRICES {
         let n = instructions::per_request(&bench, v, gets, 3)?;

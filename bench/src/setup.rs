@@ -16,7 +16,7 @@ use crate::Sample;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
     None,
-    /// `bench/empty-filter`: the floor of merely being a Wasm filter.
+    /// `bench/empty-filter`: the cost of merely being a Wasm filter.
     Empty,
     /// routemeter with the shipped demo configuration.
     Routemeter,
@@ -48,16 +48,32 @@ pub enum Launch {
 }
 
 pub struct Bench {
-    pub repo: PathBuf,
+    repo: PathBuf,
     dir: PathBuf,
-    nginx: Child,
-    envoy: Child,
+    // Envoy first: fields drop in order, and Envoy should go before its upstream.
+    envoy: Process,
+    _nginx: Process,
     admin: SocketAddr,
     variants: Vec<(Variant, SocketAddr)>,
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// A child process killed (and reaped) when dropped, so that no error path of the setup or
+/// the measurement leaves nginx or Envoy running.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `n` distinct free ports. The sockets are held until all are chosen, so the kernel cannot
+/// hand the same port out twice; they close before the servers start.
+fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+    let sockets = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>();
+    let sockets = sockets.map_err(|e| format!("free port: {e}"))?;
+    sockets.iter().map(|s| s.local_addr().map(|a| a.port()).map_err(|e| format!("free port: {e}"))).collect()
 }
 
 fn wait_port(port: u16, what: &str) -> Result<(), String> {
@@ -81,9 +97,11 @@ impl Bench {
         });
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("nginx")).map_err(|e| e.to_string())?;
-        let port = |what| free_port().map_err(|e| format!("{what}: {e}"));
+        let ports = free_ports(variants.len() + 2)?;
+        let (upstream, admin_port) = (ports[0], ports[1]);
+        let listeners: Vec<(Variant, SocketAddr)> =
+            variants.iter().zip(&ports[2..]).map(|(v, p)| (*v, SocketAddr::from(([127, 0, 0, 1], *p)))).collect();
 
-        let upstream = port("upstream")?;
         let nginx_conf = format!(
             "daemon off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
@@ -100,13 +118,9 @@ impl Bench {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
+            .map(Process)
             .map_err(|e| format!("nginx (apt-get install nginx-light; make bench does): {e}"))?;
 
-        let admin_port = port("admin")?;
-        let listeners = variants
-            .iter()
-            .map(|v| Ok((*v, SocketAddr::from(([127, 0, 0, 1], port(v.name)?)))))
-            .collect::<Result<Vec<_>, String>>()?;
         let yaml = bootstrap(&repo, admin_port, &listeners, upstream)?;
         fs::write(dir.join("envoy.yaml"), yaml).map_err(|e| e.to_string())?;
         let mut envoy = match launch {
@@ -127,9 +141,10 @@ impl Bench {
             .stdout(Stdio::null())
             .stderr(fs::File::create(dir.join("envoy.log")).map_err(|e| e.to_string())?)
             .spawn()
+            .map(Process)
             .map_err(|e| format!("envoy (make deps): {e}"))?;
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
-        let bench = Bench { repo, dir, nginx, envoy, admin, variants: listeners };
+        let bench = Bench { dir, envoy, _nginx: nginx, admin, variants: listeners, repo };
         wait_port(upstream, "nginx")?;
         // Under callgrind Envoy starts some 20 times slower.
         if !wait_ready(admin, Duration::from_secs(if launch == Launch::Native { 60 } else { 300 })) {
@@ -143,7 +158,7 @@ impl Bench {
 
     /// Envoy's CPU time so far, all threads, in microseconds.
     fn envoy_cpu_us(&self) -> Result<f64, String> {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.envoy.id())).map_err(|e| e.to_string())?;
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.envoy.0.id())).map_err(|e| e.to_string())?;
         let fields: Vec<&str> = stat[stat.rfind(')').ok_or("bad /proc stat")? + 2..].split(' ').collect();
         let ticks: f64 = fields[11].parse::<f64>().map_err(|e| e.to_string())? + fields[12].parse::<f64>().map_err(|e| e.to_string())?;
         // CLK_TCK is 100 on Linux.
@@ -151,7 +166,7 @@ impl Bench {
     }
 
     pub fn envoy_pid(&self) -> u32 {
-        self.envoy.id()
+        self.envoy.0.id()
     }
 
     pub fn address(&self, v: Variant) -> Result<SocketAddr, String> {
@@ -182,7 +197,7 @@ impl Bench {
     /// Wasm sizes and Envoy's memory, for the report.
     pub fn footprint(&self) -> String {
         let size = |p: &str| fs::metadata(self.repo.join(p)).map(|m| m.len()).unwrap_or(0);
-        let rss = fs::read_to_string(format!("/proc/{}/status", self.envoy.id()))
+        let rss = fs::read_to_string(format!("/proc/{}/status", self.envoy.0.id()))
             .ok()
             .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string()))
             .unwrap_or_default();
@@ -195,15 +210,6 @@ impl Bench {
             size("target/wasm32-unknown-unknown/release/routemeter.wasm"),
             size("target/wasm32-unknown-unknown/release/empty_filter.wasm"),
         )
-    }
-}
-
-impl Drop for Bench {
-    fn drop(&mut self) {
-        for child in [&mut self.envoy, &mut self.nginx] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

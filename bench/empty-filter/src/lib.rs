@@ -1,4 +1,4 @@
-//! The floor any proxy-wasm filter pays: a root context and an HTTP context per stream that
+//! The cost any proxy-wasm filter pays: a root context and an HTTP context per stream that
 //! do nothing. Built with the same release profile as routemeter, so `make bench` compares
 //! routemeter's added cost with the cost of merely being a Wasm filter.
 

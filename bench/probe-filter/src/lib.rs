@@ -4,8 +4,8 @@
 //! filter) and for its table of host-call prices. Never shipped.
 //!
 //! Configuration: `phase:op,op,...;phase:...` with phases `req` (request headers), `resp`
-//! (response headers) and `log`, and the ops named in [`op`]. An unknown phase or op fails
-//! `on_configure`, so a typo cannot price the wrong thing.
+//! (response headers) and `log`, and the ops named in [`Op::named`]. An unknown or repeated
+//! phase or an unknown op fails `on_configure`, so a typo cannot price the wrong thing.
 
 /// The CEL expression priced by `expr`: the three facts a request counter needs, in one
 /// call (Envoy's `expr_evaluate` foreign function).
@@ -61,12 +61,16 @@ impl Plan {
                 .split(',')
                 .map(|o| Op::named(o.trim()).ok_or_else(|| format!("unknown op {o:?}")))
                 .collect::<Result<Vec<Op>, String>>()?;
-            match phase.trim() {
-                "req" => plan.request = ops,
-                "resp" => plan.response = ops,
-                "log" => plan.log = ops,
+            let slot = match phase.trim() {
+                "req" => &mut plan.request,
+                "resp" => &mut plan.response,
+                "log" => &mut plan.log,
                 other => return Err(format!("unknown phase {other:?}")),
+            };
+            if !slot.is_empty() {
+                return Err(format!("phase {:?} given twice", phase.trim()));
             }
+            *slot = ops;
         }
         Ok(plan)
     }
@@ -96,6 +100,7 @@ mod tests {
         assert_eq!(Plan::parse("req:paht").unwrap_err(), "unknown op \"paht\"");
         assert_eq!(Plan::parse("body:clock").unwrap_err(), "unknown phase \"body\"");
         assert_eq!(Plan::parse("clock").unwrap_err(), "\"clock\": expected phase:ops");
+        assert_eq!(Plan::parse("req:method;req:path").unwrap_err(), "phase \"req\" given twice");
     }
 }
 
