@@ -144,6 +144,7 @@ fn cpu_variants() -> Result<Vec<Variant>, String> {
         if !valid || variants.iter().any(|v| v.name == name) {
             return Err(format!("BENCH_PROBES: {name:?} must be a new name of [a-z0-9_]"));
         }
+        probe_filter::Plan::parse(plan).map_err(|e| format!("BENCH_PROBES: {name}: {e}"))?;
         // The bench runs once and exits; leaking two short strings is simpler than lifetimes.
         let name: &'static str = Box::leak(name.to_string().into_boxed_str());
         let plan: &'static str = Box::leak(plan.trim().to_string().into_boxed_str());
@@ -356,4 +357,32 @@ fn instruction_report() -> Result<String, String> {
         let _ = writeln!(out, "| {what} | {:.0} |", (n - base) / f64::from(calls));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan the probe filter rejects would fail Envoy's start, minutes into `make bench`.
+    #[test]
+    fn every_probe_plan_parses() {
+        let probes = VARIANTS.iter().chain([&PROBE_BASE]).chain(PRICES.iter().map(|(v, _, _)| v));
+        let mut checked = 0;
+        for v in probes {
+            if let Filter::Probe(plan) = v.filter {
+                assert_eq!(probe_filter::Plan::parse(plan).map(|_| ()), Ok(()), "{}", v.name);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 1 + 1 + PRICES.len());
+    }
+
+    #[test]
+    fn ratios_are_looked_up_by_name() {
+        let variants = [ROUTEMETER, NONE, FLOOR, EMPTY];
+        let m = Measured { variants: &variants, values: vec![130.0, 100.0, 120.0, 110.0] };
+        assert_eq!(m.ratio(ROUTEMETER), 3.0);
+        assert_eq!(m.ratio(FLOOR), 2.0);
+        assert!(m.of(PROBE_BASE).is_nan());
+    }
 }

@@ -102,8 +102,9 @@ impl Bench {
         let listeners: Vec<(Variant, SocketAddr)> =
             variants.iter().zip(&ports[2..]).map(|(v, p)| (*v, SocketAddr::from(([127, 0, 0, 1], *p)))).collect();
 
+        // One process (no master): killing it by pid leaves no orphaned worker behind.
         let nginx_conf = format!(
-            "daemon off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+            "daemon off;\nmaster_process off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  client_max_body_size 16m;\n  client_body_buffer_size 2m;\n  keepalive_requests 1000000;\n\
                server {{\n    listen 127.0.0.1:{upstream};\n    location / {{ return 200 \"ok\"; }}\n  }}\n}}\n",
