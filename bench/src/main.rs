@@ -9,13 +9,15 @@
 //!    alike); Envoy's CPU time (`/proc/<pid>/stat`, all threads) over its own request counter
 //!    gives CPU microseconds per request. Medians over rounds, and the ratio
 //!    (variant - none) / (empty - none), the goal for routemeter being at most 1.25.
-//! 2. Instructions: the same listeners, plus probes that price single host calls, under
+//! 2. Memory: Envoy's RSS and heap with no filter, with the empty filter, with routemeter,
+//!    after the same traffic; the differences are what the VMs take.
+//! 3. Instructions: the same listeners, plus probes that price single host calls, under
 //!    callgrind; instructions per request are the same from run to run.
 //!
 //! Environment: `BENCH_ROUNDS` (5), `BENCH_SECONDS` (5), `BENCH_CONNECTIONS` (8), `BENCH_MIX`
 //! (one mix only, in both parts: 0, 1 or 2), `BENCH_PROBES` (extra probe listeners for part 1, see
-//! [`cpu_variants`]), `BENCH_WASM` (another routemeter build), `BENCH_CPU=0` and
-//! `BENCH_INSTRUCTIONS=0` (skip a part).
+//! [`cpu_variants`]), `BENCH_WASM` (another routemeter build), `BENCH_CPU=0`,
+//! `BENCH_MEMORY=0` and `BENCH_INSTRUCTIONS=0` (skip a part).
 
 mod instructions;
 mod setup;
@@ -194,6 +196,15 @@ fn main() {
             }
         }
     }
+    if std::env::var("BENCH_MEMORY").as_deref() != Ok("0") {
+        match memory_report() {
+            Ok(text) => report.push_str(&text),
+            Err(e) => {
+                eprintln!("bench: memory: {e}");
+                let _ = writeln!(report, "\nmemory: not measured ({e})");
+            }
+        }
+    }
     if std::env::var("BENCH_INSTRUCTIONS").as_deref() != Ok("0") {
         match instruction_report() {
             Ok(text) => report.push_str(&text),
@@ -277,7 +288,6 @@ fn cpu_report() -> Result<String, String> {
     for (name, routemeter, floor) in &ratios {
         let _ = writeln!(report, "- {name}: routemeter **{routemeter:.2}**, floor {floor:.2}");
     }
-    let _ = writeln!(report, "\n{}", bench.footprint());
     Ok(report)
 }
 
@@ -301,7 +311,41 @@ const WORKLOADS: [instructions::Workload; 3] = [
     instructions::Workload { name: "distinct paths", requests: 200, request: distinct_path, reconnect: false },
 ];
 
-/// Part 2: instructions per request under callgrind, and the price of single host calls.
+/// Part 2: what a Wasm VM costs in memory. Three Envoys one after the other, each with the
+/// `none` listener and at most one filter, after the same traffic: 3 s of distinct paths
+/// (the route table fills to its cap) and 1 s of small GETs. The differences from the
+/// Envoy without a filter are the filter's VMs (one per worker and one on the main thread).
+fn memory_report() -> Result<String, String> {
+    let mut out = String::from(
+        "\nmemory (Envoy --concurrency 1 after 3 s of distinct paths and 1 s of small GETs on each listener):\n\n\
+         | Envoy with | wasm file bytes | RSS kB | heap allocated bytes | RSS over none | heap over none |\n|---|---|---|---|---|---|\n",
+    );
+    let mut baseline = None;
+    for (filter, file) in [(NONE, ""), (EMPTY, "empty_filter.wasm"), (ROUTEMETER, "routemeter.wasm")] {
+        let variants: Vec<Variant> = if filter.name == NONE.name { vec![NONE] } else { vec![NONE, filter] };
+        let bench = Bench::start(&variants, Launch::Native)?;
+        for &v in &variants {
+            for (mix, seconds) in [(&MIXES[2], 3), (&MIXES[0], 1)] {
+                bench.run(v, &Load { path: mix.path, script: mix.script, seconds, connections: 8 })?;
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let (rss, heap) = bench.memory()?;
+        let (rss0, heap0) = *baseline.get_or_insert((rss, heap));
+        let size = if file.is_empty() { "-".to_string() } else { bench.wasm_size(file).to_string() };
+        eprintln!("  memory {:<10} RSS {rss} kB, heap {heap} bytes", filter.name);
+        let _ = writeln!(
+            out,
+            "| {} | {size} | {rss} | {heap} | {:+} kB | {:+} bytes |",
+            filter.name,
+            rss as i64 - rss0 as i64,
+            heap as i64 - heap0 as i64
+        );
+    }
+    Ok(out)
+}
+
+/// Part 3: instructions per request under callgrind, and the price of single host calls.
 fn instruction_report() -> Result<String, String> {
     let mut variants = VARIANTS.to_vec();
     variants.push(PROBE_BASE);

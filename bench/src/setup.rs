@@ -195,22 +195,25 @@ impl Bench {
         Ok(Sample { cpu_us_per_req: (cpu1 - cpu0) / requests, rps: result.rps, p50_us: result.p50_us, p99_us: result.p99_us })
     }
 
-    /// Wasm sizes and Envoy's memory, for the report.
-    pub fn footprint(&self) -> String {
-        let size = |p: &str| fs::metadata(self.repo.join(p)).map(|m| m.len()).unwrap_or(0);
-        let rss = fs::read_to_string(format!("/proc/{}/status", self.envoy.0.id()))
-            .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string()))
-            .unwrap_or_default();
+    /// Envoy's resident set (kB, from `/proc`) and tcmalloc's allocated bytes (admin
+    /// `/memory`). V8 maps Wasm linear memory and code itself, so only RSS sees those.
+    pub fn memory(&self) -> Result<(u64, u64), String> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.envoy.0.id())).map_err(|e| e.to_string())?;
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .ok_or("no VmRSS")?;
         let heap = admin_get(self.admin, "/memory")
             .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["allocated"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        format!(
-            "routemeter.wasm: {} bytes; empty_filter.wasm: {} bytes; Envoy after the run (all Wasm VMs loaded): RSS {rss} kB, heap allocated {heap} bytes",
-            size("target/wasm32-unknown-unknown/release/routemeter.wasm"),
-            size("target/wasm32-unknown-unknown/release/empty_filter.wasm"),
-        )
+            .and_then(|v| v["allocated"].as_str()?.parse().ok())
+            .ok_or("no allocated in /memory")?;
+        Ok((rss, heap))
+    }
+
+    /// Size of a built Wasm file, by name in the release target dir.
+    pub fn wasm_size(&self, file: &str) -> u64 {
+        fs::metadata(self.repo.join("target/wasm32-unknown-unknown/release").join(file)).map_or(0, |m| m.len())
     }
 }
 
