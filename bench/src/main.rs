@@ -134,7 +134,8 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 /// The CPU phase's listeners: the four of [`VARIANTS`], plus any probes named in
 /// `$BENCH_PROBES` (`name=plan|name=plan`, plans in the probe filter's syntax), e.g.
-/// `BENCH_PROBES='reads2=req:method,path'` to time two header reads. Names become listener
+/// `BENCH_PROBES='reads2=req:method,path'` to time two header reads. The instructions part
+/// counts them too. Names become listener
 /// names and stat prefixes, so they must be new and `[a-z0-9_]+`.
 fn cpu_variants() -> Result<Vec<Variant>, String> {
     let mut variants = VARIANTS.to_vec();
@@ -343,9 +344,12 @@ fn memory_report() -> Result<String, String> {
 
 /// Part 3: instructions per request under callgrind, and the price of single host calls.
 fn instruction_report() -> Result<String, String> {
+    // `$BENCH_PROBES` listeners come after the four of `VARIANTS` in `cpu_variants`.
+    let extra: Vec<Variant> = cpu_variants()?.split_off(VARIANTS.len());
     let mut variants = VARIANTS.to_vec();
     variants.push(PROBE_BASE);
     variants.extend(PRICES.iter().map(|(v, _, _)| *v));
+    variants.extend(&extra);
     eprintln!("== instructions: starting Envoy under callgrind (about a minute)");
     let bench = Bench::start(&variants, Launch::Callgrind)?;
     let mut out = String::new();
@@ -395,6 +399,14 @@ fn instruction_report() -> Result<String, String> {
         let n = instructions::per_request(&bench, v, gets, 3)?;
         eprintln!("  {:<15} {:>10.0} instructions/request", v.name, n);
         let _ = writeln!(out, "| {what} | {:.0} |", (n - base) / f64::from(calls));
+    }
+    if !extra.is_empty() {
+        let _ = writeln!(out, "\n`BENCH_PROBES` (small GETs):\n\n| probe | plan | instructions per request |\n|---|---|---|");
+    }
+    for v in extra {
+        let n = instructions::per_request(&bench, v, gets, 3)?;
+        let plan = if let Filter::Probe(plan) = v.filter { plan } else { "" };
+        let _ = writeln!(out, "| {} | `{plan}` | {n:.0} |", v.name);
     }
     Ok(out)
 }
