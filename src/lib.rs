@@ -2,7 +2,9 @@
 //!
 //! The crate is a pure core plus a thin wasm glue:
 //! - [`config`]: plugin configuration, parsed then validated;
-//! - [`route`]: which `route` label a request gets (templates, route name, heuristic, cap);
+//! - [`route`]: which `route` label a request gets (templates, OpenAPI, route name, learned
+//!   templates, cap);
+//! - [`openapi`]: route templates from an OpenAPI document, and when to fetch it;
 //! - [`method`], [`outcome`]: the `method` label and upload/download outcome classes;
 //! - [`metrics`]: the metric contract, label encoding into stat names, the metric-id cache;
 //! - [`plugin`], [`stream`]: per-VM state and the per-stream lifecycle;
@@ -16,6 +18,7 @@ pub mod config;
 pub mod host;
 pub mod method;
 pub mod metrics;
+pub mod openapi;
 pub mod outcome;
 pub mod plugin;
 pub mod route;

@@ -5,8 +5,9 @@ use crate::config::{Config, ConfigError};
 use crate::host::{Host, MetricId, MetricsHost, SharedStore};
 use crate::method::Method;
 use crate::metrics::{stat_name, Metric, SeriesCache};
+use crate::openapi::source::{FetchOutcome, FetchRequest, OpenApiSource};
 use crate::outcome::{OutcomeLabels, RouteKind};
-use crate::route::{Resolution, RouteId, RouteResolver, RouteTable, RuleId};
+use crate::route::{Limits, Resolution, RouteId, RouteResolver, RuleId};
 
 /// One recorded request between its headers and its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,10 @@ pub struct Plugin {
     resolver: RouteResolver,
     outcome_labels: OutcomeLabels,
     series: SeriesCache,
+    openapi: Option<OpenApiSource>,
+    /// `routemeter_openapi_fetches_total` by outcome, `routemeter_openapi_routes`.
+    openapi_fetches: [Option<MetricId>; FetchOutcome::LABELS.len()],
+    openapi_routes: Option<MetricId>,
 }
 
 /// Builds the plugin from configuration bytes and publishes `routemeter_config_invalid`
@@ -41,32 +46,104 @@ pub fn configure(bytes: &[u8], host: &(impl MetricsHost + SharedStore)) -> Resul
         // On a gauge, record sets the value: 1 however many VMs report it.
         let _ = host.record_metric(id, u64::from(parsed.is_err()));
     }
-    let plugin = Plugin::new(parsed?);
-    RouteTable::create_shared_set(host);
-    Ok(plugin)
+    Ok(Plugin::new(parsed?))
 }
 
 impl Plugin {
     pub fn new(config: Config) -> Plugin {
+        let openapi = match &config.openapi {
+            Some(o) => format!("openapi {}{} every {} s", o.cluster, o.path, o.refresh_seconds),
+            None => "no openapi".to_string(),
+        };
         let description = format!(
-            "{} route templates, {} exclusions, max_routes {}, max_path_depth {}, use_route_name {}",
+            "{} route templates, {} exclusions, {openapi}, learn {}, max_routes {}, max_path_depth {}, use_route_name {}",
             config.rules.len(),
             config.exclusions.len(),
+            config.learn,
             config.max_routes,
             config.max_path_depth,
             config.use_route_name
         );
+        let limits = Limits::new(config.max_routes as u32, config.max_path_depth, config.learn);
         Plugin {
             description,
-            resolver: RouteResolver::new(
-                config.rules,
-                config.exclusions,
-                config.use_route_name,
-                config.max_routes,
-                config.max_path_depth,
-            ),
+            resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, limits),
             outcome_labels: config.outcome_labels,
             series: SeriesCache::default(),
+            openapi: config.openapi.map(OpenApiSource::new),
+            openapi_fetches: [None; FetchOutcome::LABELS.len()],
+            openapi_routes: None,
+        }
+    }
+
+    /// The periodic tick (every second): adopt what other workers learned, and say whether
+    /// the OpenAPI document is due (the glue makes the call).
+    pub fn tick(&mut self, now_ns: Option<u64>, host: &impl Host) -> Option<FetchRequest> {
+        self.resolver.refresh(host);
+        self.openapi.as_mut()?.due(now_ns?)
+    }
+
+    /// The host could not make the OpenAPI call.
+    pub fn openapi_dispatch_failed(&mut self, now_ns: u64, host: &impl MetricsHost) {
+        if let Some(source) = &mut self.openapi {
+            let outcome = source.dispatch_failed(now_ns);
+            self.openapi_outcome(outcome, host);
+        }
+    }
+
+    /// The answer to the OpenAPI call: `status` is its `:status` (absent when the call failed
+    /// or timed out); `body` reads the body (only called when it will be used).
+    pub fn openapi_response(
+        &mut self,
+        now_ns: u64,
+        status: Option<u16>,
+        body_size: usize,
+        body: impl FnOnce() -> Option<Vec<u8>>,
+        host: &impl MetricsHost,
+    ) {
+        if let Some(source) = &mut self.openapi {
+            let outcome = source.on_response(now_ns, status, body_size, body);
+            self.openapi_outcome(outcome, host);
+        }
+    }
+
+    fn openapi_outcome(&mut self, outcome: FetchOutcome, host: &impl MetricsHost) {
+        let Some(source) = &self.openapi else { return };
+        let from = format!("{}{}", source.config().cluster, source.config().path);
+        match &outcome {
+            FetchOutcome::Loaded(routes) => {
+                log::info!(
+                    "openapi: {} route templates from {from} (base path {:?}, {} paths skipped)",
+                    routes.templates.len(),
+                    routes.base_path,
+                    routes.skipped.len()
+                );
+                for (path, why) in routes.skipped.iter().take(5) {
+                    log::info!("openapi: skipped {path}: {why}");
+                }
+            }
+            FetchOutcome::HttpError(code) => log::warn!("openapi: {from} answered {code}; keeping the last good routes"),
+            FetchOutcome::Unavailable => log::warn!("openapi: no answer from {from}; keeping the last good routes"),
+            FetchOutcome::TooLarge(n) => log::warn!("openapi: {from} is {n} bytes, over max_bytes; keeping the last good routes"),
+            FetchOutcome::Invalid(e) => log::warn!("openapi: {from}: {e}; keeping the last good routes"),
+        }
+        let slot = FetchOutcome::LABELS.iter().position(|l| *l == outcome.label()).unwrap_or(0);
+        let counter = Metric::OpenApiFetches;
+        if self.openapi_fetches[slot].is_none() {
+            self.openapi_fetches[slot] = host.define_metric(counter.kind(), &stat_name(counter, &[outcome.label()])).ok();
+        }
+        if let Some(id) = self.openapi_fetches[slot] {
+            let _ = host.increment_metric(id, 1);
+        }
+        if let FetchOutcome::Loaded(routes) = outcome {
+            self.resolver.set_openapi_templates(routes.templates);
+            let gauge = Metric::OpenApiRoutes;
+            if self.openapi_routes.is_none() {
+                self.openapi_routes = host.define_metric(gauge.kind(), &stat_name(gauge, &[])).ok();
+            }
+            if let Some(id) = self.openapi_routes {
+                let _ = host.record_metric(id, self.resolver.openapi_templates() as u64);
+            }
         }
     }
 
@@ -141,6 +218,10 @@ impl Plugin {
     /// Route labels this VM knows (for tests and diagnostics).
     pub fn known_routes(&self) -> usize {
         self.resolver.known_labels()
+    }
+
+    pub fn resolver(&self) -> &RouteResolver {
+        &self.resolver
     }
 }
 

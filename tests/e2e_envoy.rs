@@ -193,8 +193,8 @@ fn demo_traffic_mix_is_reported_exactly() {
     }
     // Envoy drops a trailing dot from tag values; routemeter's label ends in `_` instead, so
     // these stay two series (the strict exposition parser rejects duplicates).
-    l.send(&stack, Request::get("/files/report"), Some("/files/report"));
-    l.send(&stack, Request::get("/files/report."), Some("/files/report_"));
+    l.send(&stack, Request::get("/folder/report"), Some("/folder/report"));
+    l.send(&stack, Request::get("/folder/report."), Some("/folder/report_"));
     // Requests the codec rejects before any filter runs.
     l.send_malformed(&stack, b"GET abc HTTP/1.1\r\nHost: x\r\n\r\n");
     l.send_malformed(&stack, b"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");

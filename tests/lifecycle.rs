@@ -5,40 +5,9 @@
 
 mod support;
 
-use proxy_sim::{Faults, Host, SimEnvoy, StatValue, Stream, Vm, WasmHost};
+use proxy_sim::{Faults, Host, SimEnvoy, StatValue, Stream, Vm};
 use support::mem_host::NativeHost;
-
-/// Declares scenarios `fn name(host: &impl Host) { ... }`; each becomes a module with three
-/// tests: `native`, `wasm`, and `same_series` (both hosts, every series compared).
-macro_rules! scenarios {
-    ($($(#[$doc:meta])* fn $name:ident($host:ident) $body:block)*) => {$(
-        $(#[$doc])*
-        mod $name {
-            use super::*;
-
-            pub(super) fn scenario<H: Host>($host: &H) $body
-
-            #[test]
-            fn native() {
-                scenario(&NativeHost::new());
-            }
-
-            #[test]
-            fn wasm() {
-                scenario(&WasmHost::new());
-            }
-
-            #[test]
-            fn same_series() {
-                let (native, wasm) = (NativeHost::new(), WasmHost::new());
-                scenario(&native);
-                scenario(&wasm);
-                assert_eq!(native.envoy().series(), wasm.envoy().series());
-                assert_eq!(native.envoy().define_calls(), wasm.envoy().define_calls(), "define_metric calls");
-            }
-        }
-    )*};
-}
+use support::scenarios::scenarios;
 
 /// The demo's configuration, as shipped in envoy/envoy.yaml.
 const DEMO: &str = r#"{
@@ -202,6 +171,7 @@ fn templates_are_per_method_and_unknown_paths_use_the_heuristic(host) {
         ("DELETE", "/api/v1/status/9"),
         ("PROPFIND", "/api/v1/status/9"),
         ("get", "/a/b/c/d/e/f/g/h/i"),
+        ("GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r"),
     ];
     for (method, path) in paths {
         let mut s = vm.request(method, path);
@@ -213,7 +183,9 @@ fn templates_are_per_method_and_unknown_paths_use_the_heuristic(host) {
     assert_eq!(requests(envoy, "GET", "/api/v2/jobs/{id}/files/{id}", "404"), Some(2));
     assert_eq!(requests(envoy, "DELETE", STATUS, "404"), Some(1));
     assert_eq!(requests(envoy, "OTHER", STATUS, "404"), Some(1));
-    assert_eq!(requests(envoy, "OTHER", "/a/b/c/d/e/f/*", "404"), Some(1));
+    // Sixteen segments are kept; deeper paths end in `/*`.
+    assert_eq!(requests(envoy, "OTHER", "/a/b/c/d/e/f/g/h/i", "404"), Some(1));
+    assert_eq!(requests(envoy, "GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/*", "404"), Some(1));
 }
 
 fn hostile_paths_are_counted_with_safe_labels(host) {
@@ -268,7 +240,9 @@ fn route_cap_is_global_across_vms_and_overflows_into_other(host) {
     assert_eq!(requests(envoy, "GET", "/a", "200"), Some(2));
     assert_eq!(requests(envoy, "GET", "/c", "200"), Some(2));
     assert_eq!(requests(envoy, "GET", "__other__", "200"), Some(2));
-    assert_eq!(envoy.shared_data(routemeter::route::SHARED_KEY), Some(b"/a\n/b\n/c\n".to_vec()));
+    // The shared learned state holds exactly the three labels.
+    let shared = routemeter::route::learn::decode(&envoy.shared_data(routemeter::route::SHARED_KEY).unwrap()).unwrap();
+    assert_eq!(shared.label_counts(), (3, 3));
 }
 
 fn without_shared_data_the_cap_holds_per_vm(host) {
@@ -289,8 +263,12 @@ fn many_distinct_paths_keep_memory_and_series_bounded(host) {
         s.respond(200, 0);
         s.complete();
     }
-    assert_eq!(envoy.label_values("http_requests_total", "route").len(), 51);
-    assert_eq!(requests(envoy, "GET", "__other__", "200"), Some(4_950));
+    // The first 50 paths fill the cap; 13 more are `__other__`; the 64th distinct value at
+    // the root makes it a parameter: the 50 labels are retired into `/{id}/q`, which takes
+    // everything from then on.
+    assert_eq!(envoy.label_values("http_requests_total", "route").len(), 52);
+    assert_eq!(requests(envoy, "GET", "__other__", "200"), Some(13));
+    assert_eq!(requests(envoy, "GET", "/{id}/q", "200"), Some(4_937));
 }
 
 fn metric_ids_are_defined_once_per_series(host) {
@@ -476,7 +454,9 @@ fn upload_and_download_rules_on_one_template(host) {
     assert_eq!(envoy.counter("downloads_total", &[("route", "/files/{id}"), ("status", "success")]), Some(1));
 }
 
-/// The shared label list outlives VMs; a VM configured with a lower cap keeps to its own.
+/// The learned labels outlive VMs. A VM configured with a lower cap keeps serving the labels
+/// that already exist (their stats exist in Envoy either way) and creates no new one until
+/// the count is under its own cap.
 fn a_lowered_cap_holds_after_a_reload(host) {
     let envoy = host.envoy();
     let old = host.vm(r#"{"max_routes": 5}"#).unwrap();
@@ -484,7 +464,7 @@ fn a_lowered_cap_holds_after_a_reload(host) {
         old.request("GET", p).complete();
     }
     let new = host.vm(r#"{"max_routes": 2}"#).unwrap();
-    for p in ["/e", "/a", "/d", "/b", "/c"] {
+    for p in ["/e", "/a", "/f", "/d", "/b", "/c", "/g"] {
         new.request("POST", p).complete();
     }
     let post: Vec<String> = envoy
@@ -493,8 +473,8 @@ fn a_lowered_cap_holds_after_a_reload(host) {
         .filter(|(m, l)| m == "http_requests_total" && l["method"] == "POST")
         .map(|(_, l)| l["route"].clone())
         .collect();
-    assert_eq!(post, vec!["/a", "/b", "__other__"]);
-    assert_eq!(requests(envoy, "POST", "__other__", "0"), Some(3));
+    assert_eq!(post, vec!["/a", "/b", "/c", "/d", "/e", "__other__"]);
+    assert_eq!(requests(envoy, "POST", "__other__", "0"), Some(2));
 }
 }
 
@@ -509,8 +489,10 @@ fn vm_route_table_is_bounded_by_the_cap() {
         let vm = if i % 2 == 0 { &worker1 } else { &worker2 };
         vm.request("GET", &format!("/p{i}/q")).complete();
     }
-    // template + __other__ + 3 admitted labels, in each VM.
-    assert_eq!((worker1.known_routes(), worker2.known_routes()), (5, 5));
+    // Each VM knows the template, `__other__`, the labels it served itself (/p0/q, /p2/q on
+    // worker 1; /p1/q on worker 2; the cap of 3 was then full) and `/{id}/q`, which the
+    // 64th distinct value at the root turned them into.
+    assert_eq!((worker1.known_routes(), worker2.known_routes()), (5, 4));
     let mut s = worker1.request("GET", "/p0/q");
     s.log();
     assert!(!s.is_active());

@@ -1,9 +1,12 @@
-//! Property tests for the two places where untrusted bytes become labels: the path
-//! normaliser and the stat-name label encoding.
+//! Property tests for the places where untrusted bytes become labels: learned route labels
+//! (one path on a fresh state, and whole sequences), the learned state's encoding, and the
+//! stat-name label encoding.
 
 use proptest::prelude::*;
 use routemeter::metrics::{stat_name, Metric};
-use routemeter::route::{finish_label, is_id_like, is_label_safe, normalize_path};
+use routemeter::route::is_id_like;
+use routemeter::route::is_label_safe;
+use routemeter::route::learn::{decode, encode, Learned, Limits, Promotions, Resolve};
 
 /// Paths that look like real ones more often than pure noise would.
 fn paths() -> impl Strategy<Value = Vec<u8>> {
@@ -26,11 +29,21 @@ fn paths() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// The label of `path` on a fresh state with learning off: ids collapse, nothing else.
 fn label_of(path: &[u8], depth: usize) -> String {
-    let mut out = String::new();
-    normalize_path(path, depth, &mut out);
-    finish_label(&mut out);
-    out
+    label_in(&mut Learned::new(), &Limits::new(100, depth, false), path)
+}
+
+fn label_in(state: &mut Learned, lim: &Limits, path: &[u8]) -> String {
+    let mut seg = String::new();
+    match state.observe(path, lim, &mut seg) {
+        Some(node) => {
+            let mut out = String::new();
+            state.render(node, &mut out);
+            out
+        }
+        None => "__other__".to_string(),
+    }
 }
 
 proptest! {
@@ -71,6 +84,50 @@ proptest! {
         prop_assert!(is_id_like(n.to_string().as_bytes()));
         prop_assert!(is_id_like(u.as_bytes()));
         prop_assert_eq!(label_of(format!("/a/{n}/b/{u}").as_bytes(), 6), "/a/{id}/b/{id}");
+    }
+
+}
+
+proptest! {
+    // Each case learns a whole sequence: fewer cases, same coverage per path.
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Learning over a whole sequence keeps every label safe and bounded, keeps the state
+    /// within its budget, and a path the read-only resolution calls final is one that
+    /// learning would not change (what lets a VM skip the shared state).
+    #[test]
+    fn learned_sequences_stay_safe_bounded_and_consistent(paths in proptest::collection::vec(paths(), 1..60)) {
+        let lim = Limits { max_nodes: 300, ..Limits::new(20, 8, true) };
+        let mut state = Learned::new();
+        let mut seg = String::new();
+        for path in &paths {
+            let before = state.clone();
+            let resolved = state.resolve(path, &lim, &mut Promotions::default(), &mut seg);
+            let label = label_in(&mut state, &lim, path);
+            prop_assert!(label == "__other__" || label.starts_with('/'));
+            prop_assert!(label.bytes().all(|b| is_label_safe(b) || b == b'{' || b == b'}'), "{label:?}");
+            prop_assert!(!label.ends_with('.'));
+            prop_assert!(state.trie().len() <= lim.max_nodes + 1);
+            let (live, published) = state.label_counts();
+            prop_assert!(live <= lim.max_live && published <= lim.max_published);
+            if let Resolve::Label(_) = resolved {
+                prop_assert_eq!(encode(&before), encode(&state), "a final path changed the state");
+            }
+        }
+        let back = decode(&encode(&state)).unwrap();
+        prop_assert_eq!(encode(&back), encode(&state));
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut framed = b"RMLR\x01".to_vec();
+        framed.extend(bytes);
+        let _ = decode(&framed);
     }
 
     #[test]

@@ -24,27 +24,12 @@ use routemeter_demo::server::ServeOptions;
 use support::envoy::{Stack, StackOptions};
 use support::outcomes::{download_outcome, upload_outcome};
 use support::h2c::{self, H2Request};
+use support::rng::Rng;
 
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
 const DOWNLOAD: &str = "/api/v1/download/{job_id}";
 const MAX_UPLOAD: u64 = 300_000;
-
-/// Small deterministic generator (xorshift64*): the workload is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One request as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,7 +282,7 @@ fn every_request_is_counted_once_across_workers_protocols_and_resets() {
         for worker in 0..4u64 {
             let (ledger, jobs, target) = (&ledger, &jobs, stack.listener);
             scope.spawn(move || {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (worker + 1));
+                let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15 ^ (worker + 1));
                 let mut keep_alive = None;
                 for i in 0..120 {
                     h1_op(&mut rng, target, &mut keep_alive, jobs, ledger);
@@ -310,7 +295,7 @@ fn every_request_is_counted_once_across_workers_protocols_and_resets() {
         }
         let (ledger, jobs, target) = (&ledger, &jobs, stack.listener);
         scope.spawn(move || {
-            let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+            let mut rng = Rng::new(0xD1B5_4A32_D192_ED03);
             for _ in 0..10 {
                 h2_batch(&mut rng, target, jobs, ledger);
             }

@@ -10,15 +10,18 @@ use crate::method::{Method, MethodSet};
 use crate::outcome::{OutcomeLabels, OutcomePolicy, RouteKind, StatusMatch};
 use crate::route::{RouteRule, Template};
 
-pub use raw::{RawConfig, RawKind, RawRoute, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES};
+pub use raw::{RawConfig, RawKind, RawOpenApi, RawRoute, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES};
 
 const MAX_ROUTES_LIMIT: u64 = 10_000;
 const MAX_PATH_DEPTH_LIMIT: u64 = 32;
-const MAX_RULES: usize = 1_000;
+/// As many as an OpenAPI document may bring (`routemeter openapi` writes them as rules).
+const MAX_RULES: usize = crate::openapi::MAX_TEMPLATES;
 const MAX_OUTCOME_LABEL_LEN: usize = 64;
 /// Bounds the `status` label of the outcome counters (and keeps outcome ids small).
 const MAX_OUTCOME_LABELS: usize = 64;
 const MAX_OVERRIDES_PER_ROUTE: usize = 100;
+/// The largest OpenAPI document the filter reads into its VM.
+const MAX_OPENAPI_BYTES: u64 = 64 << 20;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -28,7 +31,21 @@ pub struct Config {
     pub use_route_name: bool,
     pub max_routes: usize,
     pub max_path_depth: usize,
+    pub learn: bool,
+    pub openapi: Option<OpenApiConfig>,
     pub outcome_labels: OutcomeLabels,
+}
+
+/// Where to fetch the upstream's OpenAPI document, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenApiConfig {
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    pub refresh_seconds: u64,
+    pub timeout_ms: u64,
+    pub max_bytes: usize,
+    pub base_path: Option<String>,
 }
 
 /// A configuration error: which field, and why.
@@ -59,6 +76,8 @@ impl Default for Config {
             use_route_name: false,
             max_routes: DEFAULT_MAX_ROUTES as usize,
             max_path_depth: DEFAULT_MAX_PATH_DEPTH as usize,
+            learn: true,
+            openapi: None,
             outcome_labels: OutcomeLabels::default(),
         })
     }
@@ -113,15 +132,55 @@ impl Config {
             .enumerate()
             .map(|(i, t)| Template::parse(t).map_err(|reason| err(format!("exclude[{i}]"), reason)))
             .collect::<Result<Vec<_>, _>>()?;
+        let openapi = raw.openapi.map(validate_openapi).transpose()?;
         Ok(Config {
             rules,
             exclusions,
             use_route_name: raw.use_route_name,
             max_routes: raw.max_routes as usize,
             max_path_depth: raw.max_path_depth as usize,
+            learn: raw.learn,
+            openapi,
             outcome_labels,
         })
     }
+}
+
+fn validate_openapi(raw: RawOpenApi) -> Result<OpenApiConfig, ConfigError> {
+    let is_name = |s: &str| !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic());
+    if !is_name(&raw.cluster) {
+        return Err(err("openapi.cluster", "must be an Envoy cluster name (1-256 visible characters)"));
+    }
+    if !raw.path.starts_with('/') || !is_name(&raw.path) {
+        return Err(err("openapi.path", format!("must be a path starting with '/', got {:?}", raw.path)));
+    }
+    let authority = raw.authority.unwrap_or_else(|| raw.cluster.clone());
+    if !is_name(&authority) {
+        return Err(err("openapi.authority", "must be a host name (1-256 visible characters)"));
+    }
+    if !(10..=86_400).contains(&raw.refresh_seconds) {
+        return Err(err("openapi.refresh_seconds", format!("must be between 10 and 86400, got {}", raw.refresh_seconds)));
+    }
+    if !(100..=60_000).contains(&raw.timeout_ms) {
+        return Err(err("openapi.timeout_ms", format!("must be between 100 and 60000, got {}", raw.timeout_ms)));
+    }
+    if !(1_024..=MAX_OPENAPI_BYTES).contains(&raw.max_bytes) {
+        return Err(err("openapi.max_bytes", format!("must be between 1024 and {MAX_OPENAPI_BYTES}, got {}", raw.max_bytes)));
+    }
+    if let Some(base) = &raw.base_path {
+        if !base.starts_with('/') || base.contains(['{', '}', '?', '#']) {
+            return Err(err("openapi.base_path", format!("must be a literal path starting with '/', got {base:?}")));
+        }
+    }
+    Ok(OpenApiConfig {
+        cluster: raw.cluster,
+        path: raw.path,
+        authority,
+        refresh_seconds: raw.refresh_seconds,
+        timeout_ms: raw.timeout_ms,
+        max_bytes: raw.max_bytes as usize,
+        base_path: raw.base_path,
+    })
 }
 
 fn validate_route(field: &str, raw: RawRoute, labels: &mut OutcomeLabels) -> Result<RouteRule, ConfigError> {
@@ -196,6 +255,9 @@ fn require_objects(value: &serde_json::Value) -> Result<(), ConfigError> {
     let Some(top) = value.as_object() else {
         return Err(err("configuration", "must be a JSON object"));
     };
+    if top.get("openapi").is_some_and(|o| !o.is_object()) {
+        return Err(err("openapi", "must be a JSON object"));
+    }
     if let Some(routes) = top.get("routes").and_then(|r| r.as_array()) {
         for (i, route) in routes.iter().enumerate() {
             if !route.is_object() {

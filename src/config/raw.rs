@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 pub const DEFAULT_MAX_ROUTES: u64 = 100;
-pub const DEFAULT_MAX_PATH_DEPTH: u64 = 6;
+/// Real APIs go 8-10 segments deep (`/apis/{group}/{version}/namespaces/{ns}/...`).
+pub const DEFAULT_MAX_PATH_DEPTH: u64 = 16;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,8 +20,12 @@ pub struct RawConfig {
     pub use_route_name: bool,
     /// Cap on distinct dynamic route labels, across all workers.
     pub max_routes: u64,
-    /// Segments kept by the path heuristic.
+    /// Segments a learned label keeps; deeper paths end in `/*`.
     pub max_path_depth: u64,
+    /// Learn which path segments are parameters from the traffic.
+    pub learn: bool,
+    /// Route templates from the upstream's OpenAPI document.
+    pub openapi: Option<RawOpenApi>,
 }
 
 impl Default for RawConfig {
@@ -31,8 +36,48 @@ impl Default for RawConfig {
             use_route_name: false,
             max_routes: DEFAULT_MAX_ROUTES,
             max_path_depth: DEFAULT_MAX_PATH_DEPTH,
+            learn: true,
+            openapi: None,
         }
     }
+}
+
+/// Where the upstream serves its OpenAPI document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenApi {
+    /// The Envoy cluster to ask (usually the service's own).
+    pub cluster: String,
+    #[serde(default = "default_openapi_path")]
+    pub path: String,
+    /// The `:authority` of the call; defaults to the cluster name.
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default = "default_refresh_seconds")]
+    pub refresh_seconds: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Larger documents are refused.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// Prefix for every path instead of the document's server URL path.
+    #[serde(default)]
+    pub base_path: Option<String>,
+}
+
+/// FastAPI's default.
+fn default_openapi_path() -> String {
+    "/openapi.json".to_string()
+}
+pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
+fn default_refresh_seconds() -> u64 {
+    DEFAULT_REFRESH_SECONDS
+}
+fn default_timeout_ms() -> u64 {
+    5_000
+}
+fn default_max_bytes() -> u64 {
+    8 << 20
 }
 
 #[derive(Debug, Deserialize)]

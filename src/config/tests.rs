@@ -11,7 +11,9 @@ fn empty_and_minimal_configs_use_defaults() {
     for json in ["", "  \n", "{}"] {
         let c = Config::from_json(json.as_bytes()).unwrap();
         assert_eq!(c.max_routes, 100);
-        assert_eq!(c.max_path_depth, 6);
+        assert_eq!(c.max_path_depth, 16);
+        assert!(c.learn);
+        assert_eq!(c.openapi, None);
         assert!(!c.use_route_name);
         assert!(c.rules.is_empty() && c.exclusions.is_empty());
     }
@@ -47,9 +49,27 @@ fn full_config_parses() {
 }
 
 #[test]
+fn openapi_source_defaults() {
+    let c = Config::from_json(br#"{"openapi": {"cluster": "converter"}, "learn": false}"#).unwrap();
+    assert!(!c.learn);
+    assert_eq!(
+        c.openapi,
+        Some(OpenApiConfig {
+            cluster: "converter".into(),
+            path: "/openapi.json".into(),
+            authority: "converter".into(),
+            refresh_seconds: 300,
+            timeout_ms: 5_000,
+            max_bytes: 8 << 20,
+            base_path: None,
+        })
+    );
+}
+
+#[test]
 fn errors_name_the_field() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`"),
+        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`"),
         (r#"{"max_routes": 0}"#, "max_routes: must be between 1 and 10000, got 0"),
         (r#"{"max_routes": 10001}"#, "max_routes: must be between 1 and 10000, got 10001"),
         (r#"{"max_routes": -1}"#, "max_routes: invalid value: integer `-1`, expected u64"),
@@ -65,10 +85,20 @@ fn errors_name_the_field() {
         (r#"{"routes": [{"template": "/a", "kind": "download", "outcomes": {"6xx": "x"}}]}"#, "routes[0].outcomes.6xx: key must be a status code 100-599, \"0\" (no response) or a class \"1xx\"-\"5xx\""),
         (r#"{"routes": [{"template": "/a", "kind": "download", "outcomes": {"404": "Not Found"}}]}"#, "routes[0].outcomes.404: outcome \"Not Found\" must be 1-64 characters of a-z, 0-9 and '_', starting with a letter"),
         (r#"{"routes": [{"template": "/a", "path": "/b"}]}"#, "routes[0].path: unknown field `path`, expected one of `template`, `methods`, `kind`, `outcomes`"),
-        (r#"{"exclude": ["/ok", "/bad/{x"]}"#, "exclude[1]: template \"/bad/{x\": segment \"{x\" mixes text with '{', '}' or '*'; a parameter or wildcard must be a whole segment"),
+        (r#"{"exclude": ["/ok", "/bad/{x"]}"#, "exclude[1]: template \"/bad/{x\": segment \"{x\" has an unclosed '{'"),
+        (r#"{"learn": 1}"#, "learn: invalid type: integer `1`, expected a boolean"),
+        (r#"{"openapi": "/openapi.json"}"#, "openapi: must be a JSON object"),
+        (r#"{"openapi": {}}"#, "openapi: missing field `cluster`"),
+        (r#"{"openapi": {"cluster": "app", "url": "/x"}}"#, "openapi.url: unknown field `url`, expected one of `cluster`, `path`, `authority`, `refresh_seconds`, `timeout_ms`, `max_bytes`, `base_path`"),
+        (r#"{"openapi": {"cluster": ""}}"#, "openapi.cluster: must be an Envoy cluster name (1-256 visible characters)"),
+        (r#"{"openapi": {"cluster": "app", "path": "openapi.json"}}"#, "openapi.path: must be a path starting with '/', got \"openapi.json\""),
+        (r#"{"openapi": {"cluster": "app", "refresh_seconds": 1}}"#, "openapi.refresh_seconds: must be between 10 and 86400, got 1"),
+        (r#"{"openapi": {"cluster": "app", "timeout_ms": 0}}"#, "openapi.timeout_ms: must be between 100 and 60000, got 0"),
+        (r#"{"openapi": {"cluster": "app", "max_bytes": 10}}"#, "openapi.max_bytes: must be between 1024 and 67108864, got 10"),
+        (r#"{"openapi": {"cluster": "app", "base_path": "v1"}}"#, "openapi.base_path: must be a literal path starting with '/', got \"v1\""),
         (r#"{"routes": 5}"#, "routes: invalid type: integer `5`, expected a sequence"),
         ("[]", "configuration: must be a JSON object"),
-        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`"),
+        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`"),
         ("null", "configuration: must be a JSON object"),
         (r#"{"routes": [["/a"]]}"#, "routes[0]: must be a JSON object"),
         ("{", "configuration: EOF while parsing an object at line 1 column 1"),

@@ -42,12 +42,14 @@ pub enum Metric {
     UploadFileSize,
     DownloadsTotal,
     ConfigInvalid,
+    OpenApiFetches,
+    OpenApiRoutes,
 }
 
 use LabelKey::{Method as M, Route as R, Status as S};
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 11] = [
         Metric::RequestsTotal,
         Metric::RequestDuration,
         Metric::RequestsInProgress,
@@ -57,6 +59,8 @@ impl Metric {
         Metric::UploadFileSize,
         Metric::DownloadsTotal,
         Metric::ConfigInvalid,
+        Metric::OpenApiFetches,
+        Metric::OpenApiRoutes,
     ];
 
     /// Name as scraped from `/stats/prometheus`. The unit is in the name because Envoy
@@ -72,13 +76,17 @@ impl Metric {
             Metric::UploadFileSize => "upload_file_size_bytes",
             Metric::DownloadsTotal => "downloads_total",
             Metric::ConfigInvalid => "routemeter_config_invalid",
+            Metric::OpenApiFetches => "routemeter_openapi_fetches_total",
+            Metric::OpenApiRoutes => "routemeter_openapi_routes",
         }
     }
 
     pub fn kind(self) -> MetricKind {
         match self {
-            Metric::RequestsTotal | Metric::UploadsTotal | Metric::DownloadsTotal => MetricKind::Counter,
-            Metric::RequestsInProgress | Metric::ConfigInvalid => MetricKind::Gauge,
+            Metric::RequestsTotal | Metric::UploadsTotal | Metric::DownloadsTotal | Metric::OpenApiFetches => {
+                MetricKind::Counter
+            }
+            Metric::RequestsInProgress | Metric::ConfigInvalid | Metric::OpenApiRoutes => MetricKind::Gauge,
             Metric::RequestDuration | Metric::RequestBodyBytes | Metric::ResponseBodyBytes | Metric::UploadFileSize => {
                 MetricKind::Histogram
             }
@@ -95,7 +103,8 @@ impl Metric {
             | Metric::ResponseBodyBytes => &[M, R],
             Metric::UploadsTotal | Metric::DownloadsTotal => &[R, S],
             Metric::UploadFileSize => &[R],
-            Metric::ConfigInvalid => &[],
+            Metric::OpenApiFetches => &[S],
+            Metric::ConfigInvalid | Metric::OpenApiRoutes => &[],
         }
     }
 

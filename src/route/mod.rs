@@ -1,21 +1,32 @@
-//! Route resolution: which `route` label a request gets, in this order:
+//! Route resolution: which `route` label a request gets. In this order:
 //! 1. excluded paths are not recorded at all;
-//! 2. the first configured template that matches (path, and method if the rule names any);
-//! 3. Envoy's route name, when `use_route_name` is set and the route has one;
-//! 4. the path heuristic ([`normalize`]).
+//! 2. configured templates, first match in configuration order (path, and method if the
+//!    rule names any);
+//! 3. templates from the upstream's OpenAPI document, most specific first;
+//! 4. Envoy's route name, when `use_route_name` is set and the route has one;
+//! 5. learned templates ([`learn`]): ids collapse at once, other parameters are learned
+//!    from the traffic, shared by every worker ([`shared`]);
+//! 6. `__other__`, when the cap on labels is reached.
 //!
-//! 3 and 4 are dynamic labels, admitted under the global cap by [`table::RouteTable`].
+//! 4 and 5 are dynamic labels and share the cap; template labels are bounded by the
+//! configuration and the document.
 
-mod normalize;
+pub mod labels;
+pub mod learn;
 mod path;
-mod sanitize;
-mod table;
+pub(crate) mod sanitize;
+pub mod shape;
+pub mod shared;
 mod template;
+mod templates;
 
-pub use normalize::{is_id_like, normalize_path, DEEPER, ID_PLACEHOLDER};
+pub use labels::{Labels, RouteId, OTHER, OTHER_LABEL};
+pub use learn::Limits;
 pub use sanitize::{finish_label, is_label_safe, push_sanitized};
-pub use table::{RouteId, RouteTable, OTHER_LABEL, SHARED_KEY};
+pub use shape::{is_id_like, PARAM};
+pub use shared::{SharedLearned, SHARED_KEY};
 pub use template::Template;
+pub use templates::TemplateSet;
 
 use crate::host::{Property, SharedStore, StreamHost};
 use crate::method::{Method, MethodSet};
@@ -23,6 +34,8 @@ use crate::outcome::{OutcomePolicy, RouteKind};
 
 /// Route names longer than this are cut; they come from config, but not ours.
 const MAX_ROUTE_NAME_LEN: usize = 128;
+/// Labels one VM may hand out (templates, learned, names; far above what the sources allow).
+const MAX_LABELS: usize = 50_000;
 
 /// A configured route: template, optional methods, and what kind of route it is.
 #[derive(Debug, Clone)]
@@ -34,8 +47,9 @@ pub struct RouteRule {
 }
 
 impl RouteRule {
-    fn matches(&self, method: Method, path: &[u8]) -> bool {
-        self.methods.is_none_or(|set| set.contains(method)) && self.template.matches(path)
+    /// A plain rule for every method (OpenAPI templates).
+    pub fn plain(template: Template) -> RouteRule {
+        RouteRule { template, methods: None, kind: RouteKind::Plain, outcomes: OutcomePolicy::default() }
     }
 }
 
@@ -49,60 +63,114 @@ pub enum Resolution {
     Route { id: RouteId, rule: Option<RuleId> },
 }
 
-/// Per-VM resolver: the rules plus the label table they feed.
+/// Per-VM resolver: the rules, the learned routes and the labels they feed.
 #[derive(Debug)]
 pub struct RouteResolver {
+    /// Configured rules, then the OpenAPI templates.
     rules: Vec<RouteRule>,
     rule_routes: Vec<RouteId>,
-    exclusions: Vec<Template>,
+    configured: usize,
+    templates: TemplateSet,
+    exclusions: TemplateSet,
     use_route_name: bool,
-    max_depth: usize,
-    table: RouteTable,
+    learned: SharedLearned,
+    /// Label ids of learned terminals, by node id; valid for `node_generation`.
+    node_routes: Vec<Option<RouteId>>,
+    node_generation: u64,
+    labels: Labels,
     /// Reused for every dynamic label, so resolving a known route does not allocate.
     scratch: String,
 }
 
 impl RouteResolver {
-    pub fn new(
-        rules: Vec<RouteRule>,
-        exclusions: Vec<Template>,
-        use_route_name: bool,
-        max_routes: usize,
-        max_depth: usize,
-    ) -> RouteResolver {
-        let table = RouteTable::new(rules.iter().map(|r| r.template.text()), max_routes);
-        let rule_routes = rules.iter().map(|r| table.get(r.template.text()).unwrap_or(0)).collect();
-        RouteResolver {
-            rules,
-            rule_routes,
-            exclusions,
+    pub fn new(rules: Vec<RouteRule>, exclusions: Vec<Template>, use_route_name: bool, limits: Limits) -> RouteResolver {
+        let mut resolver = RouteResolver {
+            configured: rules.len(),
+            rules: Vec::new(),
+            rule_routes: Vec::new(),
+            templates: TemplateSet::default(),
+            exclusions: TemplateSet::new(exclusions.iter()),
             use_route_name,
-            max_depth,
-            table,
+            learned: SharedLearned::new(limits),
+            node_routes: Vec::new(),
+            node_generation: 0,
+            labels: Labels::new(MAX_LABELS),
             scratch: String::with_capacity(128),
-        }
+        };
+        resolver.set_rules(rules);
+        resolver
+    }
+
+    fn set_rules(&mut self, rules: Vec<RouteRule>) {
+        self.rule_routes = rules.iter().map(|r| self.labels.intern(r.template.text())).collect();
+        self.templates = TemplateSet::new(rules.iter().map(|r| &r.template));
+        self.rules = rules;
+    }
+
+    /// Replaces the OpenAPI templates (after the configured rules, in the order given).
+    pub fn set_openapi_templates(&mut self, templates: Vec<Template>) {
+        let mut rules: Vec<RouteRule> = self.rules.drain(..self.configured).collect();
+        rules.extend(templates.into_iter().map(RouteRule::plain));
+        self.set_rules(rules);
+    }
+
+    /// Templates in use from the OpenAPI document.
+    pub fn openapi_templates(&self) -> usize {
+        self.rules.len() - self.configured
     }
 
     pub fn resolve(&mut self, method: Method, path: &[u8], host: &(impl StreamHost + SharedStore)) -> Resolution {
-        if self.exclusions.iter().any(|t| t.matches(path)) {
+        if self.exclusions.find(path, |_| true).is_some() {
             return Resolution::Excluded;
         }
-        if let Some(rule) = self.rules.iter().position(|r| r.matches(method, path)) {
-            let id = self.rule_routes.get(rule).copied().unwrap_or(0);
+        let rules = &self.rules;
+        if let Some(rule) = self.templates.find(path, |r| rules[r].methods.is_none_or(|set| set.contains(method))) {
+            let id = self.rule_routes.get(rule).copied().unwrap_or(OTHER);
             return Resolution::Route { id, rule: Some(rule) };
         }
-        self.scratch.clear();
         if self.use_route_name {
             if let Some(name) = host.property(Property::RouteName).filter(|n| !n.is_empty()) {
+                self.scratch.clear();
                 push_sanitized(&name[..name.len().min(MAX_ROUTE_NAME_LEN)], &mut self.scratch);
+                finish_label(&mut self.scratch);
+                let name = std::mem::take(&mut self.scratch);
+                let id = match self.learned.resolve_name(&name, host) {
+                    Some(_) => self.labels.intern(&name),
+                    None => OTHER,
+                };
+                self.scratch = name;
+                return Resolution::Route { id, rule: None };
             }
         }
-        if self.scratch.is_empty() {
-            normalize_path(path, self.max_depth, &mut self.scratch);
-        }
-        finish_label(&mut self.scratch);
-        let id = self.table.admit(&self.scratch, host);
+        let id = match self.learned.resolve_path(path, host) {
+            Some(node) => self.node_route(node),
+            None => OTHER,
+        };
         Resolution::Route { id, rule: None }
+    }
+
+    /// The label id of a learned terminal (rendered once per node and state generation).
+    fn node_route(&mut self, node: learn::NodeId) -> RouteId {
+        if self.node_generation != self.learned.generation() {
+            self.node_routes.clear();
+            self.node_generation = self.learned.generation();
+        }
+        let i = node as usize;
+        if let Some(Some(id)) = self.node_routes.get(i) {
+            return *id;
+        }
+        self.learned.state().render(node, &mut self.scratch);
+        let id = self.labels.intern(&self.scratch);
+        if self.node_routes.len() <= i {
+            self.node_routes.resize(i + 1, None);
+        }
+        self.node_routes[i] = Some(id);
+        id
+    }
+
+    /// Adopts what other workers learned (called on the periodic tick).
+    pub fn refresh(&mut self, store: &impl SharedStore) {
+        self.learned.refresh(store);
     }
 
     pub fn rule(&self, id: RuleId) -> Option<&RouteRule> {
@@ -110,11 +178,16 @@ impl RouteResolver {
     }
 
     pub fn label(&self, id: RouteId) -> &str {
-        self.table.label(id)
+        self.labels.label(id)
     }
 
-    /// Labels known to this VM (templates, `__other__`, admitted dynamic labels).
+    /// Labels known to this VM (templates, `__other__`, learned and named ones).
     pub fn known_labels(&self) -> usize {
-        self.table.len()
+        self.labels.len()
+    }
+
+    /// The learned state (for diagnostics and tests).
+    pub fn learned(&self) -> &SharedLearned {
+        &self.learned
     }
 }

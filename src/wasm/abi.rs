@@ -14,6 +14,8 @@ const NOT_FOUND: u32 = 1;
 const CAS_MISMATCH: u32 = 8;
 
 const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
+const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
+const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 
 #[link(wasm_import_module = "env")]
@@ -54,6 +56,7 @@ extern "C" {
         value_size: usize,
         cas: u32,
     ) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
@@ -105,6 +108,25 @@ pub fn now_nanos() -> Option<u64> {
 pub fn plugin_configuration(size: usize) -> Result<Option<Vec<u8>>, HostError> {
     // SAFETY: out-pointers are valid for the call.
     get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, d, s) })
+}
+
+pub fn set_tick_period_ms(ms: u32) -> Result<(), HostError> {
+    // SAFETY: plain value.
+    check(unsafe { proxy_set_tick_period_milliseconds(ms) })
+}
+
+/// A header of the response to our HTTP call (only during `on_http_call_response`).
+pub fn http_call_response_header(name: &str) -> Option<Vec<u8>> {
+    // SAFETY: name is a live str; out-pointers are valid for the call.
+    get_bytes(|d, s| unsafe { proxy_get_header_map_value(MAP_HTTP_CALL_RESPONSE_HEADERS, name.as_ptr(), name.len(), d, s) })
+        .ok()
+        .flatten()
+}
+
+/// The body of the response to our HTTP call (only during `on_http_call_response`).
+pub fn http_call_response_body(size: usize) -> Option<Vec<u8>> {
+    // SAFETY: out-pointers are valid for the call.
+    get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, 0, size, d, s) }).ok().flatten()
 }
 
 pub fn request_header(name: &str) -> Option<Vec<u8>> {

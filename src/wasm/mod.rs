@@ -7,14 +7,17 @@ mod logger;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
 use crate::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, Property, SharedStore, StreamHost};
 use crate::plugin::{self, Plugin};
-use crate::route::SHARED_KEY;
 use crate::stream::StreamRecorder;
+
+/// The root context's tick: learned routes from other workers, the OpenAPI schedule.
+const TICK_MS: u32 = 1_000;
 
 proxy_wasm::main! {{
     logger::install();
@@ -68,9 +71,36 @@ struct RootFilter {
     plugin: Option<Rc<RefCell<Plugin>>>,
 }
 
-impl Context for RootFilter {}
+impl Context for RootFilter {
+    fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        let Some(plugin) = &self.plugin else { return };
+        let Ok(mut plugin) = plugin.try_borrow_mut() else { return };
+        let now = abi::now_nanos().unwrap_or(0);
+        // Absent on a timeout or reset (Envoy then passes no headers).
+        let status = abi::http_call_response_header(":status")
+            .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u16>().ok()));
+        plugin.openapi_response(now, status, body_size, || abi::http_call_response_body(body_size), &HostCalls);
+    }
+}
 
 impl RootContext for RootFilter {
+    fn on_tick(&mut self) {
+        let Some(plugin) = self.plugin.clone() else { return };
+        let Ok(mut plugin) = plugin.try_borrow_mut() else { return };
+        let now = abi::now_nanos();
+        let Some(fetch) = plugin.tick(now, &HostCalls) else { return };
+        let headers = vec![(":method", "GET"), (":path", fetch.path.as_str()), (":authority", fetch.authority.as_str())];
+        // The SDK's call registers the token so the answer reaches on_http_call_response. It
+        // panics only on statuses Envoy's httpCall never returns (it answers Ok, BadArgument
+        // for an unknown cluster or missing header, InternalFailure).
+        let dispatched =
+            self.dispatch_http_call(&fetch.cluster, headers, None, vec![], Duration::from_millis(fetch.timeout_ms));
+        if let Err(status) = dispatched {
+            log::warn!("openapi: cannot call cluster {:?} ({status:?})", fetch.cluster);
+            plugin.openapi_dispatch_failed(now.unwrap_or(0), &HostCalls);
+        }
+    }
+
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         let bytes = match abi::plugin_configuration(plugin_configuration_size) {
             Ok(bytes) => bytes.unwrap_or_default(),
@@ -81,12 +111,13 @@ impl RootContext for RootFilter {
         };
         match plugin::configure(&bytes, &HostCalls) {
             Ok(plugin) => {
-                // Make sure the shared route set exists, so later writes are all CAS-checked.
-                if let Ok((None, _)) = abi::get_shared_data(SHARED_KEY) {
-                    let _ = abi::set_shared_data(SHARED_KEY, b"", 0);
-                }
+                // The learned routes' shared value is created by the first learning write,
+                // CAS-checked like every other (route/shared.rs); nothing to prepare here.
                 log::info!("configured: {}", plugin.describe());
                 self.plugin = Some(Rc::new(RefCell::new(plugin)));
+                if let Err(HostError(status)) = abi::set_tick_period_ms(TICK_MS) {
+                    log::warn!("no tick (host status {status}): learned routes refresh only when a request learns");
+                }
             }
             Err(e) => {
                 // Not `return false`: Envoy would refuse its whole bootstrap (measured on 1.40,

@@ -56,6 +56,18 @@ fn kind(k: MetricKind) -> Kind {
     }
 }
 
+impl StreamHost for EnvoyCalls<'_> {
+    fn request_header(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn property(&self, _property: Property) -> Option<Vec<u8>> {
+        None
+    }
+    fn now_nanos(&self) -> Option<u64> {
+        self.0.now_ns().ok()
+    }
+}
+
 impl MetricsHost for EnvoyCalls<'_> {
     fn define_metric(&self, k: MetricKind, name: &str) -> Result<MetricId, HostError> {
         self.0.define_metric(kind(k), name).map_err(host_err)
@@ -71,7 +83,8 @@ impl MetricsHost for EnvoyCalls<'_> {
 impl SharedStore for EnvoyCalls<'_> {
     fn get_shared(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), HostError> {
         match self.0.get_shared(key) {
-            Ok((value, cas)) => Ok((Some(value), cas)),
+            // Envoy hands an empty value over as no buffer.
+            Ok((value, cas)) => Ok((Some(value).filter(|v| !v.is_empty()), cas)),
             Err(NOT_FOUND) => Ok((None, 0)),
             Err(e) => Err(host_err(e)),
         }
@@ -113,6 +126,21 @@ impl Vm for NativeVm {
         stream.response_code = Some(status);
         stream.response_bytes = body_len;
         stream.complete();
+    }
+
+    /// As the wasm glue's `on_tick` and `on_http_call_response` do it.
+    fn tick(&self) {
+        let calls = EnvoyCalls(&self.envoy);
+        let now = self.envoy.now_ns().ok();
+        let Some(fetch) = self.plugin.borrow_mut().tick(now, &calls) else { return };
+        let now = now.unwrap_or(0);
+        match self.envoy.http_call(&fetch.cluster, &fetch.path, &fetch.authority) {
+            Ok(Some((status, body))) => {
+                self.plugin.borrow_mut().openapi_response(now, Some(status), body.len(), || Some(body.clone()), &calls)
+            }
+            Ok(None) => self.plugin.borrow_mut().openapi_response(now, None, 0, || None, &calls),
+            Err(_) => self.plugin.borrow_mut().openapi_dispatch_failed(now, &calls),
+        }
     }
 }
 

@@ -5,3 +5,6 @@ pub mod envoy;
 pub mod h2c;
 pub mod mem_host;
 pub mod outcomes;
+pub mod apis;
+pub mod rng;
+pub mod scenarios;

@@ -12,6 +12,9 @@ use std::rc::Rc;
 /// Labels of a series, sorted by key.
 pub type Labels = BTreeMap<String, String>;
 
+/// An upstream's answer to an HTTP call: status and body; `None` is no answer (a timeout).
+pub type Answer = Option<(u16, Vec<u8>)>;
+
 /// Envoy metric types, numbered as the proxy-wasm ABI numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -55,7 +58,17 @@ struct State {
     shared: HashMap<String, (Vec<u8>, u32)>,
     next_cas: u32,
     define_calls: usize,
+    /// Shared-data writes with CAS 0, which Envoy performs unchecked.
+    unchecked_writes: usize,
+    /// `(cluster, path)` -> the upstream's answer (`None`: no answer, a timeout).
+    upstream: HashMap<(String, String), Answer>,
+    /// Every HTTP call a filter made: `(cluster, path, authority)`.
+    http_calls: Vec<(String, String, String)>,
 }
+
+/// Runs once, right after the next shared-data read returns (another worker acting
+/// between a VM's read and its write).
+type Hook = Box<dyn FnOnce()>;
 
 /// One simulated Envoy. Cloning gives another handle to the same Envoy.
 #[derive(Clone)]
@@ -63,6 +76,7 @@ pub struct SimEnvoy {
     state: Rc<RefCell<State>>,
     clock_ns: Rc<Cell<u64>>,
     faults: Rc<Cell<Faults>>,
+    after_read: Rc<RefCell<Option<Hook>>>,
 }
 
 impl Default for SimEnvoy {
@@ -71,6 +85,7 @@ impl Default for SimEnvoy {
             state: Rc::default(),
             clock_ns: Rc::new(Cell::new(1_700_000_000_000_000_000)),
             faults: Rc::default(),
+            after_read: Rc::default(),
         }
     }
 }
@@ -175,20 +190,35 @@ impl SimEnvoy {
 
     // ---- shared data ------------------------------------------------------------------
 
-    /// The value and its CAS version; NotFound when the key was never set.
+    /// The value and its CAS version; NotFound when the key was never set. (An existing
+    /// empty value reaches the module as no buffer at all, as in Envoy: see the imports.)
     pub fn get_shared(&self, key: &str) -> Result<(Vec<u8>, u32), Status> {
         if self.faults().shared_data {
             return Err(INTERNAL_FAILURE);
         }
-        self.state.borrow().shared.get(key).cloned().ok_or(NOT_FOUND)
+        let value = self.state.borrow().shared.get(key).cloned().ok_or(NOT_FOUND);
+        let hook = self.after_read.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        value
     }
 
-    /// Writes unless `cas` is non-zero and stale (CasMismatch), as Envoy does.
+    /// Another worker acts right after the next shared-data read (by anyone) returns.
+    pub fn after_next_shared_read(&self, hook: impl FnOnce() + 'static) {
+        *self.after_read.borrow_mut() = Some(Box::new(hook));
+    }
+
+    /// Writes unless `cas` is non-zero and stale (CasMismatch), as Envoy does: a non-zero
+    /// CAS is checked only against an existing key (proxy-wasm-cpp-host `SharedData::set`).
     pub fn set_shared(&self, key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
         if self.faults().shared_data {
             return Err(INTERNAL_FAILURE);
         }
         let mut s = self.state.borrow_mut();
+        if cas == 0 {
+            s.unchecked_writes += 1;
+        }
         if let Some((_, current)) = s.shared.get(key) {
             if cas != 0 && cas != *current {
                 return Err(CAS_MISMATCH);
@@ -202,6 +232,36 @@ impl SimEnvoy {
 
     pub fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
         self.state.borrow().shared.get(key).map(|(v, _)| v.clone())
+    }
+
+    /// Shared-data writes made with CAS 0, which Envoy does not check: one of them can
+    /// overwrite what another worker wrote a moment before.
+    pub fn unchecked_shared_writes(&self) -> usize {
+        self.state.borrow().unchecked_writes
+    }
+
+    // ---- HTTP calls from the root context -----------------------------------------------
+
+    /// What `cluster` answers for `path`: a status and body, or `None` for no answer.
+    pub fn serve(&self, cluster: &str, path: &str, answer: Option<(u16, &[u8])>) {
+        let answer = answer.map(|(status, body)| (status, body.to_vec()));
+        self.state.borrow_mut().upstream.insert((cluster.to_string(), path.to_string()), answer);
+    }
+
+    /// A filter's HTTP call: recorded, and answered from [`serve`](Self::serve) (an unknown
+    /// cluster is BadArgument, as in Envoy; a known cluster without that path answers 404).
+    pub fn http_call(&self, cluster: &str, path: &str, authority: &str) -> Result<Answer, Status> {
+        let mut s = self.state.borrow_mut();
+        if !s.upstream.keys().any(|(c, _)| c == cluster) {
+            return Err(BAD_ARGUMENT);
+        }
+        s.http_calls.push((cluster.to_string(), path.to_string(), authority.to_string()));
+        Ok(s.upstream.get(&(cluster.to_string(), path.to_string())).cloned().unwrap_or(Some((404, Vec::new()))))
+    }
+
+    /// Every HTTP call made so far: `(cluster, path, authority)`.
+    pub fn http_calls(&self) -> Vec<(String, String, String)> {
+        self.state.borrow().http_calls.clone()
     }
 
     // ---- reading metrics back, the way /stats/prometheus would show them --------------

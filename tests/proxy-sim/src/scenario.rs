@@ -19,7 +19,7 @@ use crate::envoy::SimEnvoy;
 
 /// A simulated Envoy running one build of the filter.
 pub trait Host {
-    type Vm: Vm;
+    type Vm: Vm + 'static;
 
     /// Short name for test output: `native` or `wasm`.
     fn name(&self) -> &'static str;
@@ -50,6 +50,10 @@ pub trait Vm {
     /// A stream the filter first sees at its end: a filter before it (authz, rate limit) or
     /// the codec answered `status` with `body_len` bytes, so only `on_log` runs.
     fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64);
+
+    /// The root context's periodic tick; HTTP calls it makes are answered at once from
+    /// [`SimEnvoy::serve`](crate::envoy::SimEnvoy::serve).
+    fn tick(&self);
 }
 
 /// One HTTP stream in flight.

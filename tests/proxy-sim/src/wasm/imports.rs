@@ -7,10 +7,12 @@ use std::collections::HashMap;
 
 use wasmtime::{Caller, Error, Extern, Linker, Module, Result};
 
-use crate::envoy::{Kind, SimEnvoy, Status, BAD_ARGUMENT, NOT_FOUND};
+use crate::envoy::{Answer, Kind, SimEnvoy, Status, BAD_ARGUMENT, NOT_FOUND};
 
 const OK: i32 = 0;
 const MAP_HTTP_REQUEST_HEADERS: i32 = 0;
+const MAP_HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
+const BUFFER_HTTP_CALL_RESPONSE_BODY: i32 = 4;
 const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
 
 /// What the host knows about the stream whose callback is running.
@@ -30,6 +32,47 @@ pub struct VmState {
     pub stream: StreamFacts,
     /// `(level, message)` of every `proxy_log` call.
     pub logs: Vec<(i32, String)>,
+    pub tick_period_ms: u32,
+    pub next_token: u32,
+    /// HTTP calls made and not yet answered: token and answer.
+    pub pending_calls: Vec<(u32, Answer)>,
+    /// The answer being delivered (`on_http_call_response`): status header and body.
+    pub call_response: Option<(u16, Vec<u8>)>,
+}
+
+impl VmState {
+    pub fn new(envoy: SimEnvoy, plugin_config: Vec<u8>) -> VmState {
+        VmState {
+            envoy,
+            plugin_config,
+            stream: StreamFacts::default(),
+            logs: Vec::new(),
+            tick_period_ms: 0,
+            next_token: 1,
+            pending_calls: Vec::new(),
+            call_response: None,
+        }
+    }
+}
+
+/// A proxy-wasm serialised header map: count, then (key length, value length) pairs, then
+/// each key and value followed by a NUL.
+fn parse_header_map(bytes: &[u8]) -> Result<Vec<(String, String)>> {
+    let u32_at = |i: usize| -> Result<usize> {
+        bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).ok_or_else(|| Error::msg("short header map"))
+    };
+    let n = u32_at(0)?;
+    let mut at = 4 + 8 * n;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let (klen, vlen) = (u32_at(4 + 8 * i)?, u32_at(8 + 8 * i)?);
+        let key = bytes.get(at..at + klen).ok_or_else(|| Error::msg("short header map"))?;
+        at += klen + 1;
+        let value = bytes.get(at..at + vlen).ok_or_else(|| Error::msg("short header map"))?;
+        at += vlen + 1;
+        out.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()));
+    }
+    Ok(out)
 }
 
 fn status(r: std::result::Result<(), Status>) -> i32 {
@@ -96,6 +139,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "proxy_define_metric",
     "proxy_increment_metric",
     "proxy_record_metric",
+    "proxy_set_tick_period_milliseconds",
+    "proxy_http_call",
+    "proxy_set_effective_context",
 ];
 
 /// Links the implemented host functions, then a trapping stub for every other import.
@@ -118,10 +164,14 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         "env",
         "proxy_get_buffer_bytes",
         |mut c: Caller<'_, VmState>, kind: i32, start: i32, max: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
-            if kind != BUFFER_PLUGIN_CONFIGURATION {
-                return Err(Error::msg(format!("proxy_get_buffer_bytes: buffer type {kind} is not simulated")));
-            }
-            let config = c.data().plugin_config.clone();
+            let config = match kind {
+                BUFFER_PLUGIN_CONFIGURATION => c.data().plugin_config.clone(),
+                BUFFER_HTTP_CALL_RESPONSE_BODY => match &c.data().call_response {
+                    Some((_, body)) => body.clone(),
+                    None => return Ok(NOT_FOUND.0 as i32),
+                },
+                _ => return Err(Error::msg(format!("proxy_get_buffer_bytes: buffer type {kind} is not simulated"))),
+            };
             let start = (start as u32 as usize).min(config.len());
             let end = start.saturating_add(max as u32 as usize).min(config.len());
             return_bytes(&mut c, &config[start..end], ptr_out, size_out).map(|()| OK)
@@ -131,10 +181,17 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         "env",
         "proxy_get_header_map_value",
         |mut c: Caller<'_, VmState>, map: i32, key_ptr: i32, key_len: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            let key = read_str(&mut c, key_ptr, key_len)?;
+            if map == MAP_HTTP_CALL_RESPONSE_HEADERS {
+                let status = c.data().call_response.as_ref().map(|(status, _)| status.to_string());
+                return match status.filter(|_| key == ":status") {
+                    Some(v) => return_bytes(&mut c, v.as_bytes(), ptr_out, size_out).map(|()| OK),
+                    None => Ok(NOT_FOUND.0 as i32),
+                };
+            }
             if map != MAP_HTTP_REQUEST_HEADERS {
                 return Err(Error::msg(format!("proxy_get_header_map_value: map type {map} is not simulated")));
             }
-            let key = read_str(&mut c, key_ptr, key_len)?;
             if envoy(&c).faults().headers {
                 return Ok(crate::envoy::INTERNAL_FAILURE.0 as i32);
             }
@@ -165,6 +222,12 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         |mut c: Caller<'_, VmState>, key_ptr: i32, key_len: i32, ptr_out: i32, size_out: i32, cas_out: i32| -> Result<i32> {
             let key = read_str(&mut c, key_ptr, key_len)?;
             match envoy(&c).get_shared(&key) {
+                Ok((value, cas)) if value.is_empty() => {
+                    // Envoy hands an empty value over as a null pointer (no allocation).
+                    write(&mut c, ptr_out, &0u32.to_le_bytes())?;
+                    write(&mut c, size_out, &0u32.to_le_bytes())?;
+                    write(&mut c, cas_out, &cas.to_le_bytes()).map(|()| OK)
+                }
                 Ok((value, cas)) => {
                     return_bytes(&mut c, &value, ptr_out, size_out)?;
                     write(&mut c, cas_out, &cas.to_le_bytes()).map(|()| OK)
@@ -195,6 +258,44 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
             let name = read_str(&mut c, name_ptr, name_len)?;
             match envoy(&c).define_metric(kind, &name) {
                 Ok(id) => write(&mut c, id_out, &id.to_le_bytes()).map(|()| OK),
+                Err(s) => Ok(s.0 as i32),
+            }
+        },
+    )?;
+    // The SDK switches to the root context before delivering an HTTP call's answer.
+    linker.func_wrap("env", "proxy_set_effective_context", |_: Caller<'_, VmState>, _context: i32| -> i32 { OK })?;
+    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut c: Caller<'_, VmState>, ms: i32| -> i32 {
+        c.data_mut().tick_period_ms = ms as u32;
+        OK
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_http_call",
+        |mut c: Caller<'_, VmState>,
+         up_ptr: i32,
+         up_len: i32,
+         hdr_ptr: i32,
+         hdr_len: i32,
+         _body_ptr: i32,
+         _body_len: i32,
+         _trl_ptr: i32,
+         _trl_len: i32,
+         _timeout_ms: i32,
+         token_out: i32|
+         -> Result<i32> {
+            let cluster = read_str(&mut c, up_ptr, up_len)?;
+            let headers = parse_header_map(&read(&mut c, hdr_ptr, hdr_len)?)?;
+            let get = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+            let (Some(path), Some(authority), Some(_)) = (get(":path"), get(":authority"), get(":method")) else {
+                return Ok(BAD_ARGUMENT.0 as i32);
+            };
+            match envoy(&c).http_call(&cluster, &path, &authority) {
+                Ok(answer) => {
+                    let token = c.data().next_token;
+                    c.data_mut().next_token += 1;
+                    c.data_mut().pending_calls.push((token, answer));
+                    write(&mut c, token_out, &token.to_le_bytes()).map(|()| OK)
+                }
                 Err(s) => Ok(s.0 as i32),
             }
         },

@@ -106,7 +106,7 @@ impl WasmVm {
         let (engine, module) = compiled();
         let mut linker = Linker::new(engine);
         imports::link(&mut linker, module).map_err(|e| format!("link: {e}"))?;
-        let state = VmState { envoy, plugin_config: config_json.as_bytes().to_vec(), stream: StreamFacts::default(), logs: Vec::new() };
+        let state = VmState::new(envoy, config_json.as_bytes().to_vec());
         let mut store = Store::new(engine, state);
         store.set_fuel(u64::MAX).map_err(|e| e.to_string())?;
         let instance = linker.instantiate(&mut store, module).map_err(|e| format!("instantiate: {e}"))?;
@@ -193,6 +193,15 @@ impl WasmVm {
         self.inner.borrow().store.data().logs.clone()
     }
 
+    /// The tick period the filter asked for (0: none).
+    pub fn tick_period_ms(&self) -> u32 {
+        self.inner.borrow().store.data().tick_period_ms
+    }
+
+    fn call_root<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&self, name: &str, params: P) -> R {
+        self.call_export(name, params).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Fuel (wasm instructions, roughly) the VM has burned since it started.
     pub fn fuel_consumed(&self) -> u64 {
         u64::MAX - self.inner.borrow().store.get_fuel().unwrap_or(u64::MAX)
@@ -224,6 +233,28 @@ fn trap_report(what: &str, error: &wasmtime::Error, state: &VmState) -> String {
 
 impl Vm for WasmVm {
     type Stream = WasmStream;
+
+    /// `proxy_on_tick`, then every HTTP call it made is answered
+    /// (`proxy_on_http_call_response`), as Envoy would shortly after.
+    fn tick(&self) {
+        if self.tick_period_ms() == 0 {
+            return;
+        }
+        self.call_root::<i32, ()>("proxy_on_tick", ROOT_CONTEXT);
+        let pending = std::mem::take(&mut self.inner.borrow_mut().store.data_mut().pending_calls);
+        for (token, answer) in pending {
+            let (headers, body_size) = match &answer {
+                Some((_, body)) => (1, body.len() as i32),
+                None => (0, 0),
+            };
+            self.inner.borrow_mut().store.data_mut().call_response = answer;
+            self.call_root::<(i32, i32, i32, i32, i32), ()>(
+                "proxy_on_http_call_response",
+                (ROOT_CONTEXT, token as i32, headers, body_size, 0),
+            );
+            self.inner.borrow_mut().store.data_mut().call_response = None;
+        }
+    }
 
     fn request_raw(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> WasmStream {
         let mut stream = self.new_stream(method, path);

@@ -1,0 +1,65 @@
+//! The route labels a VM has handed out, interned to small ids for the metric-id cache:
+//! `__other__` is id 0, then templates, learned labels and route names as they appear.
+//! Bounded: past `max` labels everything new is `__other__` (the sources themselves are
+//! bounded well below that; this only keeps a misbehaving source from growing memory).
+
+use std::collections::HashMap;
+
+/// Index of a label in the table (not an Envoy route).
+pub type RouteId = u32;
+
+/// Label of every request whose route did not fit under the cap.
+pub const OTHER_LABEL: &str = "__other__";
+pub const OTHER: RouteId = 0;
+
+#[derive(Debug)]
+pub struct Labels {
+    labels: Vec<Box<str>>,
+    index: HashMap<Box<str>, RouteId>,
+    max: usize,
+}
+
+impl Labels {
+    pub fn new(max: usize) -> Labels {
+        let mut labels = Labels { labels: Vec::new(), index: HashMap::new(), max: max.max(1) };
+        labels.intern(OTHER_LABEL);
+        labels
+    }
+
+    pub fn intern(&mut self, label: &str) -> RouteId {
+        if let Some(&id) = self.index.get(label) {
+            return id;
+        }
+        if self.labels.len() >= self.max {
+            return OTHER;
+        }
+        let id = self.labels.len() as RouteId;
+        self.labels.push(label.into());
+        self.index.insert(label.into(), id);
+        id
+    }
+
+    pub fn label(&self, id: RouteId) -> &str {
+        self.labels.get(id as usize).map_or(OTHER_LABEL, |l| l)
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_up_to_the_bound() {
+        let mut l = Labels::new(3);
+        assert_eq!((l.intern("/a"), l.intern("/b"), l.intern("/a"), l.intern("/c")), (1, 2, 1, OTHER));
+        assert_eq!((l.label(1), l.label(0), l.label(99)), ("/a", OTHER_LABEL, OTHER_LABEL));
+    }
+}

@@ -1,0 +1,182 @@
+//! Many templates at once (a configuration's rules, an OpenAPI document's thousands of
+//! paths): a segment trie that finds the first matching rule, in rule order, while looking
+//! only at the branches a path can take. Rule order is the caller's: configured rules as
+//! written, OpenAPI templates most specific first.
+
+use super::path::{segments, strip_query_and_fragment};
+use super::template::{Pattern, Segment, Template};
+
+/// Index of a template in the order it was given.
+pub type RuleIndex = usize;
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    /// Literal children, sorted by segment.
+    literals: Vec<(Box<str>, usize)>,
+    patterns: Vec<(Pattern, usize)>,
+    param: Option<usize>,
+    /// Rules that end here.
+    ends: Vec<RuleIndex>,
+    /// Rules ending in `*` here (they match this node and anything below).
+    rest: Vec<RuleIndex>,
+    /// The smallest rule index in this subtree: branches that cannot beat the best match
+    /// so far are skipped.
+    min_rule: RuleIndex,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateSet {
+    nodes: Vec<Node>,
+}
+
+impl Default for TemplateSet {
+    fn default() -> Self {
+        TemplateSet { nodes: vec![Node { min_rule: RuleIndex::MAX, ..Node::default() }] }
+    }
+}
+
+impl TemplateSet {
+    pub fn new<'a>(templates: impl IntoIterator<Item = &'a Template>) -> TemplateSet {
+        let mut set = TemplateSet::default();
+        for (rule, t) in templates.into_iter().enumerate() {
+            set.insert(rule, t);
+        }
+        set
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes[0].min_rule == RuleIndex::MAX
+    }
+
+    fn insert(&mut self, rule: RuleIndex, t: &Template) {
+        let mut at = 0;
+        self.nodes[0].min_rule = self.nodes[0].min_rule.min(rule);
+        for seg in t.segments() {
+            at = self.child(at, seg);
+            self.nodes[at].min_rule = self.nodes[at].min_rule.min(rule);
+        }
+        if t.has_rest() {
+            self.nodes[at].rest.push(rule);
+        } else {
+            self.nodes[at].ends.push(rule);
+        }
+    }
+
+    fn child(&mut self, at: usize, seg: &Segment) -> usize {
+        let existing = match seg {
+            Segment::Literal(lit) => self.nodes[at].literals.binary_search_by(|(l, _)| l.cmp(lit)).ok().map(|i| self.nodes[at].literals[i].1),
+            Segment::Param => self.nodes[at].param,
+            Segment::Pattern(p) => self.nodes[at].patterns.iter().find(|(q, _)| q == p).map(|(_, n)| *n),
+        };
+        if let Some(n) = existing {
+            return n;
+        }
+        let n = self.nodes.len();
+        self.nodes.push(Node { min_rule: RuleIndex::MAX, ..Node::default() });
+        match seg {
+            Segment::Literal(lit) => {
+                let literals = &mut self.nodes[at].literals;
+                let pos = literals.binary_search_by(|(l, _)| l.cmp(lit)).unwrap_or_else(|p| p);
+                literals.insert(pos, (lit.clone(), n));
+            }
+            Segment::Param => self.nodes[at].param = Some(n),
+            Segment::Pattern(p) => self.nodes[at].patterns.push((p.clone(), n)),
+        }
+        n
+    }
+
+    /// The first rule (lowest index) that matches `path` and that `accept` takes (the
+    /// method filter). Query and fragment are ignored; empty segments are skipped.
+    pub fn find(&self, path: &[u8], accept: impl Fn(RuleIndex) -> bool) -> Option<RuleIndex> {
+        if self.is_empty() {
+            return None;
+        }
+        // Paths are short; a fixed buffer keeps this allocation-free up to 32 segments.
+        let mut buf: [&[u8]; 32] = [&[]; 32];
+        let mut n = 0;
+        let mut overflow: Vec<&[u8]> = Vec::new();
+        for seg in segments(strip_query_and_fragment(path)) {
+            if n < buf.len() {
+                buf[n] = seg;
+            } else {
+                if overflow.is_empty() {
+                    overflow.extend_from_slice(&buf);
+                }
+                overflow.push(seg);
+            }
+            n += 1;
+        }
+        let segs: &[&[u8]] = if overflow.is_empty() { &buf[..n] } else { &overflow };
+        let mut best = RuleIndex::MAX;
+        self.search(0, segs, &accept, &mut best);
+        (best != RuleIndex::MAX).then_some(best)
+    }
+
+    fn search(&self, at: usize, segs: &[&[u8]], accept: &impl Fn(RuleIndex) -> bool, best: &mut RuleIndex) {
+        let node = &self.nodes[at];
+        if node.min_rule >= *best {
+            return;
+        }
+        for &rule in &node.rest {
+            if rule < *best && accept(rule) {
+                *best = rule;
+            }
+        }
+        let Some((seg, tail)) = segs.split_first() else {
+            for &rule in &node.ends {
+                if rule < *best && accept(rule) {
+                    *best = rule;
+                }
+            }
+            return;
+        };
+        if let Ok(i) = node.literals.binary_search_by(|(l, _)| l.as_bytes().cmp(seg)) {
+            self.search(node.literals[i].1, tail, accept, best);
+        }
+        for (pattern, child) in &node.patterns {
+            if pattern.matches(seg) {
+                self.search(*child, tail, accept, best);
+            }
+        }
+        if let Some(child) = node.param {
+            self.search(child, tail, accept, best);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(templates: &[&str]) -> TemplateSet {
+        let parsed: Vec<Template> = templates.iter().map(|t| Template::parse(t).unwrap()).collect();
+        TemplateSet::new(parsed.iter())
+    }
+
+    #[test]
+    fn the_first_matching_rule_wins_whatever_the_branch() {
+        let s = set(&["/a/{x}/c", "/a/b/{y}", "/a/*", "/a/b/c/d"]);
+        let cases: &[(&str, Option<usize>)] = &[
+            ("/a/b/c", Some(0)),
+            ("/a/b/z", Some(1)),
+            ("/a/q/c", Some(0)),
+            ("/a/q/z", Some(2)),
+            ("/a", Some(2)),
+            ("/a/b/c/d", Some(2)),
+            ("/b", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(s.find(path.as_bytes(), |_| true), *want, "{path}");
+        }
+        // A rule the method filter refuses gives way to the next one.
+        assert_eq!(s.find(b"/a/b/c", |r| r != 0), Some(1));
+    }
+
+    #[test]
+    fn deep_paths_match_past_the_stack_buffer() {
+        let deep: String = (0..40).map(|i| format!("/s{i}")).collect();
+        let s = set(&[&deep, "/s0/*"]);
+        assert_eq!(s.find(deep.as_bytes(), |_| true), Some(0));
+        assert_eq!(s.find(format!("{deep}/x").as_bytes(), |_| true), Some(1));
+    }
+}
