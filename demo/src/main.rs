@@ -242,7 +242,8 @@ mod tests {
                 listen: "0.0.0.0:9000".parse().unwrap(),
                 max_upload_bytes: 1000,
                 delay_ms: 5,
-                processing_ms: 7
+                processing_ms: 7,
+                openapi: None
             }
         );
         assert_eq!(

@@ -44,11 +44,13 @@ pub fn shape(seg: &[u8]) -> Shape {
     }
 }
 
-/// Decimal numbers, UUIDs, hex of 8+ characters, long opaque tokens, random-looking tokens,
-/// over-long segments.
+/// Decimal numbers, dates, UUIDs, hex of 8+ characters, long opaque tokens, random-looking
+/// tokens, over-long segments. (A date that is an API version, `/2010-04-01/`, is learned
+/// as one: see `learn`.)
 pub fn is_id_like(seg: &[u8]) -> bool {
     seg.len() > MAX_SEGMENT_LEN
         || (!seg.is_empty() && seg.iter().all(u8::is_ascii_digit))
+        || is_date(seg)
         || is_uuid(seg)
         || (seg.len() >= MIN_HEX_LEN && seg.iter().all(u8::is_ascii_hexdigit))
         || is_opaque_token(seg)
@@ -107,11 +109,11 @@ fn is_random_token(seg: &[u8]) -> bool {
         }
         prev = Some(c);
     }
-    let dense = switches * 3 >= alnum;
     if digits > 0 {
-        alnum >= MIN_RANDOM_LEN && switches >= 5 && dense
+        alnum >= MIN_RANDOM_LEN && switches >= 5 && switches * 3 >= alnum
     } else {
-        alnum >= MIN_RANDOM_LEN + 2 && switches >= 5 && dense && upper_pairs >= 2
+        // Letters only: case runs are longer, but capitals come in pairs.
+        alnum >= MIN_RANDOM_LEN + 2 && switches >= 5 && switches * 4 >= alnum && upper_pairs >= 2
     }
 }
 
@@ -156,7 +158,6 @@ pub fn is_version_word(seg: &str) -> bool {
     matches!(seg.to_ascii_lowercase().as_str(), "api" | "apis" | "rest")
         || (b.len() >= 2 && (b[0] == b'v' || b[0] == b'V') && b[1].is_ascii_digit() && b.iter().all(u8::is_ascii_alphanumeric))
         || is_version_number(b)
-        || is_date(b)
 }
 
 /// `3`, `2.0`, `1.1`: a short number that may be an API version.
@@ -169,7 +170,7 @@ pub fn is_version_number(b: &[u8]) -> bool {
 }
 
 /// `2010-04-01`.
-fn is_date(b: &[u8]) -> bool {
+pub fn is_date(b: &[u8]) -> bool {
     b.len() == 10
         && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
 }
@@ -214,6 +215,9 @@ mod tests {
             (b"cus_NffrFeUfNV2Hib", Shape::Id),
             (b"4iV5W9uYEdYUVa79Axb7Rh", Shape::Id),
             (b"HFuQJaGJqnMiislTqCcyrV", Shape::Id),
+            (b"iIXTgbqnAWkLNigrWVUODZ", Shape::Id),
+            (b"GetContentByTagAndType", Shape::StaticLike),
+            (b"XMLHttpRequest", Shape::StaticLike),
             (b"pi_3MtwBwLkdIwHu7ix28a3tqPa", Shape::Id),
             (b"getV2Users", Shape::StaticLike),
             (b"getUserByID", Shape::StaticLike),
@@ -234,7 +238,7 @@ mod tests {
             (b"IncomingPhoneNumbers", Shape::StaticLike),
             (b"report.xlsx", Shape::Plain),
             (b"12345.json", Shape::Id),
-            (b"2010-04-01", Shape::StaticLike),
+            (b"2010-04-01", Shape::Id),
             (b"PROJ-123", Shape::Plain),
             (b"sha256", Shape::Plain),
             (b"status", Shape::StaticLike),

@@ -109,7 +109,7 @@ fn kind_of(param: &Value) -> Kind {
         Kind::StringId
     } else if ["slug", "repo", "branch", "tag", "project"].iter().any(|w| name.contains(w)) {
         Kind::Slug
-    } else if format == "date" || name.contains("date") {
+    } else if format == "date" || name == "date" || name.ends_with("_date") {
         Kind::Date
     } else if name.contains("email") {
         Kind::Email

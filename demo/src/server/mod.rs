@@ -35,6 +35,9 @@ pub struct ServeOptions {
     pub delay_ms: u64,
     /// Time from upload to a job being downloadable; `?processing_ms=` overrides it.
     pub processing_ms: u64,
+    /// Served at `GET /openapi.json` instead of the demo's own document (tests serve public
+    /// API descriptions this way, as FastAPI serves its own).
+    pub openapi: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Default for ServeOptions {
@@ -44,6 +47,7 @@ impl Default for ServeOptions {
             max_upload_bytes: 50 * 1024 * 1024,
             delay_ms: 0,
             processing_ms: 0,
+            openapi: None,
         }
     }
 }

@@ -12,6 +12,9 @@ use super::http::{write_response, Body, Request, Response};
 use super::upload::{self, FilenameSniffer};
 use super::Shared;
 
+/// The demo's own OpenAPI document, served like FastAPI serves its own at `/openapi.json`.
+const OPENAPI: &[u8] = include_bytes!("openapi.json");
+
 /// A longer sleep would only tie up a thread; alert demos need seconds, not minutes.
 const MAX_DELAY_MS: u64 = 60_000;
 
@@ -31,6 +34,7 @@ enum Route<'a> {
     Status(&'a str),
     Download(&'a str),
     Health,
+    OpenApi,
     NotFound,
     WrongMethod(&'static str),
 }
@@ -44,6 +48,8 @@ fn resolve<'a>(method: &str, path: &'a str) -> Route<'a> {
         (Route::Upload, "POST")
     } else if path == "/health" {
         (Route::Health, "GET")
+    } else if path == "/openapi.json" {
+        (Route::OpenApi, "GET")
     } else if let Some(id) = job_id("/api/v1/status/") {
         (Route::Status(id), "GET")
     } else if let Some(id) = job_id("/api/v1/download/") {
@@ -231,6 +237,12 @@ fn respond(
             },
         },
         Route::Health => Response::json(200, json!({ "status": "ok" })),
+        Route::OpenApi => Response {
+            status: 200,
+            content_type: "application/json",
+            body: Body::Bytes(shared.opts.openapi.as_deref().unwrap_or(OPENAPI).to_vec()),
+            allow: None,
+        },
         Route::NotFound => Response::error(404, "not_found"),
         Route::WrongMethod(allow) => Response {
             allow: Some(allow),
@@ -283,6 +295,7 @@ mod tests {
         assert_eq!(resolve("GET", "/api/v1/status/"), Route::NotFound);
         assert_eq!(resolve("GET", "/api/v1/status/a/b"), Route::NotFound);
         assert_eq!(resolve("GET", "/health"), Route::Health);
+        assert_eq!(resolve("GET", "/openapi.json"), Route::OpenApi);
         assert_eq!(resolve("GET", "/nope"), Route::NotFound);
     }
 }

@@ -40,7 +40,7 @@ use trie::{CONFIRMED, CONVERTED, IDS_SETTLED, TERMINAL};
 
 use super::path::{segments, strip_query_and_fragment};
 use super::sanitize::push_sanitized;
-use super::shape::{is_version_number, is_version_word, shape, Shape};
+use super::shape::{is_date, is_version_number, is_version_word, shape, Shape};
 
 /// Conversion thresholds by the kind of position (what the parent segment is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +209,12 @@ impl Learned {
             let node = self.trie.node(n);
             let param = node.param;
             match shape(seg.as_bytes()) {
-                Shape::Id if param != 0 && (node.has(CONVERTED) || node.has(IDS_SETTLED)) => n = param,
+                Shape::Id if param != 0 && (node.has(CONVERTED) || node.has(IDS_SETTLED)) => {
+                    if node.has(CONVERTED) && lim.thresholds.is_some() {
+                        promotions.observe_id(n);
+                    }
+                    n = param;
+                }
                 _ if param != 0 && node.has(CONVERTED) => {
                     if lim.thresholds.is_some() && promotions.observe(n, seg) {
                         return Resolve::Promote(depth);
@@ -347,7 +352,8 @@ impl Learned {
     }
 
     /// An id at `n`'s child position: the param child, unless this id is the only one ever
-    /// seen there, keeps coming back, and looks like a version (`/rest/api/3/...`).
+    /// seen there, keeps coming back, and looks like a version (`/rest/api/3/...`,
+    /// `/2010-04-01/...`).
     fn id_step(&mut self, n: NodeId, seg: &str, lim: &Limits) -> Step {
         let raw = seg.as_bytes();
         let node = self.trie.node(n);
@@ -364,7 +370,7 @@ impl Learned {
         } else {
             node.id_same = node.id_same.saturating_add(1);
             let param = node.param;
-            if node.id_same >= VERSION_HITS && param != 0 && is_version_number(raw) && self.version_context(n) {
+            if node.id_same >= VERSION_HITS && param != 0 && (is_version_number(raw) || is_date(raw)) && self.version_context(n) {
                 self.trie.relabel_as_literal(param, seg);
                 self.confirm(param);
                 let node = self.trie.node_mut(n);

@@ -14,10 +14,19 @@ const MIN_HITS: u32 = 5;
 /// ...and makes up at least this share (in tenths) of the values seen there.
 const MIN_SHARE_TENTHS: u32 = 3;
 
+/// One tracked value: its hash, its count, and how much of the count it inherited from the
+/// value it replaced (Space-Saving's overestimate; decisions use `count - inherited`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Slot {
+    hash: u64,
+    count: u32,
+    inherited: u32,
+}
+
 #[derive(Debug, Default, Clone)]
 struct Tally {
     total: u32,
-    slots: [(u64, u32); SLOTS],
+    slots: [Slot; SLOTS],
 }
 
 #[derive(Debug, Default, Clone)]
@@ -25,29 +34,50 @@ pub struct Promotions {
     by_node: HashMap<NodeId, Tally>,
 }
 
+/// Other values (ids included) a position must have seen besides the candidate: a value
+/// alone at its position merges with nothing, and promoting it would only add a label.
+const MIN_OTHERS: u32 = 3;
+
 impl Promotions {
+    /// Counts an id at the converted position of `node` (ids are never promoted, but they are
+    /// what a static word there would be confused with).
+    pub fn observe_id(&mut self, node: NodeId) {
+        let tally = self.by_node.entry(node).or_default();
+        tally.total = tally.total.saturating_add(1);
+    }
+
     /// Counts `seg` at the converted position of `node`; true when it should be promoted
     /// (its tally restarts, so a lost write is retried only after it earns it again).
     pub fn observe(&mut self, node: NodeId, seg: &str) -> bool {
         let tally = self.by_node.entry(node).or_default();
         tally.total = tally.total.saturating_add(1);
         let h = hash(seg.as_bytes());
-        let slot = match tally.slots.iter().position(|(k, n)| *k == h && *n > 0) {
+        let i = match tally.slots.iter().position(|s| s.hash == h && s.count > 0) {
             Some(i) => i,
             None => {
-                // Replace the lightest slot, inheriting its count (Space-Saving's bound).
-                let (i, _) = tally.slots.iter().enumerate().min_by_key(|(_, (_, n))| *n).unwrap_or((0, &(0, 0)));
-                tally.slots[i].0 = h;
+                // Replace the lightest slot; its count is inherited as a known overestimate.
+                let i = (0..SLOTS).min_by_key(|&i| tally.slots[i].count).unwrap_or(0);
+                let lightest = tally.slots[i].count;
+                tally.slots[i] = Slot { hash: h, count: lightest, inherited: lightest };
                 i
             }
         };
-        tally.slots[slot].1 = tally.slots[slot].1.saturating_add(1);
-        let hits = tally.slots[slot].1;
-        if hits >= MIN_HITS && hits.saturating_mul(10) >= tally.total.saturating_mul(MIN_SHARE_TENTHS) {
-            tally.slots[slot] = (0, 0);
+        let slot = &mut tally.slots[i];
+        slot.count = slot.count.saturating_add(1);
+        // Seen at least this often (the inherited part may belong to other values).
+        let hits = slot.count - slot.inherited;
+        let others = tally.total - hits.min(tally.total);
+        if hits >= MIN_HITS && hits.saturating_mul(10) >= tally.total.saturating_mul(MIN_SHARE_TENTHS) && others >= MIN_OTHERS {
+            *slot = Slot::default();
             return true;
         }
         false
+    }
+
+    #[cfg(test)]
+    fn observe_id_then(&mut self, node: NodeId, seg: &str) -> bool {
+        self.observe_id(node);
+        self.observe(node, seg)
     }
 
     /// Positions being tallied (bounded by the trie's node budget).
@@ -71,9 +101,18 @@ mod tests {
             .iter()
             .map(|v| p.observe(7, v))
             .collect();
-        // The fifth `search` of eight values: 5 >= 30 % of 8.
+        // The fifth `search` of eight values: 5 >= 30 % of 8, and 3 other values.
         assert_eq!(fired, [false, false, false, false, false, false, false, true]);
         assert!(!p.observe(7, "search"));
+    }
+
+    #[test]
+    fn a_value_alone_at_its_position_is_not_promoted_until_others_come() {
+        let mut p = Promotions::default();
+        assert!((0..10).all(|_| !p.observe(3, "generate-jitconfig")));
+        p.observe_id(3);
+        p.observe_id(3);
+        assert!(p.observe(3, "generate-jitconfig") == false && p.observe_id_then(3, "generate-jitconfig"));
     }
 
     #[test]
