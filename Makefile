@@ -6,7 +6,7 @@ ENVOY_VERSION := 1.40.0
 WASM := target/wasm32-unknown-unknown/release/routemeter.wasm
 DEMO := target/release/routemeter-demo
 
-.PHONY: help deps wasm-target wasm demo validate test lint run stack monitoring-tools wasm-cost fuzz bench bench-tools clean
+.PHONY: help deps wasm-target wasm demo cli validate test lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
 
 FUZZ_SECONDS ?= 600
 
@@ -29,6 +29,9 @@ wasm: wasm-target ## build the filter: target/wasm32-unknown-unknown/release/rou
 
 demo: ## build the demo converter service, traffic generator and summary
 	cargo build --release -p routemeter-demo
+
+cli: ## build the routemeter command (target/release/routemeter: `routemeter openapi FILE`)
+	cargo build --release -p routemeter-cli
 
 validate: deps wasm ## check every shipped Envoy config with `envoy --mode validate`
 	@for f in envoy/*.yaml; do \
@@ -63,6 +66,9 @@ bench-tools:
 bench: deps wasm bench-tools ## Envoy CPU and instructions per request: no filter, empty Wasm filter, floor, routemeter (writes target/bench/results.md)
 	cargo build --release --target wasm32-unknown-unknown -p empty-filter -p probe-filter
 	cargo run --release -p routemeter-bench
+
+routes-report: deps wasm ## route labels on ten public API descriptions through Envoy, empty configuration (the README's table)
+	cargo test --release --test route_labels report -- --ignored --nocapture
 
 fuzz: ## fuzz config parsing and route resolution, FUZZ_SECONDS each (needs nightly; installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -206,6 +206,14 @@ fn demo_traffic_mix_is_reported_exactly() {
     check_requests_total(&page, &l);
     check_per_route_series(&page, &l);
     check_outcomes(&page, &l);
+    // The shipped configuration also loads the demo's own OpenAPI document (five paths) from
+    // the `converter` cluster at the first tick (the next refresh is 300 s away). Every VM
+    // fetches its own copy: the worker's and the one Envoy keeps on its main thread.
+    let page = stack.scrape_until("the OpenAPI document", |p| {
+        p.get("routemeter_openapi_fetches_total", &[("status", "ok")]) == Some(2.0)
+    });
+    assert_eq!(page.get("routemeter_openapi_fetches_total", &[("status", "ok")]), Some(2.0), "{}", stack.logs());
+    assert_eq!(page.get("routemeter_openapi_routes", &[]), Some(5.0));
 
     // The slow status request is at least 300 ms: never in a bucket at or below 250 ms.
     let d = page.histogram("http_request_duration_milliseconds", &[("method", "GET"), ("route", STATUS)]).unwrap();

@@ -9,7 +9,8 @@ use proxy_sim::{Faults, Host, SimEnvoy, StatValue, Stream, Vm};
 use support::mem_host::NativeHost;
 use support::scenarios::scenarios;
 
-/// The demo's configuration, as shipped in envoy/envoy.yaml.
+/// The demo's routes, as shipped in envoy/envoy.yaml (which also loads the demo's OpenAPI
+/// document; the simulated hosts make no such call here).
 const DEMO: &str = r#"{
   "routes": [
     { "template": "/api/v1/upload", "methods": ["POST"], "kind": "upload" },

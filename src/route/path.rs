@@ -10,7 +10,7 @@ pub fn strip_query_and_fragment(path: &[u8]) -> &[u8] {
 }
 
 /// The non-empty `/`-separated segments of a path.
-pub fn segments(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn segments(path: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
     path.split(|&b| b == b'/').filter(|s| !s.is_empty())
 }
 

@@ -31,6 +31,11 @@ pub fn finish_label(label: &mut String) {
 
 /// Appends `bytes` to `out`, replacing every unsafe byte with [`REPLACEMENT`].
 pub fn push_sanitized(bytes: &[u8], out: &mut String) {
+    // Almost every segment is safe as it is: one copy.
+    if let Some(safe) = bytes.iter().all(|&b| is_label_safe(b)).then(|| std::str::from_utf8(bytes).ok()).flatten() {
+        out.push_str(safe);
+        return;
+    }
     for &b in bytes {
         out.push(if is_label_safe(b) { b as char } else { REPLACEMENT });
     }

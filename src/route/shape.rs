@@ -34,14 +34,18 @@ pub enum Shape {
 }
 
 pub fn shape(seg: &[u8]) -> Shape {
-    let seg = strip_format(seg);
-    if is_id_like(seg) {
+    if is_id(seg) {
         Shape::Id
     } else if looks_static(seg) {
         Shape::StaticLike
     } else {
         Shape::Plain
     }
+}
+
+/// `shape(seg) == Shape::Id`, without the vocabulary checks (the request path needs no more).
+pub fn is_id(seg: &[u8]) -> bool {
+    is_id_like(strip_format(seg))
 }
 
 /// Decimal numbers, dates, UUIDs, hex of 8+ characters, long opaque tokens, random-looking
@@ -94,7 +98,7 @@ fn class(b: u8) -> u8 {
 /// names switch twice per capital (`GetContentById`: 7 in 14) but almost never put two
 /// capitals together; random base62 switches about every other character and does.
 fn is_random_token(seg: &[u8]) -> bool {
-    if !seg.iter().all(|&b| is_token_byte(b)) {
+    if seg.len() < MIN_RANDOM_LEN || !seg.iter().all(|&b| is_token_byte(b)) {
         return false;
     }
     let (mut alnum, mut switches, mut digits, mut upper_pairs, mut prev) = (0usize, 0usize, 0usize, 0usize, None);
@@ -155,7 +159,7 @@ pub fn looks_static(seg: &[u8]) -> bool {
 /// routes under.
 pub fn is_version_word(seg: &str) -> bool {
     let b = seg.as_bytes();
-    matches!(seg.to_ascii_lowercase().as_str(), "api" | "apis" | "rest")
+    ["api", "apis", "rest"].iter().any(|w| w.eq_ignore_ascii_case(seg))
         || (b.len() >= 2 && (b[0] == b'v' || b[0] == b'V') && b[1].is_ascii_digit() && b.iter().all(u8::is_ascii_alphanumeric))
         || is_version_number(b)
 }

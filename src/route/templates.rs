@@ -91,28 +91,19 @@ impl TemplateSet {
         if self.is_empty() {
             return None;
         }
-        // Paths are short; a fixed buffer keeps this allocation-free up to 32 segments.
-        let mut buf: [&[u8]; 32] = [&[]; 32];
-        let mut n = 0;
-        let mut overflow: Vec<&[u8]> = Vec::new();
-        for seg in segments(strip_query_and_fragment(path)) {
-            if n < buf.len() {
-                buf[n] = seg;
-            } else {
-                if overflow.is_empty() {
-                    overflow.extend_from_slice(&buf);
-                }
-                overflow.push(seg);
-            }
-            n += 1;
-        }
-        let segs: &[&[u8]] = if overflow.is_empty() { &buf[..n] } else { &overflow };
         let mut best = RuleIndex::MAX;
-        self.search(0, segs, &accept, &mut best);
+        // The segment iterator is cloned at each branch: no buffer, no allocation.
+        self.search(0, segments(strip_query_and_fragment(path)), &accept, &mut best);
         (best != RuleIndex::MAX).then_some(best)
     }
 
-    fn search(&self, at: usize, segs: &[&[u8]], accept: &impl Fn(RuleIndex) -> bool, best: &mut RuleIndex) {
+    fn search<'p>(
+        &self,
+        at: usize,
+        mut segs: impl Iterator<Item = &'p [u8]> + Clone,
+        accept: &impl Fn(RuleIndex) -> bool,
+        best: &mut RuleIndex,
+    ) {
         let node = &self.nodes[at];
         if node.min_rule >= *best {
             return;
@@ -122,7 +113,7 @@ impl TemplateSet {
                 *best = rule;
             }
         }
-        let Some((seg, tail)) = segs.split_first() else {
+        let Some(seg) = segs.next() else {
             for &rule in &node.ends {
                 if rule < *best && accept(rule) {
                     *best = rule;
@@ -131,15 +122,15 @@ impl TemplateSet {
             return;
         };
         if let Ok(i) = node.literals.binary_search_by(|(l, _)| l.as_bytes().cmp(seg)) {
-            self.search(node.literals[i].1, tail, accept, best);
+            self.search(node.literals[i].1, segs.clone(), accept, best);
         }
         for (pattern, child) in &node.patterns {
             if pattern.matches(seg) {
-                self.search(*child, tail, accept, best);
+                self.search(*child, segs.clone(), accept, best);
             }
         }
         if let Some(child) = node.param {
-            self.search(child, tail, accept, best);
+            self.search(child, segs, accept, best);
         }
     }
 }

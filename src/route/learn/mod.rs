@@ -40,7 +40,7 @@ use trie::{CONFIRMED, CONVERTED, IDS_SETTLED, TERMINAL};
 
 use super::path::{segments, strip_query_and_fragment};
 use super::sanitize::push_sanitized;
-use super::shape::{is_date, is_version_number, is_version_word, shape, Shape};
+use super::shape::{is_date, is_id, is_version_number, is_version_word, shape, Shape};
 
 /// Conversion thresholds by the kind of position (what the parent segment is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,8 +208,10 @@ impl Learned {
             }
             let node = self.trie.node(n);
             let param = node.param;
-            match shape(seg.as_bytes()) {
-                Shape::Id if param != 0 && (node.has(CONVERTED) || node.has(IDS_SETTLED)) => {
+            // Only "an id or not" matters on this path (the full shape is for learning).
+            let id = is_id(seg.as_bytes());
+            match id {
+                true if param != 0 && (node.has(CONVERTED) || node.has(IDS_SETTLED)) => {
                     if node.has(CONVERTED) && lim.thresholds.is_some() {
                         promotions.observe_id(n);
                     }

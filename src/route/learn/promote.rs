@@ -3,8 +3,6 @@
 //! after all. Per VM and in memory only: it costs no host call on the request path; the
 //! promotion itself is written to the shared state like any other learning step.
 
-use std::collections::HashMap;
-
 use super::{hash, NodeId};
 
 /// Values tracked per converted position (Space-Saving: the heaviest stay).
@@ -31,7 +29,8 @@ struct Tally {
 
 #[derive(Debug, Default, Clone)]
 pub struct Promotions {
-    by_node: HashMap<NodeId, Tally>,
+    /// By node id (dense: ids are slab slots, bounded by the node budget).
+    by_node: Vec<Tally>,
 }
 
 /// Other values (ids included) a position must have seen besides the candidate: a value
@@ -42,14 +41,14 @@ impl Promotions {
     /// Counts an id at the converted position of `node` (ids are never promoted, but they are
     /// what a static word there would be confused with).
     pub fn observe_id(&mut self, node: NodeId) {
-        let tally = self.by_node.entry(node).or_default();
+        let tally = self.tally(node);
         tally.total = tally.total.saturating_add(1);
     }
 
     /// Counts `seg` at the converted position of `node`; true when it should be promoted
     /// (its tally restarts, so a lost write is retried only after it earns it again).
     pub fn observe(&mut self, node: NodeId, seg: &str) -> bool {
-        let tally = self.by_node.entry(node).or_default();
+        let tally = self.tally(node);
         tally.total = tally.total.saturating_add(1);
         let h = hash(seg.as_bytes());
         let i = match tally.slots.iter().position(|s| s.hash == h && s.count > 0) {
@@ -72,6 +71,14 @@ impl Promotions {
             return true;
         }
         false
+    }
+
+    fn tally(&mut self, node: NodeId) -> &mut Tally {
+        let i = node as usize;
+        if self.by_node.len() <= i {
+            self.by_node.resize_with(i + 1, Tally::default);
+        }
+        &mut self.by_node[i]
     }
 
     #[cfg(test)]
@@ -112,7 +119,8 @@ mod tests {
         assert!((0..10).all(|_| !p.observe(3, "generate-jitconfig")));
         p.observe_id(3);
         p.observe_id(3);
-        assert!(p.observe(3, "generate-jitconfig") == false && p.observe_id_then(3, "generate-jitconfig"));
+        assert!(!p.observe(3, "generate-jitconfig"));
+        assert!(p.observe_id_then(3, "generate-jitconfig"));
     }
 
     #[test]

@@ -119,6 +119,6 @@ fuzz_target!(|data: &[u8]| {
     for name in host.names.borrow().iter() {
         check_name(name, &mut routes);
     }
-    // 3 templates + __other__ + max_routes 8.
-    assert!(routes.len() <= 12, "{} route labels: {routes:?}", routes.len());
+    // 3 templates + __other__ + the labels learning may ever publish (4 x max_routes 8).
+    assert!(routes.len() <= 36, "{} route labels: {routes:?}", routes.len());
 });

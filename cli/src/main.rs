@@ -1,0 +1,161 @@
+//! `routemeter`: the command users run next to the filter.
+//!
+//! `routemeter openapi FILE` turns an OpenAPI document (JSON or YAML, OpenAPI 3.x or Swagger
+//! 2.0) into routemeter's plugin configuration, one route template per path, most specific
+//! first: the same templates the filter loads when `openapi` points it at the upstream, as
+//! static configuration that can be reviewed and versioned.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use routemeter::config::Config;
+use routemeter::openapi;
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "routemeter", version, about = "routemeter's command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the plugin configuration for an OpenAPI document's routes.
+    Openapi {
+        /// The document (JSON or YAML); `-` reads standard input.
+        file: PathBuf,
+        /// Prefix every path with this instead of the path of the document's server URL
+        /// (`/` for none).
+        #[arg(long)]
+        base_path: Option<String>,
+        /// Add the templates to this configuration: its own routes stay first (they win),
+        /// templates it already has are not repeated, its other fields are kept.
+        #[arg(long)]
+        into: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Openapi { file, base_path, into } => read(&file).and_then(|doc| {
+            let base = read_config(into.as_ref())?;
+            convert(&doc, base_path.as_deref(), base)
+        }),
+    };
+    match result {
+        Ok(Output { config, skipped }) => {
+            for (path, why) in skipped {
+                eprintln!("skipped {path}: {why}");
+            }
+            println!("{config}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("routemeter: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(file: &PathBuf) -> Result<Vec<u8>, String> {
+    if file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        io::stdin().read_to_end(&mut bytes).map_err(|e| format!("standard input: {e}"))?;
+        return Ok(bytes);
+    }
+    fs::read(file).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+fn read_config(file: Option<&PathBuf>) -> Result<Value, String> {
+    let Some(file) = file else { return Ok(json!({})) };
+    let bytes = read(file)?;
+    // Validate it the way the filter will, so errors name the field.
+    Config::from_json(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+struct Output {
+    /// Pretty-printed configuration.
+    config: String,
+    skipped: Vec<(String, String)>,
+}
+
+/// The configuration for `doc` (JSON, or YAML when it does not parse as JSON), added to
+/// `base`.
+fn convert(doc: &[u8], base_path: Option<&str>, mut base: Value) -> Result<Output, String> {
+    let value: Value = match serde_json::from_slice(doc) {
+        Ok(v) => v,
+        Err(json_err) => serde_yaml_ng::from_slice(doc)
+            .map_err(|yaml_err| format!("neither JSON ({json_err}) nor YAML ({yaml_err})"))?,
+    };
+    let routes = openapi::from_value(value, base_path).map_err(|e| e.to_string())?;
+    let existing: Vec<Value> = base.get("routes").and_then(Value::as_array).cloned().unwrap_or_default();
+    let known: Vec<&str> = existing.iter().filter_map(|r| r.get("template").and_then(Value::as_str)).collect();
+    let mut all = existing.clone();
+    all.extend(
+        routes
+            .templates
+            .iter()
+            .map(|t| t.text())
+            .filter(|t| !known.contains(t))
+            .map(|t| json!({ "template": t })),
+    );
+    base["routes"] = Value::Array(all);
+    let config = serde_json::to_string_pretty(&base).map_err(|e| e.to_string())?;
+    // What the filter would say about it.
+    Config::from_json(config.as_bytes()).map_err(|e| format!("the result is not a valid configuration: {e}"))?;
+    Ok(Output { config, skipped: routes.skipped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates(out: &Output) -> Vec<String> {
+        let v: Value = serde_json::from_str(&out.config).unwrap();
+        v["routes"].as_array().unwrap().iter().map(|r| r["template"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn json_and_yaml_give_the_same_routes_most_specific_first() {
+        let json = br#"{"openapi": "3.0.3", "servers": [{"url": "https://api.example.com/v1"}],
+            "paths": {"/users/{id}": {"get": {}}, "/users/me": {"get": {}}, "/files/{name}.{ext}": {"get": {}}}}"#;
+        let yaml = b"openapi: 3.0.3\nservers:\n  - url: https://api.example.com/v1\npaths:\n  /users/{id}:\n    get: {}\n  /users/me:\n    get: {}\n  /files/{name}.{ext}:\n    get: {}\n";
+        let want = ["/v1/users/me", "/v1/files/{name}.{ext}", "/v1/users/{id}"];
+        assert_eq!(templates(&convert(json, None, json!({})).unwrap()), want);
+        assert_eq!(templates(&convert(yaml, None, json!({})).unwrap()), want);
+        assert_eq!(templates(&convert(yaml, Some("/"), json!({})).unwrap()), ["/users/me", "/files/{name}.{ext}", "/users/{id}"]);
+    }
+
+    #[test]
+    fn into_keeps_the_configured_routes_first_and_the_other_fields() {
+        let base = json!({"routes": [{"template": "/v1/users/{id}", "kind": "download"}], "exclude": ["/health"]});
+        let doc = br#"{"swagger": "2.0", "basePath": "/v1", "paths": {"/users/{id}": {}, "/orders": {}}}"#;
+        let out = convert(doc, None, base).unwrap();
+        let v: Value = serde_json::from_str(&out.config).unwrap();
+        assert_eq!(templates(&out), ["/v1/users/{id}", "/v1/orders"]);
+        assert_eq!(v["routes"][0]["kind"], "download");
+        assert_eq!(v["exclude"], json!(["/health"]));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert_eq!(convert(b"{\"paths\": {}}", None, json!({})).err().unwrap(), "not an OpenAPI document: no `openapi` or `swagger` field");
+        assert!(convert(b"\x00\x01", None, json!({})).err().unwrap().starts_with("neither JSON ("));
+    }
+
+    #[test]
+    fn a_public_api_description_becomes_a_valid_configuration() {
+        let doc = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/apis/stripe.json")).unwrap();
+        let out = convert(&doc, None, json!({})).unwrap();
+        let t = templates(&out);
+        assert_eq!(t.len(), 305);
+        assert_eq!(t.first().map(String::as_str), Some("/v1/account"));
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+    }
+}
