@@ -123,6 +123,14 @@ fn return_bytes(caller: &mut Caller<'_, VmState>, bytes: &[u8], ptr_out: i32, si
     write(caller, size_out, &(bytes.len() as u32).to_le_bytes())
 }
 
+/// `Some`: the bytes, handed over like [`return_bytes`]; `None`: NotFound.
+fn return_found(caller: &mut Caller<'_, VmState>, value: Option<Vec<u8>>, ptr_out: i32, size_out: i32) -> Result<i32> {
+    match value {
+        Some(v) => return_bytes(caller, &v, ptr_out, size_out).map(|()| OK),
+        None => Ok(NOT_FOUND.0 as i32),
+    }
+}
+
 fn envoy(caller: &Caller<'_, VmState>) -> SimEnvoy {
     caller.data().envoy.clone()
 }
@@ -183,11 +191,8 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         |mut c: Caller<'_, VmState>, map: i32, key_ptr: i32, key_len: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
             let key = read_str(&mut c, key_ptr, key_len)?;
             if map == MAP_HTTP_CALL_RESPONSE_HEADERS {
-                let status = c.data().call_response.as_ref().map(|(status, _)| status.to_string());
-                return match status.filter(|_| key == ":status") {
-                    Some(v) => return_bytes(&mut c, v.as_bytes(), ptr_out, size_out).map(|()| OK),
-                    None => Ok(NOT_FOUND.0 as i32),
-                };
+                let status = c.data().call_response.as_ref().map(|(status, _)| status.to_string().into_bytes());
+                return return_found(&mut c, status.filter(|_| key == ":status"), ptr_out, size_out);
             }
             if map != MAP_HTTP_REQUEST_HEADERS {
                 return Err(Error::msg(format!("proxy_get_header_map_value: map type {map} is not simulated")));
@@ -199,10 +204,8 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
             if !facts.headers_readable {
                 return Ok(BAD_ARGUMENT.0 as i32);
             }
-            match facts.request_headers.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()) {
-                Some(value) => return_bytes(&mut c, &value, ptr_out, size_out).map(|()| OK),
-                None => Ok(NOT_FOUND.0 as i32),
-            }
+            let value = facts.request_headers.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+            return_found(&mut c, value, ptr_out, size_out)
         },
     )?;
     linker.func_wrap(
@@ -210,10 +213,8 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         "proxy_get_property",
         |mut c: Caller<'_, VmState>, path_ptr: i32, path_len: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
             let path = read(&mut c, path_ptr, path_len)?;
-            match c.data().stream.properties.get(&path).cloned() {
-                Some(value) => return_bytes(&mut c, &value, ptr_out, size_out).map(|()| OK),
-                None => Ok(NOT_FOUND.0 as i32),
-            }
+            let value = c.data().stream.properties.get(&path).cloned();
+            return_found(&mut c, value, ptr_out, size_out)
         },
     )?;
     linker.func_wrap(
