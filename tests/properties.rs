@@ -16,6 +16,8 @@ fn paths() -> impl Strategy<Value = Vec<u8>> {
         "[0-9a-f]{8,40}".prop_map(String::into_bytes),
         "[A-Za-z0-9_-]{15,80}".prop_map(String::into_bytes),
         "\\{[a-z]{1,5}\\}".prop_map(String::into_bytes),
+        // Near the 64-byte limit, with a format suffix the shape checks strip.
+        "[a-z]{55,66}\\.json".prop_map(String::into_bytes),
         proptest::collection::vec(any::<u8>(), 0..20),
     ];
     (proptest::collection::vec(segment, 0..40), "(\\?[ -~]{0,20})?").prop_map(|(segs, query)| {
@@ -100,9 +102,14 @@ proptest! {
         let lim = Limits { max_nodes: 300, ..Limits::new(20, 8, true) };
         let mut state = Learned::new();
         let mut seg = String::new();
+        let mut promotions = Promotions::default();
         for path in &paths {
             let before = state.clone();
-            let resolved = state.resolve(path, &lim, &mut Promotions::default(), &mut seg);
+            let resolved = state.resolve(path, &lim, &mut promotions, &mut seg);
+            // As the VM does it: a promotion, then the path itself.
+            if let Resolve::Promote(depth) = resolved {
+                state.promote_at(path, depth, &lim, &mut seg);
+            }
             let label = label_in(&mut state, &lim, path);
             prop_assert!(label == "__other__" || label.starts_with('/'));
             prop_assert!(label.bytes().all(|b| is_label_safe(b) || b == b'{' || b == b'}'), "{label:?}");
@@ -110,8 +117,13 @@ proptest! {
             prop_assert!(state.trie().len() <= lim.max_nodes + 1);
             let (live, published) = state.label_counts();
             prop_assert!(live <= lim.max_live && published <= lim.max_published);
-            if let Resolve::Label(_) = resolved {
-                prop_assert_eq!(encode(&before), encode(&state), "a final path changed the state");
+            match resolved {
+                Resolve::Label(_) => prop_assert_eq!(encode(&before), encode(&state), "a final path changed the state"),
+                Resolve::Other => {
+                    prop_assert_eq!(label.as_str(), "__other__");
+                    prop_assert_eq!(encode(&before), encode(&state), "a path resolved as __other__ changed the state");
+                }
+                _ => {}
             }
         }
         let back = decode(&encode(&state)).unwrap();
@@ -128,6 +140,31 @@ proptest! {
         let mut framed = b"RMLR\x01".to_vec();
         framed.extend(bytes);
         let _ = decode(&framed);
+    }
+
+    /// A valid state with bytes changed anywhere (parents, kinds, flags, lengths, counts):
+    /// decoding refuses it or gives a state that encodes and resolves without a panic.
+    #[test]
+    fn decoding_corrupted_states_never_panics(
+        paths in proptest::collection::vec(paths(), 1..20),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        let lim = Limits::new(20, 8, true);
+        let mut state = Learned::new();
+        for path in &paths {
+            label_in(&mut state, &lim, path);
+        }
+        let mut bytes = encode(&state);
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        if let Ok(mut decoded) = decode(&bytes) {
+            let _ = encode(&decoded);
+            for path in &paths {
+                label_in(&mut decoded, &lim, path);
+            }
+        }
     }
 
     #[test]

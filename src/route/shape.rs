@@ -44,8 +44,10 @@ pub fn shape(seg: &[u8]) -> Shape {
 }
 
 /// `shape(seg) == Shape::Id`, without the vocabulary checks (the request path needs no more).
+/// The length limit applies to the whole segment, suffix included: no literal is ever
+/// longer than [`MAX_SEGMENT_LEN`].
 pub fn is_id(seg: &[u8]) -> bool {
-    is_id_like(strip_format(seg))
+    seg.len() > MAX_SEGMENT_LEN || is_id_like(strip_format(seg))
 }
 
 /// Decimal numbers, dates, UUIDs, hex of 8+ characters, long opaque tokens, random-looking
@@ -267,5 +269,8 @@ mod tests {
     fn long_segments_are_ids() {
         assert!(is_id_like("x".repeat(65).as_bytes()));
         assert!(!is_id_like("x".repeat(64).as_bytes()));
+        // The limit counts the format suffix too: no literal is ever longer than 64 bytes.
+        assert_eq!(shape(format!("{}.json", "x".repeat(61)).as_bytes()), Shape::Id);
+        assert_eq!(shape(format!("{}.json", "x".repeat(59)).as_bytes()), Shape::Plain);
     }
 }

@@ -12,7 +12,8 @@
 //! Creation is CAS-checked too: Envoy checks a non-zero CAS only against an existing key,
 //! and its CAS counter starts at 1 and counts writes, so writing a new key with CAS
 //! `u32::MAX` succeeds only while the key is still absent (proxy-wasm-cpp-host
-//! `SharedData::set`). Without shared data (another host), each VM learns on its own.
+//! `SharedData::set`). Without shared data (another host, or a failing call), the VM learns
+//! on its own until the shared value can be read again.
 
 use crate::host::{CasWrite, SharedStore};
 
@@ -36,12 +37,8 @@ pub struct SharedLearned {
     /// Bumped whenever node ids may have changed meaning (a decode): callers drop caches.
     generation: u64,
     promotions: Promotions,
-    /// The host has no shared data: this VM learns alone.
-    local_only: bool,
     /// The copy holds a change that was never published: the next read replaces it.
     stale: bool,
-    /// Decode failures so far (a value this module version cannot read is replaced).
-    pub decode_errors: u32,
     seg: String,
 }
 
@@ -54,9 +51,7 @@ impl SharedLearned {
             bytes: Vec::new(),
             generation: 0,
             promotions: Promotions::default(),
-            local_only: false,
             stale: false,
-            decode_errors: 0,
             seg: String::with_capacity(64),
         }
     }
@@ -75,6 +70,9 @@ impl SharedLearned {
 
     /// The terminal `path` ends at, learning if needed; `None` is `__other__`.
     pub fn resolve_path(&mut self, path: &[u8], store: &impl SharedStore) -> Option<NodeId> {
+        if self.stale {
+            self.read(store);
+        }
         match self.state.resolve(path, &self.limits, &mut self.promotions, &mut self.seg) {
             Resolve::Label(n) => Some(n),
             Resolve::Other => None,
@@ -91,6 +89,9 @@ impl SharedLearned {
 
     /// The index of an admitted Envoy route name; `None` is `__other__`.
     pub fn resolve_name(&mut self, name: &str, store: &impl SharedStore) -> Option<usize> {
+        if self.stale {
+            self.read(store);
+        }
         match self.state.resolve_name(name, &self.limits) {
             Ok(i) => Some(i),
             Err(false) => None,
@@ -100,9 +101,7 @@ impl SharedLearned {
 
     /// Adopts what other VMs wrote since this one last looked.
     pub fn refresh(&mut self, store: &impl SharedStore) {
-        if !self.local_only {
-            self.read(store);
-        }
+        self.read(store);
     }
 
     /// Reads the shared value into the copy; the CAS to write against (0: absent).
@@ -119,9 +118,10 @@ impl SharedLearned {
                     let state = match decode(&value) {
                         Ok(state) => state,
                         Err(e) => {
-                            self.decode_errors += 1;
+                            // Start over, but the labels published so far still exist in
+                            // Envoy: the lifetime bound keeps counting them.
                             log::warn!("{e}; starting from an empty state");
-                            Learned::new()
+                            Learned::after(&self.state)
                         }
                     };
                     self.replace(state, value);
@@ -130,8 +130,7 @@ impl SharedLearned {
                 Some(cas)
             }
             Err(e) => {
-                log::warn!("shared data unavailable (host status {}); learning routes in this VM only", e.0);
-                self.local_only = true;
+                log::warn!("shared data unavailable (host status {}); this VM learns on its own meanwhile", e.0);
                 None
             }
         }
@@ -142,21 +141,20 @@ impl SharedLearned {
         self.state = state;
         self.bytes = bytes;
         self.generation += 1;
+        // Node ids may mean other nodes now.
+        self.promotions = Promotions::default();
     }
 
     /// Runs `op` on the latest shared state and publishes the result.
     fn learn<R>(&mut self, store: &impl SharedStore, op: impl Fn(&mut Learned, &Limits, &mut String) -> R) -> Option<R> {
         for _ in 0..MAX_ATTEMPTS {
-            let cas = match self.local_only {
-                true => None,
-                false => self.read(store),
-            };
+            let cas = self.read(store);
             let result = op(&mut self.state, &self.limits, &mut self.seg);
             if !self.state.take_dirty() {
                 return Some(result);
             }
             let Some(cas) = cas else {
-                // Learning alone: the copy is the truth.
+                // No shared data right now: the copy learns alone until it is back.
                 self.generation += 1;
                 return Some(result);
             };
@@ -171,8 +169,7 @@ impl SharedLearned {
                 }
                 Ok(CasWrite::Conflict) => self.forget(),
                 Err(e) => {
-                    log::warn!("shared data write failed (host status {}); learning routes in this VM only", e.0);
-                    self.local_only = true;
+                    log::warn!("shared data write failed (host status {}); this VM learns on its own meanwhile", e.0);
                     self.generation += 1;
                     return Some(result);
                 }
@@ -188,5 +185,98 @@ impl SharedLearned {
         self.cas = None;
         self.bytes.clear();
         self.stale = true;
+        self.generation += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+    use crate::host::HostError;
+
+    /// Shared data with Envoy's CAS rule, and a switch that makes every write lose a race.
+    #[derive(Default)]
+    struct Store {
+        value: RefCell<Option<(Vec<u8>, u32)>>,
+        always_conflict: Cell<bool>,
+        reads: Cell<usize>,
+    }
+
+    impl SharedStore for Store {
+        fn get_shared(&self, _key: &str) -> Result<(Option<Vec<u8>>, u32), HostError> {
+            self.reads.set(self.reads.get() + 1);
+            Ok(self.value.borrow().clone().map_or((None, 0), |(v, c)| (Some(v), c)))
+        }
+        fn set_shared(&self, _key: &str, value: &[u8], cas: u32) -> Result<CasWrite, HostError> {
+            let mut v = self.value.borrow_mut();
+            let current = v.as_ref().map(|(_, c)| *c);
+            if self.always_conflict.get() || current.is_some_and(|c| cas != c) {
+                return Ok(CasWrite::Conflict);
+            }
+            *v = Some((value.to_vec(), current.unwrap_or(0) + 1));
+            Ok(CasWrite::Stored)
+        }
+    }
+
+    fn label(vm: &mut SharedLearned, store: &Store, path: &str) -> String {
+        let mut out = String::new();
+        match vm.resolve_path(path.as_bytes(), store) {
+            Some(n) => vm.state().render(n, &mut out),
+            None => out.push_str("__other__"),
+        }
+        out
+    }
+
+    fn limits() -> Limits {
+        Limits::new(10, 16, true)
+    }
+
+    #[test]
+    fn losing_every_race_serves_nothing_unpublished() {
+        let store = Store::default();
+        let mut vm = SharedLearned::new(limits());
+        // Twice: `a` confirmed, `/a` final.
+        assert_eq!(label(&mut vm, &store, "/a"), "/a");
+        assert_eq!(label(&mut vm, &store, "/a"), "/a");
+        store.always_conflict.set(true);
+        assert_eq!(label(&mut vm, &store, "/b"), "__other__");
+        // The copy had learned `/b` but never published it: the next request reads first.
+        store.always_conflict.set(false);
+        let reads = store.reads.get();
+        assert_eq!(label(&mut vm, &store, "/a"), "/a");
+        assert_eq!(store.reads.get(), reads + 1);
+        assert_eq!(vm.state().label_counts(), (1, 1));
+    }
+
+    #[test]
+    fn an_unreadable_value_is_replaced_and_the_lifetime_count_kept() {
+        let store = Store::default();
+        let mut vm = SharedLearned::new(limits());
+        for p in ["/a", "/b", "/c"] {
+            label(&mut vm, &store, p);
+        }
+        *store.value.borrow_mut() = Some((b"RMLR\x01garbage".to_vec(), 99));
+        assert_eq!(label(&mut vm, &store, "/d"), "/d");
+        assert_eq!(vm.state().label_counts(), (1, 4));
+        let written = decode(&store.value.borrow().clone().unwrap().0).unwrap();
+        assert_eq!(written.label_counts(), (1, 4));
+    }
+
+    #[test]
+    fn a_refresh_adopts_what_another_worker_learned() {
+        let store = Store::default();
+        let (mut w1, mut w2) = (SharedLearned::new(limits()), SharedLearned::new(limits()));
+        assert_eq!(label(&mut w1, &store, "/users/alice"), "/users/{id}");
+        assert_eq!(label(&mut w2, &store, "/users/bob"), "/users/{id}");
+        // Worker 1 promotes `me`; worker 2's copy still sends it to {id} without asking...
+        let paths = ["/users/me", "/users/1", "/users/me", "/users/2", "/users/me", "/users/3", "/users/me", "/users/me", "/users/me"];
+        let got: Vec<String> = paths.iter().map(|p| label(&mut w1, &store, p)).collect();
+        assert_eq!(got.last().map(String::as_str), Some("/users/me"));
+        assert_eq!(label(&mut w2, &store, "/users/me"), "/users/{id}");
+        // ...until its tick.
+        w2.refresh(&store);
+        assert_eq!(label(&mut w2, &store, "/users/me"), "/users/me");
     }
 }

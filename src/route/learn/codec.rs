@@ -159,10 +159,13 @@ fn validate(nodes: &[Node]) -> Result<(), DecodeError> {
     if nodes[0].kind != Kind::Root || nodes[0].parent != ROOT {
         return Err(err("slot 0 is not the root"));
     }
+    if nodes.iter().any(|n| n.parent as usize >= nodes.len()) {
+        return Err(err("parent out of range"));
+    }
     let mut seen: HashSet<(u32, &str)> = HashSet::new();
     let mut params: HashSet<u32> = HashSet::new();
     for (id, n) in nodes.iter().enumerate().skip(1) {
-        let parent = nodes.get(n.parent as usize).ok_or_else(|| err("parent out of range"))?;
+        let parent = &nodes[n.parent as usize];
         let ok = match n.kind {
             Kind::Free => true,
             Kind::Root => false,

@@ -9,7 +9,8 @@
 //!   trie already knows as static elsewhere), at least [`Thresholds`] many for the kind of
 //!   position: 1 after a plural collection (`/users/alice`), 6 after another word, 6 after
 //!   a parameter, 64 at the root and after version segments (`/v1/`, `/api/`), plus one
-//!   for every value there already confirmed as static;
+//!   for every value there already confirmed as static (at most twice the threshold);
+//! - or three times the threshold of plain values, confirmed ones included;
 //! - or, after a parameter, two values followed by the same word (`/repos/{id}/a/issues`,
 //!   `/repos/{id}/b/issues`: `a` and `b` are repository names);
 //! - or 64 pending values at one position, whatever they look like (bounds hostile input).
@@ -125,6 +126,12 @@ impl Learned {
         Learned::default()
     }
 
+    /// An empty state that still counts the labels `previous` published (they exist in
+    /// Envoy's stats whatever happens to the learned state).
+    pub fn after(previous: &Learned) -> Learned {
+        Learned { published: previous.published, ..Learned::default() }
+    }
+
     pub fn trie(&self) -> &Trie {
         &self.trie
     }
@@ -217,6 +224,8 @@ impl Learned {
                     }
                     n = param;
                 }
+                // Counting this position's ids needs no new node, even with the slab full.
+                true if param != 0 => return Resolve::Learn,
                 _ if param != 0 && node.has(CONVERTED) => {
                     if lim.thresholds.is_some() && promotions.observe(n, seg) {
                         return Resolve::Promote(depth);
@@ -354,14 +363,16 @@ impl Learned {
     }
 
     /// An id at `n`'s child position: the param child, unless this id is the only one ever
-    /// seen there, keeps coming back, and looks like a version (`/rest/api/3/...`,
-    /// `/2010-04-01/...`).
+    /// seen there, keeps coming back, looks like a version and follows a version context
+    /// (`/rest/api/3/...`, `/2010-04-01/...`). Settles (no more bookkeeping) at the second
+    /// distinct id, or when a repeated id cannot be a version.
     fn id_step(&mut self, n: NodeId, seg: &str, lim: &Limits) -> Step {
         let raw = seg.as_bytes();
         let node = self.trie.node(n);
         if node.has(CONVERTED) || node.has(IDS_SETTLED) || lim.thresholds.is_none() {
             return self.param_step(n, lim);
         }
+        let could_be_version = (is_version_number(raw) || is_date(raw)) && self.version_context(n);
         let h = hash(raw) as u32;
         let node = self.trie.node_mut(n);
         self.dirty = true;
@@ -371,25 +382,33 @@ impl Learned {
             node.flags |= IDS_SETTLED;
         } else {
             node.id_same = node.id_same.saturating_add(1);
-            let param = node.param;
-            if node.id_same >= VERSION_HITS && param != 0 && (is_version_number(raw) || is_date(raw)) && self.version_context(n) {
-                self.trie.relabel_as_literal(param, seg);
-                self.confirm(param);
-                let node = self.trie.node_mut(n);
-                (node.id_hash, node.id_same) = (0, 0);
-                return Step::To(param);
+            if node.id_same >= VERSION_HITS {
+                // Whatever happens now, this position's ids are decided.
+                node.flags |= IDS_SETTLED;
+                let param = node.param;
+                if could_be_version && param != 0 {
+                    self.relabel_version(param, seg, lim);
+                    return Step::To(param);
+                }
             }
         }
         self.param_step(n, lim)
     }
 
-    /// Where a repeated id is a version rather than a record: the root, after `api`,
-    /// `rest`, `v2`, or any singular word (not after a collection: `/items/1` is item 1).
+    /// The lone repeated id at a version position is a literal from now on.
+    fn relabel_version(&mut self, param: NodeId, seg: &str, lim: &Limits) {
+        let Learned { trie, live, published, .. } = self;
+        trie.relabel_as_literal(param, seg, &mut |_| republish(live, published, lim));
+        self.confirm(param);
+    }
+
+    /// Where a repeated lone id is a version rather than a record: the root and right after
+    /// `api`, `rest`, `v2`-like words (`/items/1` or `/user/7` stay records).
     fn version_context(&self, n: NodeId) -> bool {
         let node = self.trie.node(n);
         match node.kind {
             Kind::Root => true,
-            Kind::Literal => !is_plural_parent(&node.seg),
+            Kind::Literal => is_version_word(&node.seg),
             _ => false,
         }
     }
@@ -408,8 +427,13 @@ impl Learned {
         }
         let pending = self.pending(n);
         let counts = shape == Shape::Plain && !self.vocab.contains(&hash(seg.as_bytes()));
-        let threshold = self.threshold(n, &thresholds);
-        if pending.total >= MAX_PENDING || (counts && pending.plain >= threshold.saturating_add(pending.confirmed)) {
+        let k = self.threshold(n, &thresholds);
+        // Confirmed words raise the bar, up to double; and plenty of plain values, confirmed
+        // or not, decide anyway (names that repeat, as users reload their pages, get confirmed
+        // too).
+        let raised = k.saturating_add(pending.confirmed.min(k));
+        let plenty = pending.plain + pending.confirmed_plain >= k.saturating_mul(3);
+        if pending.total >= MAX_PENDING || (counts && (pending.plain >= raised || plenty)) {
             return Step::To(self.convert(n, lim));
         }
         Step::To(c)
@@ -452,6 +476,7 @@ impl Learned {
             }
             if child.has(CONFIRMED) {
                 p.confirmed += 1;
+                p.confirmed_plain += u32::from(shape(child.seg.as_bytes()) == Shape::Plain);
                 continue;
             }
             p.total += 1;
@@ -485,22 +510,29 @@ impl Learned {
             .collect();
         let Learned { trie, live, published, .. } = self;
         for c in merged {
-            // A merged terminal's label is retired. The surviving node publishes its own
-            // label if it had none, within the lifetime budget.
             trie.merge(c, param, &mut |dst_terminal| {
                 if dst_terminal {
-                    *live -= 1;
+                    *live = live.saturating_sub(1);
                     false
-                } else if *published < lim.max_published {
-                    *published += 1;
-                    true
                 } else {
-                    *live -= 1;
-                    false
+                    republish(live, published, lim)
                 }
             });
         }
         param
+    }
+}
+
+/// A terminal's label changed (merged into or moved to a node that had none): its old label
+/// is retired and the new one is published, within the lifetime budget; past it the node
+/// loses its terminal (its requests are `__other__` until the budget allows).
+fn republish(live: &mut u32, published: &mut u32, lim: &Limits) -> bool {
+    if *published < lim.max_published {
+        *published += 1;
+        true
+    } else {
+        *live = live.saturating_sub(1);
+        false
     }
 }
 
@@ -525,6 +557,8 @@ struct Pending {
     plain: u32,
     /// Values confirmed static (each raises the bar).
     confirmed: u32,
+    /// Of those, plain ones.
+    confirmed_plain: u32,
 }
 
 /// `users`, `Accounts`, `pullRequests`: a collection, so what follows is likely an id.

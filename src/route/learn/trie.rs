@@ -170,15 +170,17 @@ impl Trie {
         }
     }
 
-    /// Moves `id` (and its subtree) under `parent` as a literal named `seg`. Used when an id
-    /// that was the only one ever seen at a position turns out to be a version (`/rest/api/3`).
-    pub fn relabel_as_literal(&mut self, id: NodeId, seg: &str) {
+    /// Turns the param node `id` (and its subtree) into a literal named `seg` under the same
+    /// parent. Used when an id that was the only one ever seen at a position turns out to be
+    /// a version (`/rest/api/3`). Every label below changes: see [`Trie::merge`].
+    pub fn relabel_as_literal(&mut self, id: NodeId, seg: &str, on_terminal: &mut impl FnMut(bool) -> bool) {
         self.unlink(id);
         let node = self.node_mut(id);
         node.kind = Kind::Literal;
         node.seg = seg.into();
         let parent = node.parent;
         self.link(parent, id);
+        self.relabel_terminals(id, on_terminal);
     }
 
     /// Merges the subtree at `src` into `dst` (children with the same segment merge too) and
@@ -237,7 +239,12 @@ impl Trie {
     /// as merged into a non-terminal (it keeps its flag only if the caller allows).
     fn move_under(&mut self, dst: NodeId, child: NodeId, on_terminal: &mut impl FnMut(bool) -> bool) {
         self.link(dst, child);
-        let mut stack = vec![child];
+        self.relabel_terminals(child, on_terminal);
+    }
+
+    /// Every terminal in the subtree at `top` has a new label now.
+    fn relabel_terminals(&mut self, top: NodeId, on_terminal: &mut impl FnMut(bool) -> bool) {
+        let mut stack = vec![top];
         while let Some(id) = stack.pop() {
             if self.node(id).has(TERMINAL) && !on_terminal(false) {
                 self.node_mut(id).flags &= !TERMINAL;
