@@ -57,6 +57,11 @@ impl Method {
         }
     }
 
+    /// The method with this [`index`](Self::index) (`OTHER` past the end).
+    pub fn from_index(i: usize) -> Method {
+        Method::ALL.get(i).copied().unwrap_or(Method::Other)
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }

@@ -1,10 +1,12 @@
-//! Per-VM state and the two moments that record anything: a request starts (route resolved,
-//! in-flight gauge up) and a stream finishes (gauge down, counters and histograms).
+//! Per-VM state and the moments that record anything: a request starts (route resolved,
+//! in-flight gauge up), a stream finishes (gauge down, counters and histograms), and the
+//! periodic flush that hands what the VM counted to Envoy's stats.
 
 use crate::config::{Config, ConfigError};
 use crate::host::{Host, MetricId, MetricsHost, SharedStore};
 use crate::method::Method;
-use crate::metrics::{stat_name, Metric, SeriesCache};
+use crate::metrics::{stat_name, Aggregates, Finished, Metric, SeriesLabels};
+use crate::outcome::OutcomeId;
 use crate::openapi::source::{FetchOutcome, FetchRequest, OpenApiSource};
 use crate::outcome::{OutcomeLabels, RouteKind};
 use crate::route::{Limits, Resolution, RouteId, RouteResolver, RuleId};
@@ -16,8 +18,8 @@ pub struct InFlight {
     pub route: RouteId,
     pub rule: Option<RuleId>,
     pub started_ns: Option<u64>,
-    /// The gauge this request incremented, so the end decrements exactly what was added.
-    pub in_progress: Option<MetricId>,
+    /// The in-flight gauge went up for it, so its end brings it down.
+    pub in_flight: bool,
     pub request_bytes: u64,
     pub response_bytes: u64,
 }
@@ -28,7 +30,8 @@ pub struct Plugin {
     description: String,
     resolver: RouteResolver,
     outcome_labels: OutcomeLabels,
-    series: SeriesCache,
+    aggregates: Aggregates,
+    flush_interval_ms: u64,
     openapi: Option<OpenApiSource>,
     /// `routemeter_openapi_fetches_total` by outcome, `routemeter_openapi_routes`.
     openapi_fetches: [Option<MetricId>; FetchOutcome::LABELS.len()],
@@ -69,18 +72,31 @@ impl Plugin {
             description,
             resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, limits),
             outcome_labels: config.outcome_labels,
-            series: SeriesCache::default(),
+            aggregates: Aggregates::new(config.histograms, config.duration_buckets, config.size_buckets),
+            flush_interval_ms: config.flush_interval_ms,
             openapi: config.openapi.map(OpenApiSource::new),
             openapi_fetches: [None; FetchOutcome::LABELS.len()],
             openapi_routes: None,
         }
     }
 
-    /// The periodic tick (every second): adopt what other workers learned, and say whether
-    /// the OpenAPI document is due (the glue makes the call).
+    /// How often the glue should tick.
+    pub fn tick_period_ms(&self) -> u64 {
+        self.flush_interval_ms
+    }
+
+    /// The periodic tick: flush what the VM counted, adopt what other workers learned, and
+    /// say whether the OpenAPI document is due (the glue makes the call).
     pub fn tick(&mut self, now_ns: Option<u64>, host: &impl Host) -> Option<FetchRequest> {
+        self.flush(host);
         self.resolver.refresh(host);
         self.openapi.as_mut()?.due(now_ns?)
+    }
+
+    /// Hands everything counted since the last flush to Envoy's stats (also when the VM stops).
+    pub fn flush(&mut self, host: &impl MetricsHost) {
+        let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
+        self.aggregates.flush(&labels, host);
     }
 
     /// The host could not make the OpenAPI call.
@@ -161,39 +177,28 @@ impl Plugin {
         let Resolution::Route { id: route, rule } = self.resolver.resolve(method, path, host) else {
             return None;
         };
-        let series = self.series.method_series(host, route, self.resolver.label(route), method);
-        let in_progress = series.in_progress.filter(|id| in_flight && host.increment_metric(*id, 1).is_ok());
-        Some(InFlight {
-            method,
-            route,
-            rule,
-            started_ns: now_ns,
-            in_progress,
-            request_bytes: 0,
-            response_bytes: 0,
-        })
+        if in_flight {
+            self.aggregates.started(route, method);
+        }
+        Some(InFlight { method, route, rule, started_ns: now_ns, in_flight, request_bytes: 0, response_bytes: 0 })
     }
 
     /// The stream is over. `status` is the response code, 0 when no response was sent;
     /// `duration_ns` from request headers to the end, when known.
     pub fn finish(&mut self, req: InFlight, status: u16, duration_ns: Option<u64>, host: &impl Host) {
-        if let Some(gauge) = req.in_progress {
-            let _ = host.increment_metric(gauge, -1);
-        }
-        let route_label = self.resolver.label(req.route);
-        let series = self.series.method_series(host, req.route, route_label, req.method);
-        if let Some(id) = series.requests_counter(host, req.method, route_label, status) {
-            let _ = host.increment_metric(id, 1);
-        }
-        if let Some(ns) = duration_ns {
-            // Whole milliseconds, rounded up. Envoy keeps integer samples exactly and counts
-            // a sample in `le=b` when it is <= b (measured on 1.40), so with rounding up
-            // `le="25"` holds exactly the requests that took at most 25 ms, for every integer
-            // bound; rounding down would put a 1.7 ms request under `le="1"`.
-            record(host, series.duration, ns.div_ceil(1_000_000));
-        }
-        record(host, series.request_bytes, req.request_bytes);
-        record(host, series.response_bytes, req.response_bytes);
+        let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
+        let finished = Finished {
+            route: req.route,
+            method: req.method,
+            was_in_flight: req.in_flight,
+            status,
+            // Whole milliseconds, rounded up, so `le="25"` holds exactly the requests that
+            // took at most 25 ms (rounding down would put a 1.7 ms request under `le="1"`).
+            duration_ms: duration_ns.map(|ns| ns.div_ceil(1_000_000)),
+            request_bytes: req.request_bytes,
+            response_bytes: req.response_bytes,
+        };
+        self.aggregates.finished(&finished, &labels, host);
 
         let Some(rule) = req.rule.and_then(|r| self.resolver.rule(r)) else { return };
         let Some(outcome) = rule.outcomes.classify(rule.kind, status) else { return };
@@ -202,12 +207,10 @@ impl Plugin {
             RouteKind::Download => Metric::DownloadsTotal,
             RouteKind::Plain => return,
         };
-        let outcome_label = self.outcome_labels.label(outcome);
-        if let Some(id) = self.series.outcome_counter(host, metric, req.route, route_label, outcome, outcome_label) {
-            let _ = host.increment_metric(id, 1);
-        }
-        if rule.kind == RouteKind::Upload {
-            record(host, self.series.upload_size(host, req.route, route_label), req.request_bytes);
+        let upload = rule.kind == RouteKind::Upload;
+        self.aggregates.outcome(req.route, metric, outcome);
+        if upload {
+            self.aggregates.upload_size(req.route, req.request_bytes, &labels, host);
         }
     }
 
@@ -225,8 +228,17 @@ impl Plugin {
     }
 }
 
-fn record(host: &impl MetricsHost, id: Option<MetricId>, value: u64) {
-    if let Some(id) = id {
-        let _ = host.record_metric(id, value);
+/// Label values for the series the aggregates define.
+struct Labels<'a> {
+    resolver: &'a RouteResolver,
+    outcomes: &'a OutcomeLabels,
+}
+
+impl SeriesLabels for Labels<'_> {
+    fn route(&self, id: RouteId) -> &str {
+        self.resolver.label(id)
+    }
+    fn outcome(&self, id: OutcomeId) -> &str {
+        self.outcomes.label(id)
     }
 }

@@ -41,31 +41,29 @@ fn readme_table_lists_every_metric_with_its_type_and_labels() {
 }
 
 #[test]
-fn shipped_bootstrap_has_every_tag_regex_and_bucket_setting() {
+fn shipped_bootstrap_has_every_tag_regex_and_no_bucket_settings() {
     let yaml = read("envoy/envoy.yaml");
     for key in LabelKey::ALL {
         let spec = format!("- tag_name: {}\n      regex: '{}'", key.as_str(), key.tag_regex());
         assert!(yaml.contains(&spec), "envoy.yaml lacks {spec:?}");
     }
-    let lines: Vec<&str> = yaml.lines().collect();
-    let anchor = |name: &str| -> String {
-        let line = lines.iter().find(|l| l.contains(&format!("&{name} ["))).unwrap();
-        line[line.find('[').unwrap() + 1..line.rfind(']').unwrap()].to_string()
-    };
+    // Exact histograms (the default) take their bounds from the plugin configuration.
+    assert!(!yaml.lines().any(|l| l.trim_start().starts_with("histogram_bucket_settings:")));
+}
+
+/// The README's bootstrap snippet for `"histograms": "envoy"` gives Envoy the contract's
+/// default bounds, so both modes bucket alike out of the box.
+#[test]
+fn readme_envoy_mode_snippet_has_the_default_bounds() {
+    let readme = read("README.md");
     for m in Metric::ALL.into_iter().filter(|m| m.unit().is_some()) {
-        let suffix = format!("- match: {{ suffix: \";.;{}\" }}", m.name());
-        let i = lines.iter().position(|l| l.trim() == suffix).unwrap_or_else(|| panic!("envoy.yaml lacks {suffix}"));
-        let buckets = lines[i + 1].trim().strip_prefix("buckets: ").unwrap();
-        let list = match buckets.strip_prefix('*') {
-            Some(alias) => anchor(alias),
-            None => buckets.rsplit_once('[').map(|(_, l)| l.trim_end_matches(']').to_string()).unwrap(),
-        };
-        assert_eq!(list, bucket_list(m), "{}", m.name());
+        let entry = format!("- match: {{ suffix: \";.;{}\" }}\n      buckets: [{}]", m.name(), bucket_list(m));
+        assert!(readme.contains(&entry), "README lacks {entry}");
     }
 }
 
 #[test]
-fn istio_bootstrap_override_matches_too() {
+fn istio_artefacts_match_too() {
     let json = read("envoy/istio/bootstrap-override.yaml");
     for key in LabelKey::ALL {
         let regex = key.tag_regex().replace('\\', "\\\\");
@@ -73,8 +71,11 @@ fn istio_bootstrap_override_matches_too() {
         assert!(json.contains(&spec), "{spec}");
         assert!(json.contains(&format!("\"regex\": \"{regex}\"")), "{regex}");
     }
-    for m in Metric::ALL.into_iter().filter(|m| m.unit().is_some()) {
-        let entry = format!("{{ \"match\": {{ \"suffix\": \";.;{}\" }},\n            \"buckets\": [{}] }}", m.name(), bucket_list(m));
-        assert!(json.contains(&entry), "{entry}");
+    // Istio keeps only what proxyStatsMatcher includes: every metric, histogram parts too.
+    let proxy = read("envoy/istio/proxy-config.yaml");
+    let line = proxy.lines().map(str::trim).find(|l| l.starts_with("- \"wasmcustom")).unwrap();
+    for m in Metric::ALL {
+        assert!(line.contains(&format!("|{}|", m.name())) || line.contains(&format!("({}|", m.name())) || line.contains(&format!("|{})", m.name())), "{}", m.name());
     }
+    assert!(line.ends_with("(_bucket|_sum|_count)?\""), "{line}");
 }

@@ -97,26 +97,17 @@ fn job_id(resp: &Response) -> String {
     v["job_id"].as_str().unwrap().to_string()
 }
 
-/// Whether Envoy 1.40 counts an integer sample `v` in the bucket `le`. It keeps samples in
-/// bins of two significant digits ([1000, 1100), [2.5, 2.6), [25, 26), ...) and counts a bin
-/// in `le` when the bin starts at or below `le` (measured with single requests of 999, 1000,
-/// 1099 and 1100 bytes). So the bucket reaches up to the start of the next bin: for integer
-/// samples, `v < le + 10^(floor(log10 le) - 1)`: `v <= 25` for `le=25`, `v <= 2` for
-/// `le=2.5`, `v <= 1099` for `le=1000`.
-fn in_bucket(v: u64, le: f64) -> bool {
-    (v as f64) < le + 10f64.powf(le.log10().floor() - 1.0)
-}
-
+/// routemeter's histograms are exact: `le=b` holds exactly the samples `<= b`, `_sum` is the
+/// exact sum.
 fn assert_histogram(h: &Histogram, samples: &[u64], bounds: &[f64], what: &str) {
     assert_eq!(h.count, samples.len() as u64, "{what}: count");
     for &le in bounds {
-        let want = samples.iter().filter(|&&v| in_bucket(v, le)).count() as u64;
+        let want = samples.iter().filter(|&&v| v as f64 <= le).count() as u64;
         assert_eq!(h.bucket(le), Some(want), "{what}: bucket le={le} for samples {samples:?}");
     }
     assert_eq!(h.bucket(f64::INFINITY), Some(samples.len() as u64), "{what}: +Inf");
     let exact: u64 = samples.iter().sum();
-    // _sum comes from bin midpoints of two significant digits: within 5 %.
-    assert!((h.sum - exact as f64).abs() <= exact as f64 * 0.05, "{what}: sum {} vs exact {exact}", h.sum);
+    assert_eq!(h.sum, exact as f64, "{what}: sum");
 }
 
 #[test]
@@ -145,10 +136,12 @@ fn demo_traffic_mix_is_reported_exactly() {
         Request::post(UPLOAD, Body::Multipart { filename: "d.XLSX".into(), size: 5_000 }),
         up,
     ));
-    // Bin-edge probes: Envoy's `le=1000` bucket ends exactly between 1099 and 1100 bytes (see
-    // in_bucket), so a size off by a single byte moves one of these across a bucket.
+    // Bucket-edge probes: exact histograms put 1000 in `le=1000` and 1001 above it (Envoy's
+    // own histograms counted everything up to 1099 there), and 100,000 / 100,001 likewise; a
+    // size off by a single byte moves one of these across a bucket, and any sum off by one
+    // shows in `_sum`.
     let mut probes = Vec::new();
-    for body in [Body::Sized(1_099), Body::Sized(1_100), Body::Chunked(vec![50_000, 59_999]), Body::Sized(110_000)] {
+    for body in [Body::Sized(1_000), Body::Sized(1_001), Body::Chunked(vec![50_000, 50_000]), Body::Sized(100_001)] {
         probes.push(job_id(&l.send(&stack, Request::post("/api/v1/upload?filename=edge.xlsx", body), up)));
     }
     let too_big = l.send(&stack, Request::post("/api/v1/upload?filename=big.xlsx", Body::Sized(1_500_000)), up);
@@ -174,7 +167,7 @@ fn demo_traffic_mix_is_reported_exactly() {
     assert_eq!((got_a.status, got_a.body_len), (200, 1_500));
     let got_c = l.send(&stack, Request::get(&format!("/api/v1/download/{c}")), Some(DOWNLOAD));
     assert_eq!((got_c.status, got_c.body_len), (200, 85_000));
-    for (id, size) in probes.iter().zip([1_099, 1_100, 109_999, 110_000]) {
+    for (id, size) in probes.iter().zip([1_000, 1_001, 100_000, 100_001]) {
         let got = l.send(&stack, Request::get(&format!("/api/v1/download/{id}")), Some(DOWNLOAD));
         assert_eq!((got.status, got.body_len), (200, size));
     }

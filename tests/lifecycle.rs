@@ -5,7 +5,7 @@
 
 mod support;
 
-use proxy_sim::{Faults, Host, SimEnvoy, StatValue, Stream, Vm};
+use proxy_sim::{Faults, Host, SimEnvoy, Stream, Vm};
 use support::mem_host::NativeHost;
 use support::scenarios::scenarios;
 
@@ -32,8 +32,15 @@ fn in_progress(envoy: &SimEnvoy, method: &str, route: &str) -> Option<i64> {
     envoy.gauge("http_requests_in_progress", &[("method", method), ("route", route)])
 }
 
-fn hist(envoy: &SimEnvoy, metric: &str, method: &str, route: &str) -> Option<Vec<u64>> {
-    envoy.histogram(metric, &[("method", method), ("route", route)])
+/// The one sample of an exact histogram series (its sum, when its count is 1).
+fn one(envoy: &SimEnvoy, metric: &str, labels: &[(&str, &str)]) -> Option<u64> {
+    let h = envoy.exact(metric, labels)?;
+    assert_eq!(h.count, 1, "{metric} {labels:?}: {h:?}");
+    Some(h.sum)
+}
+
+fn hist(envoy: &SimEnvoy, metric: &str, method: &str, route: &str) -> Option<u64> {
+    one(envoy, metric, &[("method", method), ("route", route)])
 }
 
 scenarios! {
@@ -51,15 +58,18 @@ fn successful_chunked_upload_records_every_series_exactly(host) {
     assert_eq!(requests(envoy, "POST", UPLOAD, "201"), Some(1));
     assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
     // 42.999999 ms, rounded up.
-    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(vec![43]));
-    assert_eq!(hist(envoy, "http_request_body_bytes", "POST", UPLOAD), Some(vec![132_306]));
-    assert_eq!(hist(envoy, "http_response_body_bytes", "POST", UPLOAD), Some(vec![77]));
+    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(43));
+    assert_eq!(hist(envoy, "http_request_body_bytes", "POST", UPLOAD), Some(132_306));
+    assert_eq!(hist(envoy, "http_response_body_bytes", "POST", UPLOAD), Some(77));
     assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "success")]), Some(1));
-    assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![132_306]));
-    // Nothing else: 5 per-(method, route) series + 1 upload outcome + 1 upload size.
-    // Nothing else: 5 per-(method, route) series + 1 upload outcome + 1 upload size + the
+    assert_eq!(one(envoy, "upload_file_size_bytes", &[("route", UPLOAD)]), Some(132_306));
+    // 132,306 bytes: between the 100 kB and 500 kB bounds.
+    let sizes = envoy.exact("upload_file_size_bytes", &[("route", UPLOAD)]).unwrap();
+    assert_eq!(sizes.per_bucket().into_iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>(), [("500000".to_string(), 1)]);
+    // Nothing else: requests and in-flight; the duration histogram (15 bounds, +Inf, sum,
+    // count) and two size histograms (11 bounds + 3); the upload outcome and size; the
     // config gauge.
-    assert_eq!(envoy.series().len(), 8, "{:#?}", envoy.series());
+    assert_eq!(envoy.series().len(), 2 + 18 + 14 + 14 + 1 + 14 + 1, "{:#?}", envoy.series());
 }
 
 fn upload_outcomes_follow_the_default_table(host) {
@@ -117,7 +127,7 @@ fn reset_before_response_is_status_0_and_aborted(host) {
     up.complete(); // client went away: on_log with no response code
     assert_eq!(requests(envoy, "POST", UPLOAD, "0"), Some(1));
     assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "aborted")]), Some(1));
-    assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![4096]));
+    assert_eq!(one(envoy, "upload_file_size_bytes", &[("route", UPLOAD)]), Some(4096));
     assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
 }
 
@@ -144,7 +154,7 @@ fn a_second_on_log_does_not_count_again(host) {
     s.log();
     s.log();
     assert_eq!(requests(envoy, "GET", STATUS, "200"), Some(1));
-    assert_eq!(hist(envoy, "http_response_body_bytes", "GET", STATUS), Some(vec![10]));
+    assert_eq!(hist(envoy, "http_response_body_bytes", "GET", STATUS), Some(10));
     assert_eq!(in_progress(envoy, "GET", STATUS), Some(0));
 }
 
@@ -285,7 +295,8 @@ fn metric_ids_are_defined_once_per_series(host) {
     let configured = envoy.define_calls(); // the config gauge
     run(1);
     let after_first = envoy.define_calls();
-    assert_eq!(after_first - configured, 5); // in_progress, duration, 2 body sizes, requests{200}
+    // requests{200}, in-flight; duration (15 bounds, +Inf, sum, count), two sizes (11 + 3 each).
+    assert_eq!(after_first - configured, 2 + 18 + 14 + 14);
     run(100);
     assert_eq!(envoy.define_calls(), after_first);
 }
@@ -338,34 +349,40 @@ fn durations_are_whole_milliseconds_rounded_up(host) {
         envoy.advance_ns(ns);
         s.complete();
     }
-    assert_eq!(
-        hist(envoy, "http_request_duration_milliseconds", "GET", "/t"),
-        Some(vec![0, 1, 1, 2, 3, 60_000])
-    );
+    // 0, 1, 1, 2, 3 and 60,000 ms.
+    let h = envoy.exact("http_request_duration_milliseconds", &[("method", "GET"), ("route", "/t")]).unwrap();
+    let filled: Vec<(String, u64)> = h.per_bucket().into_iter().filter(|(_, n)| *n > 0).collect();
+    let want: Vec<(String, u64)> = [("1", 3), ("2.5", 1), ("5", 1), ("60000", 1)].iter().map(|(l, n)| (l.to_string(), *n)).collect();
+    assert_eq!((filled, h.sum, h.count), (want, 60_007, 6));
 }
 
-fn host_failures_lose_measurements_and_nothing_else(host) {
+/// Failing host calls degrade what they would have told (labels, durations) and delay what
+/// failing stat calls would have published; they lose no count: the request path makes no
+/// stat call, and a flush that cannot define a series keeps its counts for the next one.
+fn host_failures_degrade_labels_and_delay_counts(host) {
     let envoy = host.envoy();
     let vm = host.vm(DEMO).unwrap();
     envoy.set_faults(Faults { metrics: true, shared_data: true, headers: true, clock: true });
-    // Started while everything fails: no gauge increment, so no decrement later either.
     let started_broken = vm.request("POST", UPLOAD);
     let mut s = vm.request("GET", "/x/1");
     s.respond(200, 5);
     s.complete();
+    // A flush happened (reading settles every VM) and could define nothing.
     assert_eq!(envoy.series().len(), 1, "only the config gauge: {:#?}", envoy.series());
     envoy.set_faults(Faults::default());
     started_broken.complete();
     let mut ok = vm.request("POST", UPLOAD);
     ok.respond(201, 0);
     ok.complete();
-    // Headers were unreadable for the broken request: counted as OTHER on "/", not dropped.
+    // Headers were unreadable for the broken requests: counted as OTHER on "/", not dropped.
     assert_eq!(requests(envoy, "OTHER", "/", "0"), Some(1));
+    assert_eq!(requests(envoy, "OTHER", "/", "200"), Some(1));
     assert_eq!(in_progress(envoy, "OTHER", "/"), Some(0));
     assert_eq!(requests(envoy, "POST", UPLOAD, "201"), Some(1));
     assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
-    // The broken request had no start time of its own: Envoy's request.duration stands in.
-    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "OTHER", "/"), Some(vec![0]));
+    // No clock: Envoy's request.duration stands in (no time passed here).
+    let d = envoy.exact("http_request_duration_milliseconds", &[("method", "OTHER"), ("route", "/")]).unwrap();
+    assert_eq!((d.count, d.sum), (2, 0));
 }
 
 fn empty_config_records_with_defaults(host) {
@@ -375,29 +392,31 @@ fn empty_config_records_with_defaults(host) {
     s.send_body(3).respond(201, 0);
     s.complete();
     assert_eq!(requests(envoy, "POST", "/api/v1/upload", "201"), Some(1));
-    // No kind configured: only the five per-(method, route) series, no upload series.
-    let names: Vec<String> =
+    // No kind configured: only the per-(method, route) series, no upload series.
+    let mut names: Vec<String> =
         envoy.series().into_keys().map(|(m, _)| m).filter(|m| m != "routemeter_config_invalid").collect();
+    names.dedup();
     assert_eq!(
         names,
         vec![
-            "http_request_body_bytes",
-            "http_request_duration_milliseconds",
+            "http_request_body_bytes_bucket",
+            "http_request_body_bytes_count",
+            "http_request_body_bytes_sum",
+            "http_request_duration_milliseconds_bucket",
+            "http_request_duration_milliseconds_count",
+            "http_request_duration_milliseconds_sum",
             "http_requests_in_progress",
             "http_requests_total",
-            "http_response_body_bytes"
+            "http_response_body_bytes_bucket",
+            "http_response_body_bytes_count",
+            "http_response_body_bytes_sum",
         ]
     );
-    assert_eq!(
-        envoy.series().into_iter().filter(|((m, _), _)| m != "routemeter_config_invalid").map(|(_, v)| v).collect::<Vec<_>>(),
-        vec![
-            StatValue::Histogram(vec![3]),
-            StatValue::Histogram(vec![0]),
-            StatValue::Gauge(0),
-            StatValue::Counter(1),
-            StatValue::Histogram(vec![0])
-        ]
-    );
+    let labels = [("method", "POST"), ("route", "/api/v1/upload")];
+    assert_eq!(one(envoy, "http_request_body_bytes", &labels), Some(3));
+    assert_eq!(one(envoy, "http_request_duration_milliseconds", &labels), Some(0));
+    assert_eq!(one(envoy, "http_response_body_bytes", &labels), Some(0));
+    assert_eq!(in_progress(envoy, "POST", "/api/v1/upload"), Some(0));
 }
 
 fn config_validity_is_a_gauge(host) {
@@ -419,9 +438,9 @@ fn streams_first_seen_at_their_end_are_counted(host) {
     assert_eq!(requests(envoy, "POST", UPLOAD, "403"), Some(1));
     assert_eq!(requests(envoy, "OTHER", "/", "400"), Some(1));
     assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "failed_validation")]), Some(1));
-    assert_eq!(envoy.histogram("upload_file_size_bytes", &[("route", UPLOAD)]), Some(vec![0]));
-    assert_eq!(hist(envoy, "http_response_body_bytes", "POST", UPLOAD), Some(vec![19]));
-    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(vec![0]));
+    assert_eq!(one(envoy, "upload_file_size_bytes", &[("route", UPLOAD)]), Some(0));
+    assert_eq!(hist(envoy, "http_response_body_bytes", "POST", UPLOAD), Some(19));
+    assert_eq!(hist(envoy, "http_request_duration_milliseconds", "POST", UPLOAD), Some(0));
     assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
     assert_eq!(in_progress(envoy, "OTHER", "/"), Some(0));
 }
@@ -453,6 +472,25 @@ fn upload_and_download_rules_on_one_template(host) {
     down.complete();
     assert_eq!(envoy.counter("uploads_total", &[("route", "/files/{id}"), ("status", "success")]), Some(1));
     assert_eq!(envoy.counter("downloads_total", &[("route", "/files/{id}"), ("status", "success")]), Some(1));
+}
+
+/// What a VM counted since its last flush reaches Envoy when the VM stops (a new
+/// configuration, a module update, shutdown): a reload loses nothing.
+fn a_stopping_vm_flushes_what_it_counted(host) {
+    let envoy = host.envoy();
+    let vm = host.vm(DEMO).unwrap();
+    let mut up = vm.request("POST", UPLOAD);
+    up.send_body(100).respond(201, 0);
+    up.complete();
+    let open = vm.request("GET", "/api/v1/status/7");
+    vm.stop();
+    assert_eq!(requests(envoy, "POST", UPLOAD, "201"), Some(1));
+    assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "success")]), Some(1));
+    assert_eq!(one(envoy, "upload_file_size_bytes", &[("route", UPLOAD)]), Some(100));
+    // The request still open when the VM went away never finishes in it: the gauge stays
+    // raised by exactly that one, as the README says.
+    assert_eq!(in_progress(envoy, "GET", STATUS), Some(1));
+    std::mem::forget(open);
 }
 
 /// The learned labels outlive VMs. A VM configured with a lower cap keeps serving the labels

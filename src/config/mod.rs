@@ -10,7 +10,9 @@ use crate::method::{Method, MethodSet};
 use crate::outcome::{OutcomeLabels, OutcomePolicy, RouteKind, StatusMatch};
 use crate::route::{RouteRule, Template};
 
-pub use raw::{RawConfig, RawKind, RawOpenApi, RawRoute, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES};
+pub use raw::{RawConfig, RawHistograms, RawKind, RawOpenApi, RawRoute, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES};
+
+use crate::metrics::{Bounds, HistogramMode, Unit};
 
 const MAX_ROUTES_LIMIT: u64 = 10_000;
 const MAX_PATH_DEPTH_LIMIT: u64 = 32;
@@ -34,6 +36,10 @@ pub struct Config {
     pub learn: bool,
     pub openapi: Option<OpenApiConfig>,
     pub outcome_labels: OutcomeLabels,
+    pub flush_interval_ms: u64,
+    pub histograms: HistogramMode,
+    pub duration_buckets: Bounds,
+    pub size_buckets: Bounds,
 }
 
 /// Where to fetch the upstream's OpenAPI document, validated.
@@ -79,8 +85,16 @@ impl Default for Config {
             learn: true,
             openapi: None,
             outcome_labels: OutcomeLabels::default(),
+            flush_interval_ms: raw::DEFAULT_FLUSH_INTERVAL_MS,
+            histograms: HistogramMode::Exact,
+            duration_buckets: default_bounds(Unit::Milliseconds),
+            size_buckets: default_bounds(Unit::Bytes),
         })
     }
+}
+
+fn default_bounds(unit: Unit) -> Bounds {
+    Bounds::of_unit(unit)
 }
 
 impl Config {
@@ -133,6 +147,18 @@ impl Config {
             .map(|(i, t)| Template::parse(t).map_err(|reason| err(format!("exclude[{i}]"), reason)))
             .collect::<Result<Vec<_>, _>>()?;
         let openapi = raw.openapi.map(validate_openapi).transpose()?;
+        if !(100..=60_000).contains(&raw.flush_interval_ms) {
+            return Err(err(
+                "flush_interval_ms",
+                format!("must be between 100 and 60000, got {}", raw.flush_interval_ms),
+            ));
+        }
+        let bounds = |field: &str, given: Option<Vec<f64>>, unit: Unit| match given {
+            None => Ok(Bounds::of_unit(unit)),
+            Some(list) => Bounds::new(&list).map_err(|reason| err(field, reason)),
+        };
+        let duration_buckets = bounds("duration_buckets_ms", raw.duration_buckets_ms, Unit::Milliseconds)?;
+        let size_buckets = bounds("size_buckets_bytes", raw.size_buckets_bytes, Unit::Bytes)?;
         Ok(Config {
             rules,
             exclusions,
@@ -142,6 +168,13 @@ impl Config {
             learn: raw.learn,
             openapi,
             outcome_labels,
+            flush_interval_ms: raw.flush_interval_ms,
+            histograms: match raw.histograms {
+                RawHistograms::Exact => HistogramMode::Exact,
+                RawHistograms::Envoy => HistogramMode::Envoy,
+            },
+            duration_buckets,
+            size_buckets,
         })
     }
 }

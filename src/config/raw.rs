@@ -26,7 +26,23 @@ pub struct RawConfig {
     pub learn: bool,
     /// Route templates from the upstream's OpenAPI document.
     pub openapi: Option<RawOpenApi>,
+    /// How often what the VM counted goes to Envoy's stats.
+    pub flush_interval_ms: u64,
+    /// `"exact"` (bucket counters) or `"envoy"` (Envoy histograms, for stats sinks).
+    pub histograms: RawHistograms,
+    pub duration_buckets_ms: Option<Vec<f64>>,
+    pub size_buckets_bytes: Option<Vec<f64>>,
 }
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RawHistograms {
+    #[default]
+    Exact,
+    Envoy,
+}
+
+pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 1_000;
 
 impl Default for RawConfig {
     fn default() -> Self {
@@ -38,6 +54,10 @@ impl Default for RawConfig {
             max_path_depth: DEFAULT_MAX_PATH_DEPTH,
             learn: true,
             openapi: None,
+            flush_interval_ms: DEFAULT_FLUSH_INTERVAL_MS,
+            histograms: RawHistograms::Exact,
+            duration_buckets_ms: None,
+            size_buckets_bytes: None,
         }
     }
 }

@@ -69,7 +69,7 @@ fn openapi_source_defaults() {
 #[test]
 fn errors_name_the_field() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`"),
+        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`"),
         (r#"{"max_routes": 0}"#, "max_routes: must be between 1 and 10000, got 0"),
         (r#"{"max_routes": 10001}"#, "max_routes: must be between 1 and 10000, got 10001"),
         (r#"{"max_routes": -1}"#, "max_routes: invalid value: integer `-1`, expected u64"),
@@ -87,6 +87,11 @@ fn errors_name_the_field() {
         (r#"{"routes": [{"template": "/a", "path": "/b"}]}"#, "routes[0].path: unknown field `path`, expected one of `template`, `methods`, `kind`, `outcomes`"),
         (r#"{"exclude": ["/ok", "/bad/{x"]}"#, "exclude[1]: template \"/bad/{x\": segment \"{x\" has an unclosed '{'"),
         (r#"{"learn": 1}"#, "learn: invalid type: integer `1`, expected a boolean"),
+        (r#"{"flush_interval_ms": 50}"#, "flush_interval_ms: must be between 100 and 60000, got 50"),
+        (r#"{"histograms": "approximate"}"#, "histograms: unknown variant `approximate`, expected `exact` or `envoy`"),
+        (r#"{"duration_buckets_ms": [10, 5]}"#, "duration_buckets_ms: bounds must increase strictly, got 10 then 5"),
+        (r#"{"size_buckets_bytes": []}"#, "size_buckets_bytes: must have 1 to 40 bounds, got 0"),
+        (r#"{"size_buckets_bytes": ["1k"]}"#, "size_buckets_bytes[0]: invalid type: string \"1k\", expected f64"),
         (r#"{"openapi": "/openapi.json"}"#, "openapi: must be a JSON object"),
         (r#"{"openapi": {}}"#, "openapi: missing field `cluster`"),
         (r#"{"openapi": {"cluster": "app", "url": "/x"}}"#, "openapi.url: unknown field `url`, expected one of `cluster`, `path`, `authority`, `refresh_seconds`, `timeout_ms`, `max_bytes`, `base_path`"),
@@ -98,7 +103,7 @@ fn errors_name_the_field() {
         (r#"{"openapi": {"cluster": "app", "base_path": "v1"}}"#, "openapi.base_path: must be a literal path starting with '/', got \"v1\""),
         (r#"{"routes": 5}"#, "routes: invalid type: integer `5`, expected a sequence"),
         ("[]", "configuration: must be a JSON object"),
-        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`"),
+        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`"),
         ("null", "configuration: must be a JSON object"),
         (r#"{"routes": [["/a"]]}"#, "routes[0]: must be a JSON object"),
         ("{", "configuration: EOF while parsing an object at line 1 column 1"),

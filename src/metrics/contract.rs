@@ -11,16 +11,19 @@ pub enum LabelKey {
     Method,
     Route,
     Status,
+    /// A histogram bucket's upper bound (`_bucket` series of exact histograms).
+    Le,
 }
 
 impl LabelKey {
-    pub const ALL: [LabelKey; 3] = [LabelKey::Method, LabelKey::Route, LabelKey::Status];
+    pub const ALL: [LabelKey; 4] = [LabelKey::Method, LabelKey::Route, LabelKey::Status, LabelKey::Le];
 
     pub fn as_str(self) -> &'static str {
         match self {
             LabelKey::Method => "method",
             LabelKey::Route => "route",
             LabelKey::Status => "status",
+            LabelKey::Le => "le",
         }
     }
 
@@ -125,7 +128,8 @@ pub enum Unit {
 }
 
 impl Unit {
-    /// The buckets the shipped bootstrap configures for this unit.
+    /// The default bucket bounds for this unit (configurable: `duration_buckets_ms`,
+    /// `size_buckets_bytes`).
     pub const fn buckets(self) -> &'static [f64] {
         match self {
             Unit::Milliseconds => &[

@@ -1,10 +1,13 @@
 //! What routemeter emits: the metric [`contract`], how labels are encoded into Envoy stat
-//! names ([`name`]), and the per-VM cache of defined metric ids ([`series`]).
+//! names ([`name`]), histogram bucket bounds ([`buckets`]), and what the VM counts between
+//! flushes ([`aggregate`]).
 
+pub mod aggregate;
+pub mod buckets;
 pub mod contract;
 pub mod name;
-pub mod series;
 
+pub use aggregate::{Aggregates, Finished, HistogramMode, SeriesLabels};
+pub use buckets::Bounds;
 pub use contract::{LabelKey, Metric, Unit};
-pub use name::stat_name;
-pub use series::{MethodSeries, SeriesCache};
+pub use name::{part_name, stat_name, Part};

@@ -9,14 +9,44 @@ use super::contract::{LabelKey, Metric};
 /// The stat name of `metric` with `values` for its labels, in `metric.labels()` order.
 /// Only called when a series is first defined.
 pub fn stat_name(metric: Metric, values: &[&str]) -> String {
+    part_name(metric, Part::Whole, values)
+}
+
+/// Which series of a metric: the metric itself, or one of the counters an exact histogram is
+/// published as (`_bucket` with an `le` label, `_sum`, `_count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part<'a> {
+    Whole,
+    Bucket(&'a str),
+    Sum,
+    Count,
+}
+
+impl Part<'_> {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Part::Whole => "",
+            Part::Bucket(_) => "_bucket",
+            Part::Sum => "_sum",
+            Part::Count => "_count",
+        }
+    }
+}
+
+/// The stat name of one series of `metric`; an `le` label goes after the metric's own.
+pub fn part_name(metric: Metric, part: Part, values: &[&str]) -> String {
     let keys = metric.labels();
     debug_assert_eq!(keys.len(), values.len(), "{metric:?}");
     let len = keys.iter().zip(values).map(|(k, v)| k.as_str().len() + v.len() + 6).sum::<usize>();
-    let mut name = String::with_capacity(len + metric.name().len());
+    let mut name = String::with_capacity(len + metric.name().len() + 24);
     for (key, value) in keys.iter().zip(values) {
         push_label(&mut name, *key, value);
     }
+    if let Part::Bucket(le) = part {
+        push_label(&mut name, LabelKey::Le, le);
+    }
     name.push_str(metric.name());
+    name.push_str(part.suffix());
     name
 }
 
@@ -42,6 +72,17 @@ mod tests {
             "route=.=/api/v1/upload;.;status=.=failed_size;.;uploads_total"
         );
         assert_eq!(stat_name(Metric::UploadFileSize, &["/u"]), "route=.=/u;.;upload_file_size_bytes");
+    }
+
+    #[test]
+    fn histogram_parts() {
+        let labels = ["GET", "/a"];
+        assert_eq!(
+            part_name(Metric::RequestDuration, Part::Bucket("2.5"), &labels),
+            "method=.=GET;.;route=.=/a;.;le=.=2.5;.;http_request_duration_milliseconds_bucket"
+        );
+        assert_eq!(part_name(Metric::RequestDuration, Part::Sum, &labels), "method=.=GET;.;route=.=/a;.;http_request_duration_milliseconds_sum");
+        assert_eq!(part_name(Metric::UploadFileSize, Part::Count, &["/u"]), "route=.=/u;.;upload_file_size_bytes_count");
     }
 
     #[test]

@@ -16,8 +16,7 @@ use crate::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, Proper
 use crate::plugin::{self, Plugin};
 use crate::stream::StreamRecorder;
 
-/// The root context's tick: learned routes from other workers, the OpenAPI schedule.
-const TICK_MS: u32 = 1_000;
+
 
 proxy_wasm::main! {{
     logger::install();
@@ -72,6 +71,17 @@ struct RootFilter {
 }
 
 impl Context for RootFilter {
+    /// The VM is going away (reconfiguration, module update, shutdown): flush, so a reload
+    /// loses nothing.
+    fn on_done(&mut self) -> bool {
+        if let Some(plugin) = &self.plugin {
+            if let Ok(mut plugin) = plugin.try_borrow_mut() {
+                plugin.flush(&HostCalls);
+            }
+        }
+        true
+    }
+
     fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let Some(plugin) = &self.plugin else { return };
         let Ok(mut plugin) = plugin.try_borrow_mut() else { return };
@@ -114,9 +124,12 @@ impl RootContext for RootFilter {
                 // The learned routes' shared value is created by the first learning write,
                 // CAS-checked like every other (route/shared.rs); nothing to prepare here.
                 log::info!("configured: {}", plugin.describe());
+                // The tick flushes what the VM counted, refreshes learned routes, runs the
+                // OpenAPI schedule.
+                let period = plugin.tick_period_ms() as u32;
                 self.plugin = Some(Rc::new(RefCell::new(plugin)));
-                if let Err(HostError(status)) = abi::set_tick_period_ms(TICK_MS) {
-                    log::warn!("no tick (host status {status}): learned routes refresh only when a request learns");
+                if let Err(HostError(status)) = abi::set_tick_period_ms(period) {
+                    log::error!("no tick (host status {status}): counts cannot reach Envoy's stats");
                 }
             }
             Err(e) => {

@@ -37,7 +37,14 @@ impl Host for NativeHost {
     /// As the wasm glue's `on_configure` does it.
     fn vm(&self, config_json: &str) -> Result<NativeVm, String> {
         let plugin = routemeter::plugin::configure(config_json.as_bytes(), &EnvoyCalls(&self.envoy)).map_err(|e| e.to_string())?;
-        Ok(NativeVm { envoy: self.envoy.clone(), plugin: Rc::new(RefCell::new(plugin)) })
+        let vm = NativeVm { envoy: self.envoy.clone(), plugin: Rc::new(RefCell::new(plugin)), stopped: Rc::default() };
+        let (weak, envoy, stopped) = (Rc::downgrade(&vm.plugin), self.envoy.clone(), vm.stopped.clone());
+        self.envoy.register_ticker(Rc::new(move || {
+            if let Some(plugin) = weak.upgrade() {
+                NativeVm { envoy: envoy.clone(), plugin, stopped: stopped.clone() }.tick();
+            }
+        }));
+        Ok(vm)
     }
 }
 
@@ -102,6 +109,7 @@ impl SharedStore for EnvoyCalls<'_> {
 pub struct NativeVm {
     envoy: SimEnvoy,
     plugin: Rc<RefCell<Plugin>>,
+    stopped: Rc<std::cell::Cell<bool>>,
 }
 
 impl NativeVm {
@@ -128,8 +136,15 @@ impl Vm for NativeVm {
         stream.complete();
     }
 
+    fn stop(&self) {
+        self.stop_vm();
+    }
+
     /// As the wasm glue's `on_tick` and `on_http_call_response` do it.
     fn tick(&self) {
+        if self.stopped.get() {
+            return;
+        }
         let calls = EnvoyCalls(&self.envoy);
         let now = self.envoy.now_ns().ok();
         let Some(fetch) = self.plugin.borrow_mut().tick(now, &calls) else { return };
@@ -145,6 +160,13 @@ impl Vm for NativeVm {
 }
 
 impl NativeVm {
+    /// As the wasm glue's root `on_done` does it.
+    fn stop_vm(&self) {
+        if !self.stopped.replace(true) {
+            self.plugin.borrow_mut().flush(&EnvoyCalls(&self.envoy));
+        }
+    }
+
     fn stream(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> NativeStream {
         NativeStream {
             envoy: self.envoy.clone(),

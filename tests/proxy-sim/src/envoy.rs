@@ -70,6 +70,9 @@ struct State {
 /// between a VM's read and its write).
 type Hook = Box<dyn FnOnce()>;
 
+/// A VM's tick, as registered by its host.
+type Ticker = Rc<dyn Fn()>;
+
 /// One simulated Envoy. Cloning gives another handle to the same Envoy.
 #[derive(Clone)]
 pub struct SimEnvoy {
@@ -77,6 +80,8 @@ pub struct SimEnvoy {
     clock_ns: Rc<Cell<u64>>,
     faults: Rc<Cell<Faults>>,
     after_read: Rc<RefCell<Option<Hook>>>,
+    /// Every VM's tick: reading the stats first lets every VM flush (see `settle`).
+    tickers: Rc<RefCell<Vec<Ticker>>>,
 }
 
 impl Default for SimEnvoy {
@@ -86,6 +91,7 @@ impl Default for SimEnvoy {
             clock_ns: Rc::new(Cell::new(1_700_000_000_000_000_000)),
             faults: Rc::default(),
             after_read: Rc::default(),
+            tickers: Rc::default(),
         }
     }
 }
@@ -183,9 +189,27 @@ impl SimEnvoy {
         Ok(())
     }
 
-    /// How many times `define_metric` was called (the expensive host call).
+    /// How many times `define_metric` was called (the expensive host call), once every VM
+    /// has flushed.
     pub fn define_calls(&self) -> usize {
+        self.settle();
         self.state.borrow().define_calls
+    }
+
+    /// A VM's periodic tick (its glue registers it when the VM starts; it must do nothing once
+    /// the VM is gone).
+    pub fn register_ticker(&self, tick: Ticker) {
+        self.tickers.borrow_mut().push(tick);
+    }
+
+    /// Every VM ticks once: what they counted reaches the stats, as it would in Envoy after a
+    /// flush interval. Reading the stats settles first, so tests see what a scrape a second
+    /// later would.
+    pub fn settle(&self) {
+        let tickers: Vec<Ticker> = self.tickers.borrow().clone();
+        for tick in tickers {
+            tick();
+        }
     }
 
     // ---- shared data ------------------------------------------------------------------
@@ -266,8 +290,9 @@ impl SimEnvoy {
 
     // ---- reading metrics back, the way /stats/prometheus would show them --------------
 
-    /// Every series, decoded into (metric name, labels) -> value.
+    /// Every series, decoded into (metric name, labels) -> value, once every VM has flushed.
     pub fn series(&self) -> BTreeMap<(String, Labels), StatValue> {
+        self.settle();
         let s = self.state.borrow();
         s.names.iter().zip(&s.values).map(|(name, value)| (decode_stat_name(name), value.clone())).collect()
     }
@@ -299,6 +324,31 @@ impl SimEnvoy {
         }
     }
 
+    /// An exact histogram (the counters `<metric>_bucket{le}`, `_sum`, `_count`): cumulative
+    /// bucket counts by `le` in bound order, sum, count.
+    pub fn exact(&self, metric: &str, labels: &[(&str, &str)]) -> Option<Exact> {
+        let series = self.series();
+        let want: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let counter = |name: String, l: &Labels| match series.get(&(name, l.clone())) {
+            Some(StatValue::Counter(v)) => Some(*v),
+            _ => None,
+        };
+        let count = counter(format!("{metric}_count"), &want)?;
+        let sum = counter(format!("{metric}_sum"), &want)?;
+        let mut buckets: Vec<(String, u64)> = series
+            .iter()
+            .filter(|((name, l), _)| {
+                *name == format!("{metric}_bucket") && l.iter().filter(|(k, _)| *k != "le").eq(want.iter())
+            })
+            .filter_map(|((_, l), v)| match v {
+                StatValue::Counter(n) => Some((l["le"].clone(), *n)),
+                _ => None,
+            })
+            .collect();
+        buckets.sort_by(|a, b| le_value(&a.0).total_cmp(&le_value(&b.0)));
+        Some(Exact { buckets, sum, count })
+    }
+
     /// Distinct values of one label across all series of a metric.
     pub fn label_values(&self, metric: &str, key: &str) -> Vec<String> {
         let mut values: Vec<String> = self
@@ -310,6 +360,38 @@ impl SimEnvoy {
         values.sort();
         values.dedup();
         values
+    }
+}
+
+/// An exact histogram as Prometheus would read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exact {
+    /// `(le, cumulative count)`, `+Inf` last.
+    pub buckets: Vec<(String, u64)>,
+    pub sum: u64,
+    pub count: u64,
+}
+
+impl Exact {
+    /// Samples per bucket (not cumulative), in bound order.
+    pub fn per_bucket(&self) -> Vec<(String, u64)> {
+        let mut prev = 0;
+        self.buckets
+            .iter()
+            .map(|(le, n)| {
+                let d = n - prev;
+                prev = *n;
+                (le.clone(), d)
+            })
+            .collect()
+    }
+}
+
+fn le_value(le: &str) -> f64 {
+    if le == "+Inf" {
+        f64::INFINITY
+    } else {
+        le.parse().unwrap_or(f64::NAN)
     }
 }
 

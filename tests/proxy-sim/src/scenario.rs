@@ -54,6 +54,10 @@ pub trait Vm {
     /// The root context's periodic tick; HTTP calls it makes are answered at once from
     /// [`SimEnvoy::serve`](crate::envoy::SimEnvoy::serve).
     fn tick(&self);
+
+    /// The VM goes away as Envoy stops it (reconfiguration, shutdown): the root context's
+    /// `on_done` and `on_delete`. Nothing else may be asked of it afterwards.
+    fn stop(&self);
 }
 
 /// One HTTP stream in flight.

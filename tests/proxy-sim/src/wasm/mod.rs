@@ -93,6 +93,7 @@ struct Inner {
     instance: Instance,
     exports: Exports,
     next_context: i32,
+    stopped: bool,
 }
 
 /// One VM (one Envoy worker thread) running the compiled filter.
@@ -132,7 +133,7 @@ impl WasmVm {
                 delete: delete.typed(&store).map_err(|e| e.to_string())?,
             }
         };
-        let vm = WasmVm { inner: Rc::new(RefCell::new(Inner { store, instance, exports, next_context: ROOT_CONTEXT + 1 })) };
+        let vm = WasmVm { inner: Rc::new(RefCell::new(Inner { store, instance, exports, next_context: ROOT_CONTEXT + 1, stopped: false })) };
         vm.call_export::<(), ()>("_initialize", ())?;
         vm.call_export::<(i32, i32), ()>("proxy_on_context_create", (ROOT_CONTEXT, 0))?;
         if vm.call_export::<(i32, i32), i32>("proxy_on_vm_start", (ROOT_CONTEXT, 0))? == 0 {
@@ -148,6 +149,12 @@ impl WasmVm {
             let reason = line.split("; routemeter records nothing").next().unwrap_or(&line).to_string();
             return Err(reason);
         }
+        let weak = Rc::downgrade(&vm.inner);
+        envoy_of(&vm).register_ticker(Rc::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                WasmVm { inner }.tick();
+            }
+        }));
         Ok(vm)
     }
 
@@ -237,7 +244,7 @@ impl Vm for WasmVm {
     /// `proxy_on_tick`, then every HTTP call it made is answered
     /// (`proxy_on_http_call_response`), as Envoy would shortly after.
     fn tick(&self) {
-        if self.tick_period_ms() == 0 {
+        if self.tick_period_ms() == 0 || self.inner.borrow().stopped {
             return;
         }
         self.call_root::<i32, ()>("proxy_on_tick", ROOT_CONTEXT);
@@ -268,12 +275,26 @@ impl Vm for WasmVm {
         stream
     }
 
+    fn stop(&self) {
+        if std::mem::replace(&mut self.inner.borrow_mut().stopped, true) {
+            return;
+        }
+        // Envoy's startShutdown: on_done, and on_delete when it returns true.
+        if self.call_root::<(i32,), i32>("proxy_on_done", (ROOT_CONTEXT,)) != 0 {
+            self.call_root::<(i32,), ()>("proxy_on_delete", (ROOT_CONTEXT,));
+        }
+    }
+
     fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64) {
         let mut stream = self.new_stream(method, path);
         stream.response_bytes = body_len;
         stream.facts.properties.insert(b"response\0code".to_vec(), u64::from(status).to_le_bytes().to_vec());
         stream.complete();
     }
+}
+
+fn envoy_of(vm: &WasmVm) -> SimEnvoy {
+    vm.inner.borrow().store.data().envoy.clone()
 }
 
 impl WasmVm {
