@@ -2,8 +2,8 @@
 //! `Result`. The SDK's `hostcalls::*` panic on statuses they do not expect, and a panic traps
 //! the VM; a telemetry filter must lose a measurement instead.
 //!
-//! Buffers the host returns were allocated through the SDK's exported
-//! `proxy_on_memory_allocate` (the Rust global allocator), so they are taken over as `Vec`s.
+//! Buffers the host returns were allocated through our exported `malloc` ([`allocate`], the
+//! Rust global allocator), so they are taken over as `Vec`s.
 
 use std::ptr::null_mut;
 
@@ -57,9 +57,34 @@ extern "C" {
         cas: u32,
     ) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_http_call(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        trailers_data: *const u8,
+        trailers_size: usize,
+        timeout_ms: u32,
+        return_token: *mut u32,
+    ) -> u32;
     fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+}
+
+/// Memory for a buffer the host hands over (the `malloc` export). Exactly `size` bytes, so
+/// [`take_buffer`] can give it back to the global allocator as a `Vec` of that capacity.
+pub fn allocate(size: usize) -> *mut u8 {
+    if size == 0 {
+        return null_mut();
+    }
+    match std::alloc::Layout::array::<u8>(size) {
+        // SAFETY: the layout is non-zero-sized.
+        Ok(layout) => unsafe { std::alloc::alloc(layout) },
+        Err(_) => null_mut(),
+    }
 }
 
 fn check(status: u32) -> Result<(), HostError> {
@@ -108,6 +133,36 @@ pub fn now_nanos() -> Option<u64> {
 pub fn plugin_configuration(size: usize) -> Result<Option<Vec<u8>>, HostError> {
     // SAFETY: out-pointers are valid for the call.
     get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, d, s) })
+}
+
+/// `proxy_http_call` from the root context; the answer arrives in `proxy_on_http_call_response`
+/// with the returned token. Envoy answers BadArgument for an unknown cluster.
+pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Result<u32, HostError> {
+    let map = serialize_map(headers);
+    let mut token: u32 = 0;
+    // SAFETY: every pointer describes a live slice; token outlives the call.
+    let status = unsafe {
+        proxy_http_call(cluster.as_ptr(), cluster.len(), map.as_ptr(), map.len(), null_mut(), 0, null_mut(), 0, timeout_ms, &mut token)
+    };
+    check(status).map(|()| token)
+}
+
+/// The proxy-wasm header map encoding: count, (key length, value length) pairs, then each key
+/// and value followed by a NUL.
+fn serialize_map(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    out
 }
 
 pub fn set_tick_period_ms(ms: u32) -> Result<(), HostError> {

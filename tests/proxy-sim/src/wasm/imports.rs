@@ -38,6 +38,8 @@ pub struct VmState {
     pub pending_calls: Vec<(u32, Answer)>,
     /// The answer being delivered (`on_http_call_response`): status header and body.
     pub call_response: Option<(u16, Vec<u8>)>,
+    /// Stream callbacks the module was entered for.
+    pub entries: u64,
 }
 
 impl VmState {
@@ -51,6 +53,7 @@ impl VmState {
             next_token: 1,
             pending_calls: Vec::new(),
             call_response: None,
+            entries: 0,
         }
     }
 }

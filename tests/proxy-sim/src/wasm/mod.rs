@@ -77,15 +77,33 @@ impl Host for WasmHost {
     }
 }
 
+/// The stream callbacks, each `None` when the module does not export it: Envoy skips those
+/// with no VM entry, and so does the simulator.
 struct Exports {
-    context_create: TypedFunc<(i32, i32), ()>,
-    request_headers: TypedFunc<(i32, i32, i32), i32>,
-    request_body: TypedFunc<(i32, i32, i32), i32>,
-    response_headers: TypedFunc<(i32, i32, i32), i32>,
-    response_body: TypedFunc<(i32, i32, i32), i32>,
-    log: TypedFunc<i32, ()>,
-    done: TypedFunc<i32, i32>,
-    delete: TypedFunc<i32, ()>,
+    context_create: Option<TypedFunc<(i32, i32), ()>>,
+    request_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
+    request_body: Option<TypedFunc<(i32, i32, i32), i32>>,
+    response_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
+    response_body: Option<TypedFunc<(i32, i32, i32), i32>>,
+    log: Option<TypedFunc<i32, ()>>,
+    done: Option<TypedFunc<i32, i32>>,
+    delete: Option<TypedFunc<i32, ()>>,
+}
+
+/// Calls an optional export: Envoy's default when the module does not export it.
+fn call_or<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    func: &Option<TypedFunc<P, R>>,
+    store: &mut Store<VmState>,
+    params: P,
+    absent: R,
+) -> wasmtime::Result<R> {
+    match func {
+        Some(f) => {
+            store.data_mut().entries += 1;
+            f.call(store, params)
+        }
+        None => Ok(absent),
+    }
 }
 
 struct Inner {
@@ -111,36 +129,40 @@ impl WasmVm {
         let mut store = Store::new(engine, state);
         store.set_fuel(u64::MAX).map_err(|e| e.to_string())?;
         let instance = linker.instantiate(&mut store, module).map_err(|e| format!("instantiate: {e}"))?;
+        // Like Envoy, look every callback up by name; a missing one is skipped, one with the
+        // wrong signature fails the load.
         let exports = {
-            let mut f = |name: &str| instance.get_func(&mut store, name).ok_or_else(|| format!("module exports no {name}"));
-            let typed3 = |func: wasmtime::Func, store: &Store<VmState>| func.typed::<(i32, i32, i32), i32>(store).map_err(|e| e.to_string());
-            let request_headers = f("proxy_on_request_headers")?;
-            let request_body = f("proxy_on_request_body")?;
-            let response_headers = f("proxy_on_response_headers")?;
-            let response_body = f("proxy_on_response_body")?;
-            let context_create = f("proxy_on_context_create")?;
-            let log = f("proxy_on_log")?;
-            let done = f("proxy_on_done")?;
-            let delete = f("proxy_on_delete")?;
+            fn get<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+                instance: &Instance,
+                store: &mut Store<VmState>,
+                name: &str,
+            ) -> Result<Option<TypedFunc<P, R>>, String> {
+                match instance.get_func(&mut *store, name) {
+                    None => Ok(None),
+                    Some(f) => f.typed::<P, R>(&*store).map(Some).map_err(|e| format!("{name}: {e}")),
+                }
+            }
             Exports {
-                context_create: context_create.typed(&store).map_err(|e| e.to_string())?,
-                request_headers: typed3(request_headers, &store)?,
-                request_body: typed3(request_body, &store)?,
-                response_headers: typed3(response_headers, &store)?,
-                response_body: typed3(response_body, &store)?,
-                log: log.typed(&store).map_err(|e| e.to_string())?,
-                done: done.typed(&store).map_err(|e| e.to_string())?,
-                delete: delete.typed(&store).map_err(|e| e.to_string())?,
+                context_create: get(&instance, &mut store, "proxy_on_context_create")?,
+                request_headers: get(&instance, &mut store, "proxy_on_request_headers")?,
+                request_body: get(&instance, &mut store, "proxy_on_request_body")?,
+                response_headers: get(&instance, &mut store, "proxy_on_response_headers")?,
+                response_body: get(&instance, &mut store, "proxy_on_response_body")?,
+                log: get(&instance, &mut store, "proxy_on_log")?,
+                done: get(&instance, &mut store, "proxy_on_done")?,
+                delete: get(&instance, &mut store, "proxy_on_delete")?,
             }
         };
         let vm = WasmVm { inner: Rc::new(RefCell::new(Inner { store, instance, exports, next_context: ROOT_CONTEXT + 1, stopped: false })) };
         vm.call_export::<(), ()>("_initialize", ())?;
-        vm.call_export::<(i32, i32), ()>("proxy_on_context_create", (ROOT_CONTEXT, 0))?;
-        if vm.call_export::<(i32, i32), i32>("proxy_on_vm_start", (ROOT_CONTEXT, 0))? == 0 {
+        if vm.exports_fn("proxy_on_context_create") {
+            vm.call_export::<(i32, i32), ()>("proxy_on_context_create", (ROOT_CONTEXT, 0))?;
+        }
+        if vm.exports_fn("proxy_on_vm_start") && vm.call_export::<(i32, i32), i32>("proxy_on_vm_start", (ROOT_CONTEXT, 0))? == 0 {
             return Err("on_vm_start returned false".into());
         }
         let size = config_json.len() as i32;
-        if vm.call_export::<(i32, i32), i32>("proxy_on_configure", (ROOT_CONTEXT, size))? == 0 {
+        if vm.exports_fn("proxy_on_configure") && vm.call_export::<(i32, i32), i32>("proxy_on_configure", (ROOT_CONTEXT, size))? == 0 {
             return Err("on_configure returned false".into());
         }
         // routemeter accepts every configuration at the ABI level (so Envoy keeps running)
@@ -156,6 +178,18 @@ impl WasmVm {
             }
         }));
         Ok(vm)
+    }
+
+    /// Whether the module exports a function of this name.
+    pub fn exports_fn(&self, name: &str) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        let Inner { store, instance, .. } = &mut *inner;
+        instance.get_func(&mut *store, name).is_some()
+    }
+
+    /// VM entries for stream callbacks so far (each costs a transition in Envoy).
+    pub fn stream_entries(&self) -> u64 {
+        self.inner.borrow().store.data().entries
     }
 
     /// Calls an export by name; a trap becomes `Err` with the filter's last critical log.
@@ -247,7 +281,9 @@ impl Vm for WasmVm {
         if self.tick_period_ms() == 0 || self.inner.borrow().stopped {
             return;
         }
-        self.call_root::<i32, ()>("proxy_on_tick", ROOT_CONTEXT);
+        if self.exports_fn("proxy_on_tick") {
+            self.call_root::<i32, ()>("proxy_on_tick", ROOT_CONTEXT);
+        }
         let pending = std::mem::take(&mut self.inner.borrow_mut().store.data_mut().pending_calls);
         for (token, answer) in pending {
             let (headers, body_size) = match &answer {
@@ -255,10 +291,12 @@ impl Vm for WasmVm {
                 None => (0, 0),
             };
             self.inner.borrow_mut().store.data_mut().call_response = answer;
-            self.call_root::<(i32, i32, i32, i32, i32), ()>(
-                "proxy_on_http_call_response",
-                (ROOT_CONTEXT, token as i32, headers, body_size, 0),
-            );
+            if self.exports_fn("proxy_on_http_call_response") {
+                self.call_root::<(i32, i32, i32, i32, i32), ()>(
+                    "proxy_on_http_call_response",
+                    (ROOT_CONTEXT, token as i32, headers, body_size, 0),
+                );
+            }
             self.inner.borrow_mut().store.data_mut().call_response = None;
         }
     }
@@ -270,7 +308,7 @@ impl Vm for WasmVm {
         }
         let (ctx, n_headers) = (stream.ctx, stream.facts.request_headers.len() as i32);
         stream.facts.headers_readable = true;
-        stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| e.request_headers.call(s, (ctx, n_headers, 0)));
+        stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| call_or(&e.request_headers, s, (ctx, n_headers, 0), 0));
         stream.facts.headers_readable = false;
         stream
     }
@@ -279,8 +317,9 @@ impl Vm for WasmVm {
         if std::mem::replace(&mut self.inner.borrow_mut().stopped, true) {
             return;
         }
-        // Envoy's startShutdown: on_done, and on_delete when it returns true.
-        if self.call_root::<(i32,), i32>("proxy_on_done", (ROOT_CONTEXT,)) != 0 {
+        // Envoy's startShutdown: on_done (true when not exported), then on_delete.
+        let done = !self.exports_fn("proxy_on_done") || self.call_root::<(i32,), i32>("proxy_on_done", (ROOT_CONTEXT,)) != 0;
+        if done && self.exports_fn("proxy_on_delete") {
             self.call_root::<(i32,), ()>("proxy_on_delete", (ROOT_CONTEXT,));
         }
     }
@@ -316,7 +355,7 @@ impl WasmVm {
         };
         let started_ns = self.envoy().clock_ns();
         let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false, started_ns, response_bytes: 0 };
-        stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| e.context_create.call(s, (ctx, ROOT_CONTEXT)));
+        stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| call_or(&e.context_create, s, (ctx, ROOT_CONTEXT), ()));
         stream
     }
 }
@@ -335,8 +374,10 @@ pub struct WasmStream {
 impl WasmStream {
     fn delete(&mut self) {
         let ctx = self.ctx;
-        self.vm.dispatch("proxy_on_done", &mut self.facts, |e, s| e.done.call(s, ctx));
-        self.vm.dispatch("proxy_on_delete", &mut self.facts, |e, s| e.delete.call(s, ctx));
+        // Envoy's ContextBase::destroy: on_done, then (when it says done) on_delete.
+        if self.vm.dispatch("proxy_on_done", &mut self.facts, |e, s| call_or(&e.done, s, ctx, 1)) != 0 {
+            self.vm.dispatch("proxy_on_delete", &mut self.facts, |e, s| call_or(&e.delete, s, ctx, ()));
+        }
         self.deleted = true;
     }
 }
@@ -344,14 +385,14 @@ impl WasmStream {
 impl Stream for WasmStream {
     fn send_body(&mut self, len: usize) -> &mut Self {
         let ctx = self.ctx;
-        self.vm.dispatch("proxy_on_request_body", &mut self.facts, |e, s| e.request_body.call(s, (ctx, len as i32, 0)));
+        self.vm.dispatch("proxy_on_request_body", &mut self.facts, |e, s| call_or(&e.request_body, s, (ctx, len as i32, 0), 0));
         self
     }
 
     fn respond(&mut self, status: u16, body_len: usize) -> &mut Self {
         let ctx = self.ctx;
         self.facts.properties.insert(b"response\0code".to_vec(), u64::from(status).to_le_bytes().to_vec());
-        self.vm.dispatch("proxy_on_response_headers", &mut self.facts, |e, s| e.response_headers.call(s, (ctx, 1, 0)));
+        self.vm.dispatch("proxy_on_response_headers", &mut self.facts, |e, s| call_or(&e.response_headers, s, (ctx, 1, 0), 0));
         if body_len > 0 {
             self.response_body(body_len);
         }
@@ -361,7 +402,7 @@ impl Stream for WasmStream {
     fn response_body(&mut self, len: usize) -> &mut Self {
         self.response_bytes += len as u64;
         let ctx = self.ctx;
-        self.vm.dispatch("proxy_on_response_body", &mut self.facts, |e, s| e.response_body.call(s, (ctx, len as i32, 0)));
+        self.vm.dispatch("proxy_on_response_body", &mut self.facts, |e, s| call_or(&e.response_body, s, (ctx, len as i32, 0), 0));
         self
     }
 
@@ -372,7 +413,7 @@ impl Stream for WasmStream {
         self.facts.properties.insert(b"request\0duration".to_vec(), elapsed.to_le_bytes().to_vec());
         self.facts.properties.insert(b"response\0size".to_vec(), self.response_bytes.to_le_bytes().to_vec());
         self.facts.headers_readable = true;
-        self.vm.dispatch("proxy_on_log", &mut self.facts, |e, s| e.log.call(s, ctx));
+        self.vm.dispatch("proxy_on_log", &mut self.facts, |e, s| call_or(&e.log, s, ctx, ()));
         self.facts.headers_readable = false;
     }
 
