@@ -30,8 +30,6 @@ pub trait MetricsHost {
 /// Stream properties the core reads, named by what they mean rather than by their ABI path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Property {
-    /// `response.code`: 8 little-endian bytes; absent when no response was sent.
-    ResponseCode,
     /// `xds.route_name`: the name of the Envoy route that matched, if any.
     RouteName,
     /// `request.duration`: i64 nanoseconds since the request started (read at log time).
@@ -42,9 +40,13 @@ pub enum Property {
 
 /// Facts about the current stream, and the clock.
 pub trait StreamHost {
-    /// A request header (`:method`, `:path` included); Envoy serves them during the
-    /// request-headers callback and again in `on_log`.
-    fn request_header(&self, name: &str) -> Option<Vec<u8>>;
+    /// The request's `:method` and `:path` (each empty when absent or unreadable). Envoy
+    /// serves request headers during the request-headers callback and again in `on_log`.
+    /// The two come together because one host call can return both.
+    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>);
+    /// A response header as text (`:status`), readable in `on_log`; absent when no
+    /// response was sent (the client reset the stream first).
+    fn response_header(&self, name: &str) -> Option<Vec<u8>>;
     fn property(&self, property: Property) -> Option<Vec<u8>>;
     /// Wall-clock nanoseconds; only differences are used.
     fn now_nanos(&self) -> Option<u64>;

@@ -8,13 +8,15 @@
 //! - [`method`], [`outcome`]: the `method` label and upload/download outcome classes;
 //! - [`metrics`]: the metric contract, label encoding into stat names, the metric-id cache;
 //! - [`plugin`], [`stream`]: per-VM state and the per-stream lifecycle;
-//! - [`host`]: the traits through which the core reaches the proxy;
+//! - [`host`]: the traits through which the core reaches the proxy; [`header_map`]: the
+//!   ABI's header-map encoding;
 //! - `wasm` (wasm32 only): proxy-wasm contexts and ABI calls implementing [`host`].
 //!
 //! Nothing outside `wasm` imports proxy-wasm, so `cargo test` runs the whole core natively.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
+pub mod header_map;
 pub mod host;
 pub mod method;
 pub mod metrics;

@@ -14,6 +14,7 @@ const NOT_FOUND: u32 = 1;
 const CAS_MISMATCH: u32 = 8;
 
 const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
+const MAP_HTTP_RESPONSE_HEADERS: u32 = 2;
 const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
@@ -36,6 +37,7 @@ extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_get_header_map_pairs(map_type: u32, return_map_data: *mut *mut u8, return_map_size: *mut usize) -> u32;
     fn proxy_get_property(
         path_data: *const u8,
         path_size: usize,
@@ -138,31 +140,13 @@ pub fn plugin_configuration(size: usize) -> Result<Option<Vec<u8>>, HostError> {
 /// `proxy_http_call` from the root context; the answer arrives in `proxy_on_http_call_response`
 /// with the returned token. Envoy answers BadArgument for an unknown cluster.
 pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Result<u32, HostError> {
-    let map = serialize_map(headers);
+    let map = crate::header_map::encode(headers);
     let mut token: u32 = 0;
     // SAFETY: every pointer describes a live slice; token outlives the call.
     let status = unsafe {
         proxy_http_call(cluster.as_ptr(), cluster.len(), map.as_ptr(), map.len(), null_mut(), 0, null_mut(), 0, timeout_ms, &mut token)
     };
     check(status).map(|()| token)
-}
-
-/// The proxy-wasm header map encoding: count, (key length, value length) pairs, then each key
-/// and value followed by a NUL.
-fn serialize_map(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (k, v) in pairs {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v.as_bytes());
-        out.push(0);
-    }
-    out
 }
 
 pub fn set_tick_period_ms(ms: u32) -> Result<(), HostError> {
@@ -184,9 +168,15 @@ pub fn http_call_response_body(size: usize) -> Option<Vec<u8>> {
     get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, 0, size, d, s) }).ok().flatten()
 }
 
-pub fn request_header(name: &str) -> Option<Vec<u8>> {
+/// All request headers in the [`crate::header_map`] encoding, in one call.
+pub fn request_headers() -> Option<Vec<u8>> {
+    // SAFETY: out-pointers are valid for the call.
+    get_bytes(|d, s| unsafe { proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, d, s) }).ok().flatten()
+}
+
+pub fn response_header(name: &str) -> Option<Vec<u8>> {
     // SAFETY: name is a live str; out-pointers are valid for the call.
-    get_bytes(|d, s| unsafe { proxy_get_header_map_value(MAP_HTTP_REQUEST_HEADERS, name.as_ptr(), name.len(), d, s) })
+    get_bytes(|d, s| unsafe { proxy_get_header_map_value(MAP_HTTP_RESPONSE_HEADERS, name.as_ptr(), name.len(), d, s) })
         .ok()
         .flatten()
 }

@@ -31,13 +31,18 @@ impl MetricsHost for HostCalls {
 }
 
 impl StreamHost for HostCalls {
-    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        abi::request_header(name)
+    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
+        // One call for the whole map: cheaper than two single-header reads (header_map).
+        let Some(map) = abi::request_headers() else { return Default::default() };
+        let get = |name| crate::header_map::find(&map, name).map(<[u8]>::to_vec).unwrap_or_default();
+        (get(":method"), get(":path"))
+    }
+    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+        abi::response_header(name)
     }
     fn property(&self, property: Property) -> Option<Vec<u8>> {
         // Serialised property paths: parts joined by NUL. Envoy >= 1.33 spells them this way.
         abi::property(match property {
-            Property::ResponseCode => b"response\0code",
             Property::RouteName => b"xds\0route_name",
             Property::RequestDuration => b"request\0duration",
             Property::ResponseSize => b"response\0size",

@@ -64,7 +64,10 @@ fn kind(k: MetricKind) -> Kind {
 }
 
 impl StreamHost for EnvoyCalls<'_> {
-    fn request_header(&self, _name: &str) -> Option<Vec<u8>> {
+    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
+        Default::default()
+    }
+    fn response_header(&self, _name: &str) -> Option<Vec<u8>> {
         None
     }
     fn property(&self, _property: Property) -> Option<Vec<u8>> {
@@ -240,16 +243,24 @@ impl Stream for NativeStream {
 }
 
 impl StreamHost for NativeStream {
-    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
         if !self.headers_readable || self.envoy.faults().headers {
+            return Default::default();
+        }
+        let get = |name: &str| self.request_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        (get(":method"), get(":path"))
+    }
+
+    /// Response headers are readable in the log phase, once a response was sent.
+    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+        if !self.headers_readable || self.envoy.faults().headers || name != ":status" {
             return None;
         }
-        self.request_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.response_code.map(|c| c.to_string().into_bytes())
     }
 
     fn property(&self, property: Property) -> Option<Vec<u8>> {
         match property {
-            Property::ResponseCode => self.response_code.map(|c| u64::from(c).to_le_bytes().to_vec()),
             Property::RouteName => self.route_name.clone(),
             Property::RequestDuration => {
                 let elapsed = self.envoy.clock_ns().saturating_sub(self.started_ns);

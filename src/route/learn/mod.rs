@@ -369,7 +369,9 @@ impl Learned {
     fn id_step(&mut self, n: NodeId, seg: &str, lim: &Limits) -> Step {
         let raw = seg.as_bytes();
         let node = self.trie.node(n);
-        if node.has(CONVERTED) || node.has(IDS_SETTLED) || lim.thresholds.is_none() {
+        // With no param child and no room for one, the id has nowhere to go: stop before
+        // the bookkeeping, so a path `resolve` calls Other leaves the state as it was.
+        if node.has(CONVERTED) || node.has(IDS_SETTLED) || lim.thresholds.is_none() || (node.param == 0 && self.trie.len() >= lim.max_nodes) {
             return self.param_step(n, lim);
         }
         let could_be_version = (is_version_number(raw) || is_date(raw)) && self.version_context(n);

@@ -42,16 +42,14 @@ impl MetricsHost for Host {
 }
 
 impl StreamHost for Host {
-    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        match name {
-            ":method" => Some(self.method.clone()),
-            ":path" => Some(self.path.clone()),
-            _ => None,
-        }
+    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
+        (self.method.clone(), self.path.clone())
+    }
+    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+        (name == ":status").then(|| self.status.to_string().into_bytes())
     }
     fn property(&self, p: Property) -> Option<Vec<u8>> {
         match p {
-            Property::ResponseCode => Some(self.status.to_le_bytes().to_vec()),
             Property::RouteName => self.route_name.clone(),
             _ => None,
         }

@@ -11,6 +11,7 @@ use crate::envoy::{Answer, Kind, SimEnvoy, Status, BAD_ARGUMENT, NOT_FOUND};
 
 const OK: i32 = 0;
 const MAP_HTTP_REQUEST_HEADERS: i32 = 0;
+const MAP_HTTP_RESPONSE_HEADERS: i32 = 2;
 const MAP_HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
 const BUFFER_HTTP_CALL_RESPONSE_BODY: i32 = 4;
 const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
@@ -19,7 +20,9 @@ const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
 #[derive(Debug, Default, Clone)]
 pub struct StreamFacts {
     pub request_headers: Vec<(String, Vec<u8>)>,
-    /// Envoy serves request headers only during the request-headers callback.
+    /// `:status` once a response was sent.
+    pub response_headers: Vec<(String, Vec<u8>)>,
+    /// Envoy serves headers only during their own callbacks and again in `on_log`.
     pub headers_readable: bool,
     /// Property path (parts joined by NUL, as the ABI serialises it) -> value.
     pub properties: HashMap<Vec<u8>, Vec<u8>>,
@@ -56,6 +59,22 @@ impl VmState {
             entries: 0,
         }
     }
+}
+
+/// Envoy's encoding of a header map for `proxy_get_header_map_pairs` (see [`parse_header_map`]).
+fn encode_header_map(pairs: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
 }
 
 /// A proxy-wasm serialised header map: count, then (key length, value length) pairs, then
@@ -134,6 +153,24 @@ fn return_found(caller: &mut Caller<'_, VmState>, value: Option<Vec<u8>>, ptr_ou
     }
 }
 
+/// The stream's request or response headers, or the status Envoy answers when they cannot be
+/// read now (injected fault, outside their callbacks and the log phase).
+fn readable_headers<'a>(c: &'a Caller<'_, VmState>, map: i32, call: &str) -> Result<std::result::Result<&'a [(String, Vec<u8>)], i32>> {
+    let facts = &c.data().stream;
+    let headers = match map {
+        MAP_HTTP_REQUEST_HEADERS => &facts.request_headers,
+        MAP_HTTP_RESPONSE_HEADERS => &facts.response_headers,
+        _ => return Err(Error::msg(format!("{call}: map type {map} is not simulated"))),
+    };
+    if envoy(c).faults().headers {
+        return Ok(Err(crate::envoy::INTERNAL_FAILURE.0 as i32));
+    }
+    if !facts.headers_readable {
+        return Ok(Err(BAD_ARGUMENT.0 as i32));
+    }
+    Ok(Ok(headers))
+}
+
 fn envoy(caller: &Caller<'_, VmState>) -> SimEnvoy {
     caller.data().envoy.clone()
 }
@@ -144,6 +181,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "proxy_get_current_time_nanoseconds",
     "proxy_get_buffer_bytes",
     "proxy_get_header_map_value",
+    "proxy_get_header_map_pairs",
     "proxy_get_property",
     "proxy_get_shared_data",
     "proxy_set_shared_data",
@@ -197,20 +235,22 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
                 let status = c.data().call_response.as_ref().map(|(status, _)| status.to_string().into_bytes());
                 return return_found(&mut c, status.filter(|_| key == ":status"), ptr_out, size_out);
             }
-            if map != MAP_HTTP_REQUEST_HEADERS {
-                return Err(Error::msg(format!("proxy_get_header_map_value: map type {map} is not simulated")));
-            }
-            if envoy(&c).faults().headers {
-                return Ok(crate::envoy::INTERNAL_FAILURE.0 as i32);
-            }
-            let facts = &c.data().stream;
-            if !facts.headers_readable {
-                return Ok(BAD_ARGUMENT.0 as i32);
-            }
-            let value = facts.request_headers.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+            let headers = match readable_headers(&c, map, "proxy_get_header_map_value")? {
+                Ok(headers) => headers,
+                Err(status) => return Ok(status),
+            };
+            let value = headers.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
             return_found(&mut c, value, ptr_out, size_out)
         },
     )?;
+    linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: Caller<'_, VmState>, map: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+        let headers = match readable_headers(&c, map, "proxy_get_header_map_pairs")? {
+            Ok(headers) => headers,
+            Err(status) => return Ok(status),
+        };
+        let map = encode_header_map(headers);
+        return_bytes(&mut c, &map, ptr_out, size_out).map(|()| OK)
+    })?;
     linker.func_wrap(
         "env",
         "proxy_get_property",

@@ -327,7 +327,7 @@ impl Vm for WasmVm {
     fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64) {
         let mut stream = self.new_stream(method, path);
         stream.response_bytes = body_len;
-        stream.facts.properties.insert(b"response\0code".to_vec(), u64::from(status).to_le_bytes().to_vec());
+        stream.facts.response_headers = vec![(":status".into(), status.to_string().into_bytes())];
         stream.complete();
     }
 }
@@ -349,7 +349,17 @@ impl WasmVm {
             inner.next_context
         };
         let facts = StreamFacts {
-            request_headers: vec![(":method".into(), method.to_vec()), (":path".into(), path.to_vec())],
+            // In Envoy's order: pseudo-headers first, then what the client and the connection
+            // manager added.
+            request_headers: vec![
+                (":authority".into(), b"service".to_vec()),
+                (":path".into(), path.to_vec()),
+                (":method".into(), method.to_vec()),
+                (":scheme".into(), b"http".to_vec()),
+                ("user-agent".into(), b"proxy-sim".to_vec()),
+                ("x-request-id".into(), format!("req-{ctx}").into_bytes()),
+            ],
+            response_headers: Vec::new(),
             headers_readable: false,
             properties: Default::default(),
         };
@@ -391,7 +401,7 @@ impl Stream for WasmStream {
 
     fn respond(&mut self, status: u16, body_len: usize) -> &mut Self {
         let ctx = self.ctx;
-        self.facts.properties.insert(b"response\0code".to_vec(), u64::from(status).to_le_bytes().to_vec());
+        self.facts.response_headers = vec![(":status".into(), status.to_string().into_bytes())];
         self.vm.dispatch("proxy_on_response_headers", &mut self.facts, |e, s| call_or(&e.response_headers, s, (ctx, 1, 0), 0));
         if body_len > 0 {
             self.response_body(body_len);
