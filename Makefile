@@ -59,11 +59,13 @@ run: deps wasm demo ## build, start the demo service and Envoy, send traffic, pr
 wasm-cost: wasm ## fuel per request and VM memory of the compiled filter under wasmtime (deterministic)
 	cargo run --release -p proxy-sim --example cost
 
-bench-tools:
+bench-tools: $(ENVOY)
 	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v callgrind_control >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light valgrind; }
+	@# The in-app comparison: a FastAPI app with and without prometheus-fastapi-instrumentator.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check fastapi==0.165.0 uvicorn==0.54.0 prometheus-fastapi-instrumentator==8.1.0
 
-bench: deps wasm bench-tools ## Envoy CPU and instructions per request: no filter, empty Wasm filter, floor, routemeter (writes target/bench/results.md)
+bench: deps wasm bench-tools ## Envoy CPU and instructions per request: no filter, empty Wasm filter, floor, routemeter; memory; routemeter vs in-app instrumentation (writes target/bench/results.md)
 	cargo build --release --target wasm32-unknown-unknown -p empty-filter -p probe-filter
 	cargo run --release -p routemeter-bench
 

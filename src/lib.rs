@@ -5,6 +5,7 @@
 //! - [`route`]: which `route` label a request gets (templates, OpenAPI, route name, learned
 //!   templates, cap);
 //! - [`openapi`]: route templates from an OpenAPI document, and when to fetch it;
+//! - [`latency`]: per-route latency quantiles (HdrHistogram windows merged across VMs);
 //! - [`method`], [`outcome`]: the `method` label and upload/download outcome classes;
 //! - [`metrics`]: the metric contract, label encoding into stat names, the metric-id cache;
 //! - [`plugin`], [`stream`]: per-VM state and the per-stream lifecycle;
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod header_map;
 pub mod host;
+pub mod latency;
 pub mod method;
 pub mod metrics;
 pub mod openapi;

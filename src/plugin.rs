@@ -4,6 +4,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::host::{Host, MetricId, MetricsHost, SharedStore};
+use crate::latency::LatencyQuantiles;
 use crate::method::Method;
 use crate::metrics::{stat_name, Aggregates, Finished, Metric, SeriesLabels};
 use crate::outcome::OutcomeId;
@@ -31,6 +32,8 @@ pub struct Plugin {
     resolver: RouteResolver,
     outcome_labels: OutcomeLabels,
     aggregates: Aggregates,
+    /// `None` when no quantiles are configured.
+    latency: Option<LatencyQuantiles>,
     flush_interval_ms: u64,
     openapi: Option<OpenApiSource>,
     /// `routemeter_openapi_fetches_total` by outcome, `routemeter_openapi_routes`.
@@ -73,6 +76,7 @@ impl Plugin {
             resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, limits),
             outcome_labels: config.outcome_labels,
             aggregates: Aggregates::new(config.histograms, config.duration_buckets, config.size_buckets),
+            latency: config.latency.as_ref().map(LatencyQuantiles::new),
             flush_interval_ms: config.flush_interval_ms,
             openapi: config.openapi.map(OpenApiSource::new),
             openapi_fetches: [None; FetchOutcome::LABELS.len()],
@@ -85,10 +89,15 @@ impl Plugin {
         self.flush_interval_ms
     }
 
-    /// The periodic tick: flush what the VM counted, adopt what other workers learned, and
-    /// say whether the OpenAPI document is due (the glue makes the call).
+    /// The periodic tick: flush what the VM counted, share its latency window (and publish
+    /// the quantiles if it is this VM's turn), adopt what other workers learned, and say
+    /// whether the OpenAPI document is due (the glue makes the call).
     pub fn tick(&mut self, now_ns: Option<u64>, host: &impl Host) -> Option<FetchRequest> {
         self.flush(host);
+        if let (Some(latency), Some(now)) = (&mut self.latency, now_ns) {
+            let resolver = &self.resolver;
+            latency.tick(now, self.flush_interval_ms, |id| resolver.label(id).to_string(), resolver.known_labels(), host);
+        }
         self.resolver.refresh(host);
         self.openapi.as_mut()?.due(now_ns?)
     }
@@ -97,6 +106,15 @@ impl Plugin {
     pub fn flush(&mut self, host: &impl MetricsHost) {
         let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
         self.aggregates.flush(&labels, host);
+    }
+
+    /// The VM stops (reconfiguration, shutdown): flush, and take its latency window out of
+    /// the shared set so the next publication no longer counts it.
+    pub fn stop(&mut self, host: &(impl MetricsHost + SharedStore)) {
+        self.flush(host);
+        if let Some(latency) = &mut self.latency {
+            latency.stop(host);
+        }
     }
 
     /// The host could not make the OpenAPI call.
@@ -183,9 +201,13 @@ impl Plugin {
         Some(InFlight { method, route, rule, started_ns: now_ns, in_flight, request_bytes: 0, response_bytes: 0 })
     }
 
-    /// The stream is over. `status` is the response code, 0 when no response was sent;
-    /// `duration_ns` from request headers to the end, when known.
-    pub fn finish(&mut self, req: InFlight, status: u16, duration_ns: Option<u64>, host: &impl Host) {
+    /// The stream is over at `now_ns` (when the clock answered). `status` is the response
+    /// code, 0 when no response was sent; `duration_ns` from request headers to the end,
+    /// when known.
+    pub fn finish(&mut self, req: InFlight, status: u16, duration_ns: Option<u64>, now_ns: Option<u64>, host: &impl Host) {
+        if let (Some(latency), Some(d), Some(now)) = (&mut self.latency, duration_ns, now_ns) {
+            latency.record(req.route, d, now);
+        }
         let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
         let finished = Finished {
             route: req.route,
@@ -225,6 +247,11 @@ impl Plugin {
 
     pub fn resolver(&self) -> &RouteResolver {
         &self.resolver
+    }
+
+    /// Routes holding a latency window and the bytes those windows hold.
+    pub fn latency_footprint(&self) -> (usize, usize) {
+        self.latency.as_ref().map_or((0, 0), LatencyQuantiles::footprint)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fs;
 
 use routemeter::host::MetricKind;
-use routemeter::metrics::{LabelKey, Metric};
+use routemeter::metrics::{part_name, LabelKey, Metric, Part};
 
 fn read(path: &str) -> String {
     fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -49,6 +49,44 @@ fn shipped_bootstrap_has_every_tag_regex_and_no_bucket_settings() {
     }
     // Exact histograms (the default) take their bounds from the plugin configuration.
     assert!(!yaml.lines().any(|l| l.trim_start().starts_with("histogram_bucket_settings:")));
+}
+
+/// Envoy's tag extraction, done here with the bootstrap's regexes: every extractor searches
+/// the whole name (with Envoy's `wasmcustom.` scope in front), group 2 is the tag value and
+/// group 1 is cut out. Every series of every metric must come out as exactly its labels and
+/// its Prometheus name, with values containing the other keys' spellings too.
+#[test]
+fn tag_regexes_cut_out_exactly_each_metrics_labels() {
+    let extractors: Vec<(LabelKey, regex::Regex)> = LabelKey::ALL.iter().map(|&k| (k, regex::Regex::new(&k.tag_regex()).unwrap())).collect();
+    for m in Metric::ALL {
+        let values: Vec<String> = m.labels().iter().map(|k| format!("/{}/le.x/{{id}}", k.as_str())).collect();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let mut parts = vec![Part::Whole];
+        if m.kind() == MetricKind::Histogram {
+            parts.extend([Part::Bucket("2.5"), Part::Sum, Part::Count]);
+        }
+        for part in parts {
+            let name = format!("wasmcustom.{}", part_name(m, part, &values));
+            let mut tags = Vec::new();
+            let mut cut = vec![false; name.len()];
+            for (key, re) in &extractors {
+                if let Some(c) = re.captures(&name) {
+                    tags.push((key.as_str(), c[2].to_string()));
+                    let whole = c.get(1).unwrap();
+                    cut[whole.start()..whole.end()].iter_mut().for_each(|x| *x = true);
+                }
+            }
+            let rest: String = name.char_indices().filter(|(i, _)| !cut[*i]).map(|(_, ch)| ch).collect();
+            let mut want: Vec<(&str, String)> = m.labels().iter().zip(&values).map(|(k, v)| (k.as_str(), v.to_string())).collect();
+            if let Part::Bucket(le) = part {
+                want.push(("le", le.to_string()));
+            }
+            want.sort();
+            tags.sort();
+            assert_eq!(tags, want, "{name}");
+            assert_eq!(rest, format!("wasmcustom.{}{}", m.name(), part.suffix()), "{name}");
+        }
+    }
 }
 
 /// The README's bootstrap snippet for `"histograms": "envoy"` gives Envoy the contract's

@@ -39,6 +39,8 @@ fn one(envoy: &SimEnvoy, metric: &str, labels: &[(&str, &str)]) -> Option<u64> {
     Some(h.sum)
 }
 
+const QUANTILES: &str = "http_request_duration_quantile_microseconds";
+
 fn hist(envoy: &SimEnvoy, metric: &str, method: &str, route: &str) -> Option<u64> {
     one(envoy, metric, &[("method", method), ("route", route)])
 }
@@ -66,10 +68,15 @@ fn successful_chunked_upload_records_every_series_exactly(host) {
     // 132,306 bytes: between the 100 kB and 500 kB bounds.
     let sizes = envoy.exact("upload_file_size_bytes", &[("route", UPLOAD)]).unwrap();
     assert_eq!(sizes.per_bucket().into_iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>(), [("500000".to_string(), 1)]);
+    // The latency quantiles of the route: 42,999,999 ns is 43,000 us, reported as the middle
+    // of its HdrHistogram bucket (42,752-43,007 us), for every quantile of one sample.
+    for q in ["0.5", "0.9", "0.99", "0.999"] {
+        assert_eq!(envoy.gauge(QUANTILES, &[("route", UPLOAD), ("quantile", q)]), Some(42_880), "p{q}");
+    }
     // Nothing else: requests and in-flight; the duration histogram (15 bounds, +Inf, sum,
-    // count) and two size histograms (11 bounds + 3); the upload outcome and size; the
-    // config gauge.
-    assert_eq!(envoy.series().len(), 2 + 18 + 14 + 14 + 1 + 14 + 1, "{:#?}", envoy.series());
+    // count) and two size histograms (11 bounds + 3); the upload outcome and size; four
+    // quantile gauges; the config gauge.
+    assert_eq!(envoy.series().len(), 2 + 18 + 14 + 14 + 1 + 14 + 4 + 1, "{:#?}", envoy.series());
 }
 
 fn upload_outcomes_follow_the_default_table(host) {
@@ -295,8 +302,9 @@ fn metric_ids_are_defined_once_per_series(host) {
     let configured = envoy.define_calls(); // the config gauge
     run(1);
     let after_first = envoy.define_calls();
-    // requests{200}, in-flight; duration (15 bounds, +Inf, sum, count), two sizes (11 + 3 each).
-    assert_eq!(after_first - configured, 2 + 18 + 14 + 14);
+    // requests{200}, in-flight; duration (15 bounds, +Inf, sum, count), two sizes (11 + 3
+    // each); four latency quantile gauges.
+    assert_eq!(after_first - configured, 2 + 18 + 14 + 14 + 4);
     run(100);
     assert_eq!(envoy.define_calls(), after_first);
 }
@@ -406,6 +414,7 @@ fn empty_config_records_with_defaults(host) {
             "http_request_duration_milliseconds_bucket",
             "http_request_duration_milliseconds_count",
             "http_request_duration_milliseconds_sum",
+            "http_request_duration_quantile_microseconds",
             "http_requests_in_progress",
             "http_requests_total",
             "http_response_body_bytes_bucket",
@@ -492,6 +501,45 @@ fn a_stopping_vm_flushes_what_it_counted(host) {
     // raised by exactly that one, as the README says.
     assert_eq!(in_progress(envoy, "GET", STATUS), Some(1));
     std::mem::forget(open);
+}
+
+/// The quantile gauges describe the whole proxy: the windows of two VMs are merged (90
+/// requests of 10 ms on one, 10 of 500 ms on the other) and published once; a VM that stops
+/// leaves the merge; a route whose window empties reads 0.
+fn latency_quantiles_merge_every_vm_and_follow_the_window(host) {
+    let envoy = host.envoy();
+    let (a, b) = (host.vm(DEMO).unwrap(), host.vm(DEMO).unwrap());
+    for i in 0..90 {
+        let mut s = a.request("GET", &format!("/api/v1/status/{i}"));
+        envoy.advance_ms(10);
+        s.respond(200, 0);
+        s.complete();
+    }
+    for i in 0..10 {
+        let mut s = b.request("GET", &format!("/api/v1/status/{i}"));
+        envoy.advance_ms(500);
+        s.respond(200, 0);
+        s.complete();
+    }
+    // One tick for every VM: each shares its window; the first one to tick publishes (from
+    // the next tick on, it sees the other's window too; reading the stats ticks again).
+    envoy.settle();
+    let q = |quantile: &str| envoy.gauge(QUANTILES, &[("route", STATUS), ("quantile", quantile)]);
+    // The middle of the HdrHistogram bucket: 10,016 for 10 ms (bucket 9,984-10,047 us) and
+    // 500,736 for 500 ms (499,712-501,759 us), within 0.2 % of the truth.
+    assert_eq!([q("0.5"), q("0.9"), q("0.99"), q("0.999")], [Some(10_016), Some(10_016), Some(500_736), Some(500_736)]);
+    for (got, truth) in [(10_016.0, 10_000.0), (500_736.0, 500_000.0)] {
+        assert!(f64::abs(got - truth) / truth < 0.01);
+    }
+    // The quantiles were published by one VM, defined once per label set.
+    assert_eq!(envoy.label_values(QUANTILES, "quantile"), ["0.5", "0.9", "0.99", "0.999"]);
+    b.stop();
+    envoy.settle();
+    assert_eq!([q("0.5"), q("0.99")], [Some(10_016), Some(10_016)], "the stopped VM's window left the merge");
+    // 61 s later every sub-window of the 60 s window has passed.
+    envoy.advance_ms(61_000);
+    envoy.settle();
+    assert_eq!([q("0.5"), q("0.9"), q("0.99"), q("0.999")], [Some(0); 4]);
 }
 
 /// The learned labels outlive VMs. A VM configured with a lower cap keeps serving the labels

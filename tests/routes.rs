@@ -87,7 +87,7 @@ fn no_worker_writes_shared_data_unchecked(host) {
     let w2 = host.vm(r#"{"max_routes": 1}"#).unwrap();
     send(&w2, "GET", "/b", 200);
     send(&w1, "GET", "/a", 200);
-    assert_eq!(envoy.unchecked_shared_writes(), 0);
+    assert_eq!(envoy.unchecked_shared_writes(SHARED_KEY), 0);
     assert_eq!(routes(envoy), ["/a", "__other__"]);
 }
 
@@ -102,7 +102,7 @@ fn a_worker_that_loses_the_race_to_create_the_shared_state_keeps_the_cap(host) {
     send(&w2, "GET", "/b", 200);
     assert_eq!(routes(envoy), ["/a", "__other__"]);
     assert_eq!(requests(envoy, "GET", "__other__", "200"), Some(1));
-    assert_eq!(envoy.unchecked_shared_writes(), 0);
+    assert_eq!(envoy.unchecked_shared_writes(SHARED_KEY), 0);
 }
 
 /// Labels guessed before a position was learned are retired when it is: the cap is for real

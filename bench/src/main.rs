@@ -13,12 +13,15 @@
 //!    after the same traffic; the differences are what the VMs take.
 //! 3. Instructions: the same listeners, plus probes that price single host calls, under
 //!    callgrind; instructions per request are the same from run to run.
+//! 4. In-app: routemeter's added Envoy CPU next to what prometheus-fastapi-instrumentator adds
+//!    to a FastAPI app's CPU ([`in_app`]).
 //!
 //! Environment: `BENCH_ROUNDS` (5), `BENCH_SECONDS` (5), `BENCH_CONNECTIONS` (8), `BENCH_MIX`
 //! (one mix only, in both parts: 0, 1 or 2), `BENCH_PROBES` (extra probe listeners for part 1, see
 //! [`cpu_variants`]), `BENCH_WASM` (another routemeter build), `BENCH_CPU=0`,
-//! `BENCH_MEMORY=0` and `BENCH_INSTRUCTIONS=0` (skip a part).
+//! `BENCH_MEMORY=0`, `BENCH_INSTRUCTIONS=0` and `BENCH_IN_APP=0` (skip a part).
 
+mod in_app;
 mod instructions;
 mod setup;
 mod wrk;
@@ -30,11 +33,11 @@ use routemeter_demo::client::{Body, Request};
 use setup::{Bench, Filter, Launch, Variant};
 use wrk::Load;
 
-const NONE: Variant = Variant::new("none", Filter::None);
+pub(crate) const NONE: Variant = Variant::new("none", Filter::None);
 const EMPTY: Variant = Variant::new("empty", Filter::Empty);
 /// What reading `:method`, `:path` and `response.code` costs, with nothing recorded.
 const FLOOR: Variant = Variant::new("floor", Filter::Probe("req:method,path;log:code"));
-const ROUTEMETER: Variant = Variant::new("routemeter", Filter::Routemeter);
+pub(crate) const ROUTEMETER: Variant = Variant::new("routemeter", Filter::Routemeter);
 const VARIANTS: [Variant; 4] = [NONE, EMPTY, FLOOR, ROUTEMETER];
 
 /// Probes that price one kind of host call: (variant, what it does, calls per request).
@@ -115,7 +118,7 @@ struct Sample {
     p99_us: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {
@@ -128,7 +131,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
+pub(crate) fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
@@ -190,10 +193,11 @@ fn main() {
     // Each part can be skipped (`$BENCH_CPU=0`, ...). Without CPU figures there is nothing
     // to compare with the goal, so that part failing ends the run; the others only say so.
     type Part = fn() -> Result<String, String>;
-    let parts: [(&str, &str, Part); 3] = [
+    let parts: [(&str, &str, Part); 4] = [
         ("BENCH_CPU", "cpu", cpu_report),
         ("BENCH_MEMORY", "memory", memory_report),
         ("BENCH_INSTRUCTIONS", "instructions", instruction_report),
+        ("BENCH_IN_APP", "in-app", in_app::report),
     ];
     for (switch, part, run) in parts {
         if std::env::var(switch).as_deref() == Ok("0") {

@@ -47,19 +47,28 @@ pub enum Launch {
     Callgrind,
 }
 
+/// What the listeners route to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// An nginx started for the bench, answering `ok` to everything: the cheapest upstream.
+    Nginx,
+    /// A server the caller runs on this port.
+    Port(u16),
+}
+
 pub struct Bench {
     repo: PathBuf,
     dir: PathBuf,
     // Envoy first: fields drop in order, and Envoy should go before its upstream.
     envoy: Process,
-    _nginx: Process,
+    _nginx: Option<Process>,
     admin: SocketAddr,
     variants: Vec<(Variant, SocketAddr)>,
 }
 
 /// A child process killed (and reaped) when dropped, so that no error path of the setup or
 /// the measurement leaves nginx or Envoy running.
-struct Process(Child);
+pub struct Process(pub Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -70,13 +79,13 @@ impl Drop for Process {
 
 /// `n` distinct free ports. The sockets are held until all are chosen, so the kernel cannot
 /// hand the same port out twice; they close before the servers start.
-fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+pub fn free_ports(n: usize) -> Result<Vec<u16>, String> {
     let sockets = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>();
     let sockets = sockets.map_err(|e| format!("free port: {e}"))?;
     sockets.iter().map(|s| s.local_addr().map(|a| a.port()).map_err(|e| format!("free port: {e}"))).collect()
 }
 
-fn wait_port(port: u16, what: &str) -> Result<(), String> {
+pub fn wait_port(port: u16, what: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -89,6 +98,10 @@ fn wait_port(port: u16, what: &str) -> Result<(), String> {
 
 impl Bench {
     pub fn start(variants: &[Variant], launch: Launch) -> Result<Bench, String> {
+        Bench::start_with(variants, launch, Upstream::Nginx)
+    }
+
+    pub fn start_with(variants: &[Variant], launch: Launch, upstream: Upstream) -> Result<Bench, String> {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let repo = repo.canonicalize().map_err(|e| e.to_string())?;
         let dir = repo.join(match launch {
@@ -98,30 +111,35 @@ impl Bench {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("nginx")).map_err(|e| e.to_string())?;
         let ports = free_ports(variants.len() + 2)?;
-        let (upstream, admin_port) = (ports[0], ports[1]);
+        let (nginx_port, admin_port) = (ports[0], ports[1]);
         let listeners: Vec<(Variant, SocketAddr)> =
             variants.iter().zip(&ports[2..]).map(|(v, p)| (*v, SocketAddr::from(([127, 0, 0, 1], *p)))).collect();
 
-        // One process (no master): killing it by pid leaves no orphaned worker behind.
-        let nginx_conf = format!(
-            "daemon off;\nmaster_process off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  client_max_body_size 16m;\n  client_body_buffer_size 2m;\n  keepalive_requests 1000000;\n\
-               server {{\n    listen 127.0.0.1:{upstream};\n    location / {{ return 200 \"ok\"; }}\n  }}\n}}\n",
-            d = dir.join("nginx").display()
-        );
-        fs::write(dir.join("nginx/nginx.conf"), nginx_conf).map_err(|e| e.to_string())?;
-        let nginx = Command::new("nginx")
-            .arg("-p")
-            .arg(dir.join("nginx"))
-            .arg("-c")
-            .arg(dir.join("nginx/nginx.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(Process)
-            .map_err(|e| format!("nginx (apt-get install nginx-light; make bench does): {e}"))?;
-
+        let (upstream, nginx) = match upstream {
+            Upstream::Port(port) => (port, None),
+            Upstream::Nginx => {
+                // One process (no master): killing it by pid leaves no orphaned worker behind.
+                let nginx_conf = format!(
+                    "daemon off;\nmaster_process off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+                     events {{ worker_connections 1024; }}\n\
+                     http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  client_max_body_size 16m;\n  client_body_buffer_size 2m;\n  keepalive_requests 1000000;\n\
+                       server {{\n    listen 127.0.0.1:{nginx_port};\n    location / {{ return 200 \"ok\"; }}\n  }}\n}}\n",
+                    d = dir.join("nginx").display()
+                );
+                fs::write(dir.join("nginx/nginx.conf"), nginx_conf).map_err(|e| e.to_string())?;
+                let nginx = Command::new("nginx")
+                    .arg("-p")
+                    .arg(dir.join("nginx"))
+                    .arg("-c")
+                    .arg(dir.join("nginx/nginx.conf"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map(Process)
+                    .map_err(|e| format!("nginx (apt-get install nginx-light; make bench does): {e}"))?;
+                (nginx_port, Some(nginx))
+            }
+        };
         let yaml = bootstrap(&repo, admin_port, &listeners, upstream)?;
         fs::write(dir.join("envoy.yaml"), yaml).map_err(|e| e.to_string())?;
         let mut envoy = match launch {
@@ -146,7 +164,7 @@ impl Bench {
             .map_err(|e| format!("envoy (make deps): {e}"))?;
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
         let bench = Bench { dir, envoy, _nginx: nginx, admin, variants: listeners, repo };
-        wait_port(upstream, "nginx")?;
+        wait_port(upstream, "the upstream")?;
         // Under callgrind Envoy starts some 20 times slower.
         if !wait_ready(admin, Duration::from_secs(if launch == Launch::Native { 60 } else { 300 })) {
             return Err(format!("envoy not ready; see {}", bench.dir.join("envoy.log").display()));
@@ -159,11 +177,7 @@ impl Bench {
 
     /// Envoy's CPU time so far, all threads, in microseconds.
     fn envoy_cpu_us(&self) -> Result<f64, String> {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.envoy.0.id())).map_err(|e| e.to_string())?;
-        let fields: Vec<&str> = stat[stat.rfind(')').ok_or("bad /proc stat")? + 2..].split(' ').collect();
-        let ticks: f64 = fields[11].parse::<f64>().map_err(|e| e.to_string())? + fields[12].parse::<f64>().map_err(|e| e.to_string())?;
-        // CLK_TCK is 100 on Linux.
-        Ok(ticks * 10_000.0)
+        cpu_us(self.envoy.0.id())
     }
 
     pub fn envoy_pid(&self) -> u32 {
@@ -217,6 +231,15 @@ impl Bench {
     }
 }
 
+/// A process's CPU time so far (user + system, all threads), in microseconds.
+pub fn cpu_us(pid: u32) -> Result<f64, String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    let fields: Vec<&str> = stat[stat.rfind(')').ok_or("bad /proc stat")? + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().map_err(|e| e.to_string())? + fields[12].parse::<f64>().map_err(|e| e.to_string())?;
+    // CLK_TCK is 100 on Linux.
+    Ok(ticks * 10_000.0)
+}
+
 /// `$BENCH_WASM` measures another build of routemeter (file name in the release target dir).
 fn routemeter_file() -> String {
     std::env::var("BENCH_WASM").unwrap_or_else(|_| "routemeter.wasm".to_string())
@@ -241,11 +264,19 @@ fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAd
     let plugin_json = {
         let start = shipped.find("value: |").ok_or("no plugin config")? + "value: |".len();
         let end = shipped[start..].find("- name: envoy.filters.http.router").ok_or("no router")? + start;
-        shipped[start..end].lines().map(str::trim).collect::<Vec<_>>().join(" ")
+        // The OpenAPI source of the demo needs the demo's cluster; the bench has nginx.
+        shipped[start..end].lines().map(str::trim).filter(|l| !l.starts_with("\"openapi\"")).collect::<Vec<_>>().join(" ")
     };
-    let wasm = |name: &str, vm: &str, file: &str, config: &str| {
+    // `$BENCH_CAPABILITIES` (comma-separated export and import names) restricts routemeter's
+    // VM to them with Envoy's capability_restriction_config: callbacks left out are skipped.
+    let capabilities = std::env::var("BENCH_CAPABILITIES").ok().map(|list| {
+        let allowed: String = list.split(',').map(|c| format!("                    {}: {{}}\n", c.trim())).collect();
+        format!("                capability_restriction_config:\n                  allowed_capabilities:\n{allowed}")
+    });
+    let wasm = |name: &str, vm: &str, file: &str, config: &str, restrict: Option<&String>| {
         format!(
-            "          - name: envoy.filters.http.wasm\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n              config:\n                name: {name}\n                root_id: {name}\n                failure_policy: FAIL_OPEN\n                vm_config:\n                  vm_id: {vm}\n                  runtime: envoy.wasm.runtime.v8\n                  code: {{ local: {{ filename: {} }} }}\n                configuration:\n                  \"@type\": type.googleapis.com/google.protobuf.StringValue\n                  value: '{config}'\n",
+            "          - name: envoy.filters.http.wasm\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n              config:\n                name: {name}\n                root_id: {name}\n                failure_policy: FAIL_OPEN\n{}                vm_config:\n                  vm_id: {vm}\n                  runtime: envoy.wasm.runtime.v8\n                  code: {{ local: {{ filename: {} }} }}\n                configuration:\n                  \"@type\": type.googleapis.com/google.protobuf.StringValue\n                  value: '{config}'\n",
+            restrict.map_or("", String::as_str),
             repo.join("target/wasm32-unknown-unknown/release").join(file).display()
         )
     };
@@ -254,9 +285,9 @@ fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAd
         let port = addr.port();
         let filter = match v.filter {
             Filter::None => String::new(),
-            Filter::Empty => wasm(name, name, "empty_filter.wasm", ""),
-            Filter::Routemeter => wasm(name, name, &routemeter_file(), &plugin_json),
-            Filter::Probe(plan) => wasm(name, "probe", "probe_filter.wasm", plan),
+            Filter::Empty => wasm(name, name, "empty_filter.wasm", "", None),
+            Filter::Routemeter => wasm(name, name, &routemeter_file(), &plugin_json, capabilities.as_ref()),
+            Filter::Probe(plan) => wasm(name, "probe", "probe_filter.wasm", plan, None),
         };
         format!(
             "  - name: {name}\n    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          stat_prefix: {name}\n          route_config:\n            virtual_hosts:\n            - name: all\n              domains: [\"*\"]\n              routes:\n              - match: {{ prefix: \"/\" }}\n                route: {{ cluster: upstream, timeout: 60s }}\n          http_filters:\n{filter}          - name: envoy.filters.http.router\n            typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }}\n"

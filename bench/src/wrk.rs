@@ -13,6 +13,8 @@ pub struct Load {
 }
 
 pub struct WrkResult {
+    /// Responses completed (`N requests in ...`).
+    pub requests: f64,
     pub rps: f64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -46,7 +48,8 @@ fn parse(text: &str) -> Option<WrkResult> {
             (it.next() == Some(p)).then(|| it.next()).flatten().and_then(duration_us)
         })
     };
-    Some(WrkResult { rps, p50_us: percentile("50%")?, p99_us: percentile("99%")? })
+    let requests = text.lines().find_map(|l| l.trim().split_once(" requests in ")).and_then(|(n, _)| n.trim().parse().ok())?;
+    Some(WrkResult { requests, rps, p50_us: percentile("50%")?, p99_us: percentile("99%")? })
 }
 
 fn duration_us(s: &str) -> Option<f64> {
@@ -69,7 +72,7 @@ mod tests {
     fn reads_a_wrk_report() {
         let text = "Running 5s test @ http://127.0.0.1:1/\n  1 threads and 8 connections\n  Latency Distribution\n     50%  250.00us\n     75%  300.00us\n     90%  1.10ms\n     99%    2.50ms\n  60000 requests in 5.00s, 7.00MB read\nRequests/sec:  12000.50\nTransfer/sec:      1.40MB\n";
         let r = parse(text).unwrap();
-        assert_eq!((r.rps, r.p50_us, r.p99_us), (12000.5, 250.0, 2500.0));
+        assert_eq!((r.requests, r.rps, r.p50_us, r.p99_us), (60000.0, 12000.5, 250.0, 2500.0));
         assert_eq!(duration_us("1.5s"), Some(1.5e6));
         assert_eq!(duration_us("abc"), None);
     }

@@ -10,7 +10,12 @@ use crate::method::{Method, MethodSet};
 use crate::outcome::{OutcomeLabels, OutcomePolicy, RouteKind, StatusMatch};
 use crate::route::{RouteRule, Template};
 
-pub use raw::{RawConfig, RawHistograms, RawKind, RawOpenApi, RawRoute, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES};
+pub use raw::{
+    RawConfig, RawHistograms, RawKind, RawLatency, RawOpenApi, RawRoute, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES,
+    DEFAULT_QUANTILES, DEFAULT_WINDOW_SECONDS,
+};
+
+use crate::latency::{LatencyConfig, Quantile};
 
 use crate::metrics::{Bounds, HistogramMode, Unit};
 
@@ -40,6 +45,8 @@ pub struct Config {
     pub histograms: HistogramMode,
     pub duration_buckets: Bounds,
     pub size_buckets: Bounds,
+    /// `None`: no quantile gauges (`"quantiles": []`).
+    pub latency: Option<LatencyConfig>,
 }
 
 /// Where to fetch the upstream's OpenAPI document, validated.
@@ -89,6 +96,7 @@ impl Default for Config {
             histograms: HistogramMode::Exact,
             duration_buckets: default_bounds(Unit::Milliseconds),
             size_buckets: default_bounds(Unit::Bytes),
+            latency: None,
         })
     }
 }
@@ -159,6 +167,7 @@ impl Config {
         };
         let duration_buckets = bounds("duration_buckets_ms", raw.duration_buckets_ms, Unit::Milliseconds)?;
         let size_buckets = bounds("size_buckets_bytes", raw.size_buckets_bytes, Unit::Bytes)?;
+        let latency = validate_latency(raw.latency_quantiles)?;
         Ok(Config {
             rules,
             exclusions,
@@ -175,8 +184,37 @@ impl Config {
             },
             duration_buckets,
             size_buckets,
+            latency,
         })
     }
+}
+
+const MAX_QUANTILES: usize = 8;
+
+fn validate_latency(raw: RawLatency) -> Result<Option<LatencyConfig>, ConfigError> {
+    if !(10..=3_600).contains(&raw.window_seconds) {
+        return Err(err(
+            "latency_quantiles.window_seconds",
+            format!("must be between 10 and 3600, got {}", raw.window_seconds),
+        ));
+    }
+    if raw.quantiles.len() > MAX_QUANTILES {
+        return Err(err("latency_quantiles.quantiles", format!("at most {MAX_QUANTILES}, got {}", raw.quantiles.len())));
+    }
+    let mut quantiles: Vec<Quantile> = Vec::new();
+    for (i, &q) in raw.quantiles.iter().enumerate() {
+        let field = format!("latency_quantiles.quantiles[{i}]");
+        // The label is the number as written; four decimals keep it short and exact.
+        let label = format!("{q}");
+        if !(q > 0.0 && q < 1.0) || label.len() > 6 {
+            return Err(err(field, format!("must be between 0 and 1 (exclusive) with at most 4 decimals, got {label}")));
+        }
+        if quantiles.last().is_some_and(|last| last.value >= q) {
+            return Err(err(field, "quantiles must be ascending, without repeats"));
+        }
+        quantiles.push(Quantile { value: q, label });
+    }
+    Ok((!quantiles.is_empty()).then_some(LatencyConfig { quantiles, window_seconds: raw.window_seconds }))
 }
 
 fn validate_openapi(raw: RawOpenApi) -> Result<OpenApiConfig, ConfigError> {

@@ -32,6 +32,25 @@ pub struct RawConfig {
     pub histograms: RawHistograms,
     pub duration_buckets_ms: Option<Vec<f64>>,
     pub size_buckets_bytes: Option<Vec<f64>>,
+    /// Per-route latency quantiles over a sliding window, merged across workers.
+    pub latency_quantiles: RawLatency,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLatency {
+    /// Ascending, each strictly between 0 and 1; `[]` switches the gauges off.
+    pub quantiles: Vec<f64>,
+    pub window_seconds: u64,
+}
+
+pub const DEFAULT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+pub const DEFAULT_WINDOW_SECONDS: u64 = 60;
+
+impl Default for RawLatency {
+    fn default() -> Self {
+        RawLatency { quantiles: DEFAULT_QUANTILES.to_vec(), window_seconds: DEFAULT_WINDOW_SECONDS }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -58,6 +77,7 @@ impl Default for RawConfig {
             histograms: RawHistograms::Exact,
             duration_buckets_ms: None,
             size_buckets_bytes: None,
+            latency_quantiles: RawLatency::default(),
         }
     }
 }

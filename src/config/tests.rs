@@ -69,7 +69,7 @@ fn openapi_source_defaults() {
 #[test]
 fn errors_name_the_field() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`"),
+        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`"),
         (r#"{"max_routes": 0}"#, "max_routes: must be between 1 and 10000, got 0"),
         (r#"{"max_routes": 10001}"#, "max_routes: must be between 1 and 10000, got 10001"),
         (r#"{"max_routes": -1}"#, "max_routes: invalid value: integer `-1`, expected u64"),
@@ -92,6 +92,12 @@ fn errors_name_the_field() {
         (r#"{"duration_buckets_ms": [10, 5]}"#, "duration_buckets_ms: bounds must increase strictly, got 10 then 5"),
         (r#"{"size_buckets_bytes": []}"#, "size_buckets_bytes: must have 1 to 40 bounds, got 0"),
         (r#"{"size_buckets_bytes": ["1k"]}"#, "size_buckets_bytes[0]: invalid type: string \"1k\", expected f64"),
+        (r#"{"latency_quantiles": {"window_seconds": 5}}"#, "latency_quantiles.window_seconds: must be between 10 and 3600, got 5"),
+        (r#"{"latency_quantiles": {"quantiles": [0.5, 1]}}"#, "latency_quantiles.quantiles[1]: must be between 0 and 1 (exclusive) with at most 4 decimals, got 1"),
+        (r#"{"latency_quantiles": {"quantiles": [0.123456]}}"#, "latency_quantiles.quantiles[0]: must be between 0 and 1 (exclusive) with at most 4 decimals, got 0.123456"),
+        (r#"{"latency_quantiles": {"quantiles": [0.9, 0.5]}}"#, "latency_quantiles.quantiles[1]: quantiles must be ascending, without repeats"),
+        (r#"{"latency_quantiles": {"quantiles": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}}"#, "latency_quantiles.quantiles: at most 8, got 9"),
+        (r#"{"latency_quantiles": {"p99": true}}"#, "latency_quantiles.p99: unknown field `p99`, expected `quantiles` or `window_seconds`"),
         (r#"{"openapi": "/openapi.json"}"#, "openapi: must be a JSON object"),
         (r#"{"openapi": {}}"#, "openapi: missing field `cluster`"),
         (r#"{"openapi": {"cluster": "app", "url": "/x"}}"#, "openapi.url: unknown field `url`, expected one of `cluster`, `path`, `authority`, `refresh_seconds`, `timeout_ms`, `max_bytes`, `base_path`"),
@@ -103,7 +109,7 @@ fn errors_name_the_field() {
         (r#"{"openapi": {"cluster": "app", "base_path": "v1"}}"#, "openapi.base_path: must be a literal path starting with '/', got \"v1\""),
         (r#"{"routes": 5}"#, "routes: invalid type: integer `5`, expected a sequence"),
         ("[]", "configuration: must be a JSON object"),
-        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`"),
+        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`"),
         ("null", "configuration: must be a JSON object"),
         (r#"{"routes": [["/a"]]}"#, "routes[0]: must be a JSON object"),
         ("{", "configuration: EOF while parsing an object at line 1 column 1"),
@@ -138,4 +144,15 @@ fn errors_carry_field_and_reason_separately() {
     let e = Config::from_json(br#"{"max_routes": 0}"#).unwrap_err();
     assert_eq!(e.field, "max_routes");
     assert_eq!(e.reason, "must be between 1 and 10000, got 0");
+}
+
+#[test]
+fn latency_quantiles_default_on_and_switch_off_with_an_empty_list() {
+    let default = Config::from_json(b"{}").unwrap().latency.unwrap();
+    let labels: Vec<&str> = default.quantiles.iter().map(|q| q.label.as_str()).collect();
+    assert_eq!((labels, default.window_seconds), (vec!["0.5", "0.9", "0.99", "0.999"], 60));
+    let custom = Config::from_json(br#"{"latency_quantiles": {"quantiles": [0.75, 0.9999], "window_seconds": 300}}"#).unwrap();
+    let custom = custom.latency.unwrap();
+    assert_eq!((custom.quantiles[1].value, custom.quantiles[1].label.as_str(), custom.window_seconds), (0.9999, "0.9999", 300));
+    assert_eq!(Config::from_json(br#"{"latency_quantiles": {"quantiles": []}}"#).unwrap().latency, None);
 }

@@ -13,10 +13,12 @@ pub enum LabelKey {
     Status,
     /// A histogram bucket's upper bound (`_bucket` series of exact histograms).
     Le,
+    /// Which quantile a latency-quantile gauge holds (`0.99`).
+    Quantile,
 }
 
 impl LabelKey {
-    pub const ALL: [LabelKey; 4] = [LabelKey::Method, LabelKey::Route, LabelKey::Status, LabelKey::Le];
+    pub const ALL: [LabelKey; 5] = [LabelKey::Method, LabelKey::Route, LabelKey::Status, LabelKey::Le, LabelKey::Quantile];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -24,13 +26,16 @@ impl LabelKey {
             LabelKey::Route => "route",
             LabelKey::Status => "status",
             LabelKey::Le => "le",
+            LabelKey::Quantile => "quantile",
         }
     }
 
     /// The `stats_tags` regex Envoy needs for this key (Istio's `key=.=value;.;` convention):
-    /// group 1 is removed from the stat name, group 2 becomes the label value.
+    /// group 1 is removed from the stat name, group 2 becomes the label value. The key must
+    /// start the name, follow Envoy's `wasmcustom.` scope or end the previous pair: `le=` also
+    /// ends `quantile=`, and an unanchored `le` regex tagged every quantile gauge with `le`.
     pub fn tag_regex(self) -> String {
-        format!(r"({}=\.=(.*?);\.;)", self.as_str())
+        format!(r"(?:^|[.;])({}=\.=(.*?);\.;)", self.as_str())
     }
 }
 
@@ -47,12 +52,13 @@ pub enum Metric {
     ConfigInvalid,
     OpenApiFetches,
     OpenApiRoutes,
+    RequestDurationQuantile,
 }
 
-use LabelKey::{Method as M, Route as R, Status as S};
+use LabelKey::{Method as M, Quantile as Q, Route as R, Status as S};
 
 impl Metric {
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 12] = [
         Metric::RequestsTotal,
         Metric::RequestDuration,
         Metric::RequestsInProgress,
@@ -64,6 +70,7 @@ impl Metric {
         Metric::ConfigInvalid,
         Metric::OpenApiFetches,
         Metric::OpenApiRoutes,
+        Metric::RequestDurationQuantile,
     ];
 
     /// Name as scraped from `/stats/prometheus`. The unit is in the name because Envoy
@@ -81,6 +88,7 @@ impl Metric {
             Metric::ConfigInvalid => "routemeter_config_invalid",
             Metric::OpenApiFetches => "routemeter_openapi_fetches_total",
             Metric::OpenApiRoutes => "routemeter_openapi_routes",
+            Metric::RequestDurationQuantile => "http_request_duration_quantile_microseconds",
         }
     }
 
@@ -89,7 +97,9 @@ impl Metric {
             Metric::RequestsTotal | Metric::UploadsTotal | Metric::DownloadsTotal | Metric::OpenApiFetches => {
                 MetricKind::Counter
             }
-            Metric::RequestsInProgress | Metric::ConfigInvalid | Metric::OpenApiRoutes => MetricKind::Gauge,
+            Metric::RequestsInProgress | Metric::ConfigInvalid | Metric::OpenApiRoutes | Metric::RequestDurationQuantile => {
+                MetricKind::Gauge
+            }
             Metric::RequestDuration | Metric::RequestBodyBytes | Metric::ResponseBodyBytes | Metric::UploadFileSize => {
                 MetricKind::Histogram
             }
@@ -107,6 +117,7 @@ impl Metric {
             Metric::UploadsTotal | Metric::DownloadsTotal => &[R, S],
             Metric::UploadFileSize => &[R],
             Metric::OpenApiFetches => &[S],
+            Metric::RequestDurationQuantile => &[R, Q],
             Metric::ConfigInvalid | Metric::OpenApiRoutes => &[],
         }
     }

@@ -87,6 +87,6 @@ mod tests {
 
     #[test]
     fn tag_regexes() {
-        assert_eq!(LabelKey::Route.tag_regex(), r"(route=\.=(.*?);\.;)");
+        assert_eq!(LabelKey::Route.tag_regex(), r"(?:^|[.;])(route=\.=(.*?);\.;)");
     }
 }

@@ -203,7 +203,7 @@ pub extern "C" fn proxy_on_delete(context: u32) {
     with_vm(|vm| {
         if vm.root == Some(context) {
             if let Some(plugin) = &mut vm.plugin {
-                plugin.flush(&HostCalls);
+                plugin.stop(&HostCalls);
             }
             return;
         }

@@ -44,6 +44,8 @@ pub struct StackOptions {
     pub plugin_config: Option<String>,
     /// Adds a route `/refused/` to a cluster whose port nobody listens on (local 503s).
     pub refused_route: bool,
+    /// Adds a `dog_statsd` stats sink sending to this UDP address.
+    pub dog_statsd: Option<SocketAddr>,
 }
 
 impl Default for StackOptions {
@@ -53,6 +55,7 @@ impl Default for StackOptions {
             concurrency: 1,
             plugin_config: None,
             refused_route: false,
+            dog_statsd: None,
         }
     }
 }
@@ -76,6 +79,12 @@ impl Stack {
         let mut bootstrap = bootstrap(demo.addr, opts.plugin_config.as_deref());
         if opts.refused_route {
             bootstrap = with_refused_route(bootstrap);
+        }
+        if let Some(addr) = opts.dog_statsd {
+            bootstrap = format!(
+                "stats_sinks:\n  - name: envoy.stat_sinks.dog_statsd\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.config.metrics.v3.DogStatsdSink\n      address: {{ socket_address: {{ address: 127.0.0.1, port_value: {} }} }}\n{bootstrap}",
+                addr.port()
+            );
         }
         let config_path = dir.join("envoy.yaml");
         fs::write(&config_path, bootstrap).expect("write bootstrap");

@@ -166,7 +166,7 @@ impl NativeVm {
     /// As the wasm glue's root `on_done` does it.
     fn stop_vm(&self) {
         if !self.stopped.replace(true) {
-            self.plugin.borrow_mut().flush(&EnvoyCalls(&self.envoy));
+            self.plugin.borrow_mut().stop(&EnvoyCalls(&self.envoy));
         }
     }
 

@@ -58,8 +58,8 @@ struct State {
     shared: HashMap<String, (Vec<u8>, u32)>,
     next_cas: u32,
     define_calls: usize,
-    /// Shared-data writes with CAS 0, which Envoy performs unchecked.
-    unchecked_writes: usize,
+    /// Shared-data writes with CAS 0 (which Envoy performs unchecked), by key.
+    unchecked_writes: HashMap<String, usize>,
     /// `(cluster, path)` -> the upstream's answer (`None`: no answer, a timeout).
     upstream: HashMap<(String, String), Answer>,
     /// Every HTTP call a filter made: `(cluster, path, authority)`.
@@ -241,7 +241,7 @@ impl SimEnvoy {
         }
         let mut s = self.state.borrow_mut();
         if cas == 0 {
-            s.unchecked_writes += 1;
+            *s.unchecked_writes.entry(key.to_string()).or_default() += 1;
         }
         if let Some((_, current)) = s.shared.get(key) {
             if cas != 0 && cas != *current {
@@ -258,10 +258,10 @@ impl SimEnvoy {
         self.state.borrow().shared.get(key).map(|(v, _)| v.clone())
     }
 
-    /// Shared-data writes made with CAS 0, which Envoy does not check: one of them can
-    /// overwrite what another worker wrote a moment before.
-    pub fn unchecked_shared_writes(&self) -> usize {
-        self.state.borrow().unchecked_writes
+    /// Shared-data writes to `key` made with CAS 0, which Envoy does not check: on a key
+    /// several workers write, one of them can overwrite what another wrote a moment before.
+    pub fn unchecked_shared_writes(&self, key: &str) -> usize {
+        self.state.borrow().unchecked_writes.get(key).copied().unwrap_or(0)
     }
 
     // ---- HTTP calls from the root context -----------------------------------------------

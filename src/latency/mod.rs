@@ -1,0 +1,116 @@
+//! Latency quantiles per route: exact to 1 % over a sliding window, merged across the VMs of
+//! every Envoy worker, published as gauges
+//! `http_request_duration_quantile_microseconds{route, quantile}`.
+//!
+//! They answer "what is p99 on this proxy right now" without the bucket interpolation of
+//! `histogram_quantile()`. They cannot be aggregated across proxies (no quantile can); the
+//! exact `_bucket` counters can, and stay the series for fleet-wide SLOs.
+//!
+//! - [`window`]: one route's HdrHistogram window;
+//! - [`codec`]: the shared-data encoding of windows and of the coordination values;
+//! - [`share`]: the protocol by which VMs share windows and one of them publishes.
+
+mod codec;
+mod share;
+mod window;
+
+pub use codec::Blob;
+pub use share::{blob_key, quantile_values, Sharing, Timing, LEASE_KEY, PUBLISHED_KEY, REGISTRY_KEY};
+pub use window::{Sparse, Window, MAX_MICROS, SUB_WINDOWS};
+
+use crate::host::{MetricsHost, SharedStore};
+use crate::route::RouteId;
+
+/// A configured quantile and its label value (`0.99`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantile {
+    pub value: f64,
+    pub label: String,
+}
+
+/// Validated `latency_quantiles` configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyConfig {
+    /// Ascending; empty switches the feature off.
+    pub quantiles: Vec<Quantile>,
+    pub window_seconds: u64,
+}
+
+/// This VM's latency windows, by route id.
+#[derive(Debug)]
+pub struct LatencyQuantiles {
+    quantiles: Vec<Quantile>,
+    /// Length of a sub-window.
+    sub_ns: u64,
+    windows: Vec<Option<Box<Window>>>,
+    sharing: Sharing,
+}
+
+impl LatencyQuantiles {
+    pub fn new(config: &LatencyConfig) -> LatencyQuantiles {
+        LatencyQuantiles {
+            quantiles: config.quantiles.clone(),
+            sub_ns: (config.window_seconds * 1_000_000_000 / SUB_WINDOWS).max(1),
+            windows: Vec::new(),
+            sharing: Sharing::default(),
+        }
+    }
+
+    /// One finished request of `route` that took `duration_ns`, ending at `now_ns`.
+    pub fn record(&mut self, route: RouteId, duration_ns: u64, now_ns: u64) {
+        let epoch = now_ns / self.sub_ns;
+        let i = route as usize;
+        if i >= self.windows.len() {
+            // Route ids are dense and bounded by the label table's cap.
+            self.windows.resize_with(i + 1, || None);
+        }
+        let slot = &mut self.windows[i];
+        if slot.is_none() {
+            *slot = Window::new(epoch).map(Box::new);
+        }
+        if let Some(w) = slot {
+            w.record(duration_ns.saturating_add(500) / 1_000, epoch);
+        }
+    }
+
+    /// The periodic tick: move every window to `now_ns` (windows left empty are freed), share
+    /// what is left, and publish the proxy's quantiles if this VM holds the lease.
+    /// `known_labels` (this VM's route labels) bounds the labels a publication accepts from
+    /// other VMs' blobs.
+    pub fn tick<H: MetricsHost + SharedStore>(
+        &mut self,
+        now_ns: u64,
+        interval_ms: u64,
+        label: impl Fn(RouteId) -> String,
+        known_labels: usize,
+        host: &H,
+    ) {
+        let epoch = now_ns / self.sub_ns;
+        let mut routes = Vec::new();
+        for (route, slot) in self.windows.iter_mut().enumerate() {
+            let Some(w) = slot else { continue };
+            if w.advance(epoch) {
+                *slot = None;
+                continue;
+            }
+            routes.push((label(route as RouteId), w.merged()));
+        }
+        // Every VM has the same sources of labels (templates, the shared learned routes, the
+        // same OpenAPI document); the margin covers one that learned a few more.
+        let max_labels = (2 * known_labels).max(1_024);
+        let blob = Blob { written_ns: now_ns, routes };
+        let timing = Timing { interval_ns: interval_ms * 1_000_000 };
+        self.sharing.tick(&blob, timing, &self.quantiles, max_labels, host);
+    }
+
+    /// The VM stops: its window leaves the shared set.
+    pub fn stop(&mut self, host: &impl SharedStore) {
+        self.sharing.stop(host);
+    }
+
+    /// Routes with a window, and the bytes they hold (for the memory report).
+    pub fn footprint(&self) -> (usize, usize) {
+        let live = self.windows.iter().flatten();
+        (live.clone().count(), live.map(|w| w.heap_bytes()).sum())
+    }
+}
