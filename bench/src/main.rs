@@ -18,7 +18,7 @@
 //!
 //! Environment: `BENCH_ROUNDS` (5), `BENCH_SECONDS` (5), `BENCH_CONNECTIONS` (8), `BENCH_MIX`
 //! (one mix only, in both parts: 0, 1 or 2), `BENCH_PROBES` (extra probe listeners for part 1, see
-//! [`cpu_variants`]), `BENCH_WASM` (another routemeter build), `BENCH_CPU=0`,
+//! [`cpu_variants`]), `BENCH_WASM` (another routemeter build: a path from the repository root), `BENCH_CPU=0`,
 //! `BENCH_MEMORY=0`, `BENCH_INSTRUCTIONS=0` and `BENCH_IN_APP=0` (skip a part).
 
 mod in_app;
@@ -322,7 +322,7 @@ fn memory_report() -> Result<String, String> {
          | Envoy with | wasm file bytes | RSS kB | heap allocated bytes | RSS over none | heap over none |\n|---|---|---|---|---|---|\n",
     );
     let mut baseline = None;
-    for (filter, file) in [(NONE, ""), (EMPTY, "empty_filter.wasm"), (ROUTEMETER, "routemeter.wasm")] {
+    for (filter, file) in [(NONE, String::new()), (EMPTY, setup::EMPTY_FILTER.to_string()), (ROUTEMETER, setup::routemeter_file())] {
         let variants: Vec<Variant> = if filter.name == NONE.name { vec![NONE] } else { vec![NONE, filter] };
         let bench = Bench::start(&variants, Launch::Native)?;
         for &v in &variants {
@@ -333,7 +333,7 @@ fn memory_report() -> Result<String, String> {
         std::thread::sleep(Duration::from_secs(1));
         let (rss, heap) = bench.memory()?;
         let (rss0, heap0) = *baseline.get_or_insert((rss, heap));
-        let size = if file.is_empty() { "-".to_string() } else { bench.wasm_size(file).to_string() };
+        let size = if file.is_empty() { "-".to_string() } else { bench.wasm_size(&file).to_string() };
         eprintln!("  memory {:<10} RSS {rss} kB, heap {heap} bytes", filter.name);
         let _ = writeln!(
             out,

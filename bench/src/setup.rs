@@ -140,7 +140,7 @@ impl Bench {
                 (nginx_port, Some(nginx))
             }
         };
-        let yaml = bootstrap(&repo, admin_port, &listeners, upstream)?;
+        let yaml = bootstrap(&repo, admin_port, &listeners, upstream, launch)?;
         fs::write(dir.join("envoy.yaml"), yaml).map_err(|e| e.to_string())?;
         let mut envoy = match launch {
             Launch::Native => Command::new(repo.join(".venv/bin/envoy")),
@@ -225,9 +225,9 @@ impl Bench {
         Ok((rss, heap))
     }
 
-    /// Size of a built Wasm file, by name in the release target dir.
+    /// Size of a Wasm file (a path from the repository root).
     pub fn wasm_size(&self, file: &str) -> u64 {
-        fs::metadata(self.repo.join("target/wasm32-unknown-unknown/release").join(file)).map_or(0, |m| m.len())
+        fs::metadata(self.repo.join(file)).map_or(0, |m| m.len())
     }
 }
 
@@ -240,9 +240,14 @@ pub fn cpu_us(pid: u32) -> Result<f64, String> {
     Ok(ticks * 10_000.0)
 }
 
-/// `$BENCH_WASM` measures another build of routemeter (file name in the release target dir).
-fn routemeter_file() -> String {
-    std::env::var("BENCH_WASM").unwrap_or_else(|_| "routemeter.wasm".to_string())
+/// The bench's own filters (`make bench` builds them with the `bench-filters` profile).
+pub const EMPTY_FILTER: &str = "target/wasm32-unknown-unknown/bench-filters/empty_filter.wasm";
+const PROBE_FILTER: &str = "target/wasm32-unknown-unknown/bench-filters/probe_filter.wasm";
+
+/// routemeter as `make wasm` ships it, or another build: `$BENCH_WASM` (a path from the
+/// repository root, or absolute).
+pub fn routemeter_file() -> String {
+    std::env::var("BENCH_WASM").unwrap_or_else(|_| "target/routemeter.wasm".to_string())
 }
 
 /// The Envoy executable itself: `.venv/bin/envoy` is a Python launcher, and valgrind must
@@ -258,14 +263,22 @@ fn envoy_binary(repo: &std::path::Path) -> Result<PathBuf, String> {
 }
 
 /// One Envoy: the shipped stats_config (tags, buckets), a listener per variant, one upstream.
-fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAddr)], upstream: u16) -> Result<String, String> {
+fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAddr)], upstream: u16, launch: Launch) -> Result<String, String> {
     let shipped = fs::read_to_string(repo.join("envoy/envoy.yaml")).map_err(|e| e.to_string())?;
     let stats = &shipped[shipped.find("stats_config:").ok_or("no stats_config")?..shipped.find("static_resources:").ok_or("no static_resources")?];
     let plugin_json = {
         let start = shipped.find("value: |").ok_or("no plugin config")? + "value: |".len();
         let end = shipped[start..].find("- name: envoy.filters.http.router").ok_or("no router")? + start;
         // The OpenAPI source of the demo needs the demo's cluster; the bench has nginx.
-        shipped[start..end].lines().map(str::trim).filter(|l| !l.starts_with("\"openapi\"")).collect::<Vec<_>>().join(" ")
+        let json = shipped[start..end].lines().map(str::trim).filter(|l| !l.starts_with("\"openapi\"")).collect::<Vec<_>>().join(" ");
+        // Under callgrind every instruction of the process counts against the listener being
+        // measured, a routemeter VM's periodic flush too (about 10 s of measurement per
+        // listener at callgrind's speed). A minute between flushes keeps them out; what a
+        // flush costs is priced separately (`make wasm-cost`, fuel per tick).
+        match launch {
+            Launch::Callgrind => json.replacen('{', "{ \"flush_interval_ms\": 60000,", 1),
+            Launch::Native => json,
+        }
     };
     // `$BENCH_CAPABILITIES` (comma-separated export and import names) restricts routemeter's
     // VM to them with Envoy's capability_restriction_config: callbacks left out are skipped.
@@ -277,7 +290,7 @@ fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAd
         format!(
             "          - name: envoy.filters.http.wasm\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n              config:\n                name: {name}\n                root_id: {name}\n                failure_policy: FAIL_OPEN\n{}                vm_config:\n                  vm_id: {vm}\n                  runtime: envoy.wasm.runtime.v8\n                  code: {{ local: {{ filename: {} }} }}\n                configuration:\n                  \"@type\": type.googleapis.com/google.protobuf.StringValue\n                  value: '{config}'\n",
             restrict.map_or("", String::as_str),
-            repo.join("target/wasm32-unknown-unknown/release").join(file).display()
+            repo.join(file).display()
         )
     };
     let listener = |v: &Variant, addr: &SocketAddr| {
@@ -285,9 +298,9 @@ fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAd
         let port = addr.port();
         let filter = match v.filter {
             Filter::None => String::new(),
-            Filter::Empty => wasm(name, name, "empty_filter.wasm", "", None),
+            Filter::Empty => wasm(name, name, EMPTY_FILTER, "", None),
             Filter::Routemeter => wasm(name, name, &routemeter_file(), &plugin_json, capabilities.as_ref()),
-            Filter::Probe(plan) => wasm(name, "probe", "probe_filter.wasm", plan, None),
+            Filter::Probe(plan) => wasm(name, "probe", PROBE_FILTER, plan, None),
         };
         format!(
             "  - name: {name}\n    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          stat_prefix: {name}\n          route_config:\n            virtual_hosts:\n            - name: all\n              domains: [\"*\"]\n              routes:\n              - match: {{ prefix: \"/\" }}\n                route: {{ cluster: upstream, timeout: 60s }}\n          http_filters:\n{filter}          - name: envoy.filters.http.router\n            typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }}\n"

@@ -86,21 +86,28 @@ impl LatencyQuantiles {
         host: &H,
     ) {
         let epoch = now_ns / self.sub_ns;
-        let mut routes = Vec::new();
-        for (route, slot) in self.windows.iter_mut().enumerate() {
+        let mut changed = false;
+        for slot in &mut self.windows {
             let Some(w) = slot else { continue };
             if w.advance(epoch) {
                 *slot = None;
-                continue;
+                changed = true;
+            } else {
+                changed |= w.merged().1;
             }
-            routes.push((label(route as RouteId), w.merged()));
         }
+        let timing = Timing { interval_ns: interval_ms * 1_000_000 };
+        // Only a window that changed (or a heartbeat) is encoded and written again.
+        let blob = self.sharing.blob_due(changed, now_ns, timing).then(|| Blob {
+            written_ns: now_ns,
+            routes: (self.windows.iter_mut().enumerate())
+                .filter_map(|(route, slot)| Some((label(route as RouteId), slot.as_mut()?.merged().0.clone())))
+                .collect(),
+        });
         // Every VM has the same sources of labels (templates, the shared learned routes, the
         // same OpenAPI document); the margin covers one that learned a few more.
         let max_labels = (2 * known_labels).max(1_024);
-        let blob = Blob { written_ns: now_ns, routes };
-        let timing = Timing { interval_ns: interval_ms * 1_000_000 };
-        self.sharing.tick(&blob, timing, &self.quantiles, max_labels, host);
+        self.sharing.tick(now_ns, blob.as_ref(), timing, &self.quantiles, max_labels, host);
     }
 
     /// The VM stops: its window leaves the shared set.

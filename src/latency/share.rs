@@ -24,7 +24,9 @@ use crate::metrics::{stat_name, Metric};
 use crate::route::shared::CREATE_ONLY;
 
 use super::codec::{decode_ids, decode_labels, decode_lease, encode_ids, encode_labels, encode_lease, Blob};
-use super::window::{dense, Sparse, MAX_MICROS};
+use hdrhistogram::Histogram;
+
+use super::window::{dense, merge_sorted, Sparse, MAX_MICROS};
 use super::Quantile;
 
 pub const REGISTRY_KEY: &str = "routemeter.latency.v1.vms";
@@ -62,8 +64,13 @@ impl Timing {
 pub struct Sharing {
     id: Option<u32>,
     ticks: u64,
-    /// Quantile gauge ids by route label (one per configured quantile).
-    gauges: HashMap<String, Vec<Option<MetricId>>>,
+    /// When this VM last wrote its blob.
+    written_ns: Option<u64>,
+    /// Quantile gauges by route label (one per configured quantile): the id, and the value
+    /// this VM last set (a publisher sets only what changed).
+    gauges: HashMap<String, Vec<(Option<MetricId>, Option<u64>)>>,
+    /// An empty histogram of the windows' shape: its bucket arithmetic, no counts.
+    shape: Option<Histogram<u8>>,
 }
 
 /// Runs `change` on the decoded registry and writes it back with CAS, retrying on conflict.
@@ -121,11 +128,27 @@ impl Sharing {
         });
     }
 
-    /// One tick: share this VM's window, and publish if this VM holds the lease.
-    pub fn tick<H: MetricsHost + SharedStore>(&mut self, blob: &Blob, timing: Timing, quantiles: &[Quantile], max_labels: usize, host: &H) {
+    /// Whether this tick must write the blob: the window changed, or the last write is two
+    /// intervals old (a blob unwritten for five is taken for a dead VM's).
+    pub fn blob_due(&self, changed: bool, now: u64, timing: Timing) -> bool {
+        changed || self.written_ns.is_none_or(|at| now.saturating_sub(at) >= 2 * timing.interval_ns)
+    }
+
+    /// One tick at `now`: share this VM's window (`blob`, when [`Sharing::blob_due`]), and
+    /// publish if this VM holds the lease.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tick<H: MetricsHost + SharedStore>(
+        &mut self,
+        now: u64,
+        blob: Option<&Blob>,
+        timing: Timing,
+        quantiles: &[Quantile],
+        max_labels: usize,
+        host: &H,
+    ) {
         self.ticks += 1;
         if self.id.is_none() {
-            if blob.routes.is_empty() {
+            if blob.is_none_or(|b| b.routes.is_empty()) {
                 return;
             }
             self.register(host);
@@ -134,16 +157,22 @@ impl Sharing {
         if self.ticks % REGISTRY_CHECK_TICKS == 0 {
             self.ensure_registered(id, host);
         }
-        // Unchecked (CAS 0) on purpose: only this VM writes its own key.
-        let _ = host.set_shared(&blob_key(id), &blob.encode(), 0);
-        let now = blob.written_ns;
+        if let Some(blob) = blob {
+            // Unchecked (CAS 0) on purpose: only this VM writes its own key.
+            let _ = host.set_shared(&blob_key(id), &blob.encode(), 0);
+            self.written_ns = Some(now);
+        }
         let Ok((lease, cas)) = host.get_shared(LEASE_KEY) else { return };
-        let free = match lease.as_deref().and_then(decode_lease) {
-            Some((holder, until)) => holder == id || until < now,
-            None => true,
+        let (free, taking_over) = match lease.as_deref().and_then(decode_lease) {
+            Some((holder, until)) => (holder == id || until < now, holder != id),
+            None => (true, true),
         };
         if !free {
             return;
+        }
+        if taking_over {
+            // Another VM may have set the gauges since this one last did.
+            self.gauges.values_mut().flatten().for_each(|(_, value)| *value = None);
         }
         let cas = if lease.is_none() && cas == 0 { CREATE_ONLY } else { cas };
         if let Ok(CasWrite::Stored) = host.set_shared(LEASE_KEY, &encode_lease(id, now.saturating_add(timing.lease_ns())), cas) {
@@ -184,9 +213,21 @@ impl Sharing {
             }
         }
 
-        let mut published = Vec::with_capacity(merged.len());
+        let shape = match &mut self.shape {
+            Some(shape) => shape,
+            none => match dense::<u8>() {
+                Some(shape) => none.insert(shape),
+                None => return,
+            },
+        };
+        let mut values_by_label = Vec::with_capacity(merged.len());
         for (label, entries) in merged {
-            let Some(values) = quantile_values(&entries, quantiles) else { continue };
+            if let Some(values) = quantile_values(entries, quantiles, shape) {
+                values_by_label.push((label, values));
+            }
+        }
+        let mut published = Vec::with_capacity(values_by_label.len());
+        for (label, values) in values_by_label {
             self.set_gauges(&label, quantiles, &values, max_labels, host);
             published.push(label);
         }
@@ -210,14 +251,16 @@ impl Sharing {
             // Defining again is idempotent in Envoy; this only bounds the cache.
             self.gauges.clear();
         }
-        let ids = self.gauges.entry(label.to_string()).or_insert_with(|| vec![None; quantiles.len()]);
+        let gauges = self.gauges.entry(label.to_string()).or_insert_with(|| vec![(None, None); quantiles.len()]);
         let metric = Metric::RequestDurationQuantile;
-        for ((id, q), &value) in ids.iter_mut().zip(quantiles).zip(values) {
+        for (((id, last), q), &value) in gauges.iter_mut().zip(quantiles).zip(values) {
             if id.is_none() {
                 *id = host.define_metric(metric.kind(), &stat_name(metric, &[label, &q.label])).ok();
             }
-            if let Some(id) = *id {
-                let _ = host.record_metric(id, value);
+            if let (Some(id), true) = (*id, *last != Some(value)) {
+                if host.record_metric(id, value).is_ok() {
+                    *last = Some(value);
+                }
             }
         }
     }
@@ -239,19 +282,35 @@ impl Sharing {
     }
 }
 
-/// The configured quantiles of merged buckets, in microseconds: each the middle of the
-/// HdrHistogram bucket holding it (within 0.4 % of every value in the bucket). `None` when
-/// there are no samples.
-pub fn quantile_values(entries: &Sparse, quantiles: &[Quantile]) -> Option<Vec<u64>> {
-    let mut h = dense::<u64>()?;
-    for &(value, count) in entries {
-        // Blob values are bucket tops of at most an hour; anything larger is not ours.
-        let _ = h.record_n(value.min(MAX_MICROS), count);
-    }
-    if h.is_empty() {
+/// The configured quantiles of a window's buckets (any order, a bucket possibly listed more
+/// than once), in microseconds, as `hdrhistogram` computes them on a dense histogram
+/// (`value_at_quantile`, then `median_equivalent`): the middle of the bucket holding the
+/// sample of rank ceil(q x n), within 0.4 % of every value in the bucket. Walking the sparse
+/// list instead of filling a dense histogram keeps a publication cheap. `None` when there are
+/// no samples.
+pub fn quantile_values(entries: Sparse, quantiles: &[Quantile], shape: &Histogram<u8>) -> Option<Vec<u64>> {
+    let entries = merge_sorted(entries);
+    let total = entries.iter().fold(0u64, |t, (_, n)| t.saturating_add(*n));
+    if total == 0 {
         return None;
     }
-    Some(quantiles.iter().map(|q| h.median_equivalent(h.value_at_quantile(q.value))).collect())
+    let mut values = Vec::with_capacity(quantiles.len());
+    for q in quantiles {
+        let rank = ((q.value.min(1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0u64;
+        let mut value = 0;
+        for &(v, n) in &entries {
+            seen = seen.saturating_add(n);
+            value = v;
+            if seen >= rank {
+                break;
+            }
+        }
+        // Blob values are bucket tops of at most an hour; anything larger is not ours.
+        let value = value.min(MAX_MICROS);
+        values.push(shape.lowest_equivalent(value) + (shape.equivalent_range(value) >> 1));
+    }
+    Some(values)
 }
 
 #[cfg(test)]
@@ -312,6 +371,13 @@ mod tests {
     }
 
     const S: u64 = 1_000_000_000;
+
+    impl Sharing {
+        /// A tick that writes `blob`, at its time.
+        fn tick_blob(&mut self, blob: &Blob, timing: Timing, quantiles: &[Quantile], max_labels: usize, host: &Store) {
+            self.tick(blob.written_ns, Some(blob), timing, quantiles, max_labels, host);
+        }
+    }
     const TIMING: Timing = Timing { interval_ns: S };
 
     fn quantiles() -> Vec<Quantile> {
@@ -331,19 +397,19 @@ mod tests {
     fn a_vm_that_stopped_ticking_leaves_the_merge_and_later_the_registry() {
         let store = Store::default();
         let (mut a, mut b) = (Sharing::default(), Sharing::default());
-        a.tick(&blob(10 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
-        b.tick(&blob(10 * S, 100_000, 99), TIMING, &quantiles(), 100, &store);
-        a.tick(&blob(11 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
+        a.tick_blob(&blob(10 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
+        b.tick_blob(&blob(10 * S, 100_000, 99), TIMING, &quantiles(), 100, &store);
+        a.tick_blob(&blob(11 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
         assert_eq!((a.id(), b.id()), (Some(1), Some(2)));
         assert_eq!(gauge(&store, "0.5"), Some(100_096), "b's 99 samples dominate");
         // b crashes: its blob, written at 10 s, is ignored once older than five intervals.
-        a.tick(&blob(15 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
+        a.tick_blob(&blob(15 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
         assert_eq!(gauge(&store, "0.5"), Some(100_096));
-        a.tick(&blob(16 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
+        a.tick_blob(&blob(16 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
         assert_eq!(gauge(&store, "0.5"), Some(1_002), "the middle of 1,000-1,003");
         assert_eq!(decode_ids(&store.get_shared(REGISTRY_KEY).unwrap().0.unwrap()), Some((3, vec![1, 2])));
         // After two minutes it is pruned, and its blob cleared.
-        a.tick(&blob(131 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
+        a.tick_blob(&blob(131 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
         assert_eq!(decode_ids(&store.get_shared(REGISTRY_KEY).unwrap().0.unwrap()), Some((3, vec![1])));
         assert_eq!(store.get_shared(&blob_key(2)).unwrap().0, None);
     }
@@ -352,18 +418,18 @@ mod tests {
     fn the_lease_passes_on_when_its_holder_stops() {
         let store = Store::default();
         let (mut a, mut b) = (Sharing::default(), Sharing::default());
-        a.tick(&blob(10 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
-        b.tick(&blob(10 * S, 2_000, 1), TIMING, &quantiles(), 100, &store);
+        a.tick_blob(&blob(10 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
+        b.tick_blob(&blob(10 * S, 2_000, 1), TIMING, &quantiles(), 100, &store);
         assert_eq!(decode_lease(&store.get_shared(LEASE_KEY).unwrap().0.unwrap()), Some((1, 13 * S)));
         // a goes silent without stopping: b takes over once the lease ran out.
-        b.tick(&blob(13 * S, 2_000, 1), TIMING, &quantiles(), 100, &store);
+        b.tick_blob(&blob(13 * S, 2_000, 1), TIMING, &quantiles(), 100, &store);
         assert_eq!(decode_lease(&store.get_shared(LEASE_KEY).unwrap().0.unwrap()).map(|l| l.0), Some(1));
-        b.tick(&blob(14 * S, 2_000, 1), TIMING, &quantiles(), 100, &store);
+        b.tick_blob(&blob(14 * S, 2_000, 1), TIMING, &quantiles(), 100, &store);
         assert_eq!(decode_lease(&store.get_shared(LEASE_KEY).unwrap().0.unwrap()), Some((2, 17 * S)));
         // b stops: it deregisters, clears its blob and hands the lease on at once.
         b.stop(&store);
         assert_eq!(decode_ids(&store.get_shared(REGISTRY_KEY).unwrap().0.unwrap()), Some((3, vec![1])));
-        a.tick(&blob(15 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
+        a.tick_blob(&blob(15 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
         assert_eq!(decode_lease(&store.get_shared(LEASE_KEY).unwrap().0.unwrap()), Some((1, 18 * S)));
         assert_eq!(gauge(&store, "0.99"), Some(1_002));
     }
@@ -375,7 +441,7 @@ mod tests {
             store.set_shared(key, &[0xff, 0x00, 0x13], 0).unwrap();
         }
         let mut a = Sharing::default();
-        a.tick(&blob(10 * S, 5_000, 3), TIMING, &quantiles(), 100, &store);
+        a.tick_blob(&blob(10 * S, 5_000, 3), TIMING, &quantiles(), 100, &store);
         // The registry was unreadable, so it started over; the lease was unreadable, so free.
         assert_eq!(a.id(), Some(1));
         assert_eq!(gauge(&store, "0.5"), Some(5_008));
@@ -387,16 +453,24 @@ mod tests {
         let store = Store::default();
         let mut a = Sharing::default();
         let routes = (0..10).map(|i| (format!("/r{i}"), vec![(7, 1)])).collect();
-        a.tick(&Blob { written_ns: S, routes }, TIMING, &quantiles(), 4, &store);
+        a.tick_blob(&Blob { written_ns: S, routes }, TIMING, &quantiles(), 4, &store);
         assert_eq!(store.gauges.borrow().len(), 4 * 2);
     }
 
     #[test]
     fn quantiles_follow_hdrhistogram() {
         let q = quantiles();
-        assert_eq!(quantile_values(&vec![], &q), None);
+        let shape = dense::<u8>().unwrap();
+        assert_eq!(quantile_values(vec![], &q, &shape), None);
         // 100 samples: p50 is the 50th (1 ms, bucket 1,000-1,003), p99 the 99th (250 ms, bucket 249,856-250,879).
-        let entries = vec![(1_000, 98), (250_879, 2)];
-        assert_eq!(quantile_values(&entries, &q), Some(vec![1_002, 250_368]));
+        let entries = vec![(250_879, 1), (1_003, 98), (250_879, 1)];
+        assert_eq!(quantile_values(entries.clone(), &q, &shape), Some(vec![1_002, 250_368]));
+        // The same as hdrhistogram's own answer on a dense histogram of those samples.
+        let mut h = dense::<u64>().unwrap();
+        for (v, n) in entries {
+            h.record_n(v, n).unwrap();
+        }
+        let theirs: Vec<u64> = q.iter().map(|q| h.median_equivalent(h.value_at_quantile(q.value))).collect();
+        assert_eq!(theirs, vec![1_002, 250_368]);
     }
 }

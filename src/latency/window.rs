@@ -27,6 +27,10 @@ pub struct Window {
     epoch: u64,
     /// Earlier sub-windows still inside the window, oldest first.
     past: Vec<(u64, Sparse)>,
+    /// [`Window::merged`] as of the last change. Walking the dense histogram is by far the
+    /// dearest part of a tick in Wasm (about 40k operations per route), so an idle route
+    /// must not pay it every second.
+    merged: Option<Sparse>,
 }
 
 /// A new dense histogram: auto-resizing from a few hundred bytes up to the [`MAX_MICROS`] bound.
@@ -36,13 +40,14 @@ pub fn dense<T: Counter>() -> Option<Histogram<T>> {
 
 impl Window {
     pub fn new(epoch: u64) -> Option<Window> {
-        Some(Window { current: dense()?, epoch, past: Vec::new() })
+        Some(Window { current: dense()?, epoch, past: Vec::new(), merged: None })
     }
 
     /// Records one latency at sub-window `epoch` (time never runs backwards here: an earlier
     /// epoch, after a wall-clock step back, counts in the current sub-window).
     pub fn record(&mut self, micros: u64, epoch: u64) {
         self.advance(epoch);
+        self.merged = None;
         // Grows the histogram as needed (never past MAX_MICROS); a full counter saturates
         // (4e9 samples in one bucket of one sub-window). The only error, a resize beyond
         // usize, cannot happen below MAX_MICROS.
@@ -57,16 +62,27 @@ impl Window {
                 self.current.reset();
             }
             self.epoch = epoch;
+            let before = self.past.len();
             self.past.retain(|(e, _)| e + SUB_WINDOWS > epoch);
+            if self.past.len() != before {
+                self.merged = None;
+            }
         }
         self.current.is_empty() && self.past.is_empty()
     }
 
-    /// Everything in the window, merged: values ascending, each once.
-    pub fn merged(&self) -> Sparse {
-        let mut all: Sparse = self.past.iter().flat_map(|(_, s)| s.iter().copied()).collect();
-        all.extend(sparse(&self.current));
-        merge_sorted(all)
+    /// Everything in the window, merged: values ascending, each once. The flag says whether
+    /// it changed since the last call.
+    pub fn merged(&mut self) -> (&Sparse, bool) {
+        let changed = self.merged.is_none();
+        let past = &self.past;
+        let current = &self.current;
+        let merged = self.merged.get_or_insert_with(|| {
+            let mut all: Sparse = past.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+            all.extend(sparse(current));
+            merge_sorted(all)
+        });
+        (merged, changed)
     }
 
     /// Bytes this window holds (dense counters plus sparse lists), for the memory report.
@@ -76,9 +92,26 @@ impl Window {
     }
 }
 
-/// The recorded buckets of a dense histogram.
+/// The recorded buckets of a dense histogram: bucket by bucket from the smallest recorded
+/// value until every sample is found. `iter_recorded` gives the same list at several times
+/// the cost in Wasm (its iterator tracks quantiles at every step).
 pub fn sparse(h: &Histogram<u32>) -> Sparse {
-    h.iter_recorded().map(|v| (v.value_iterated_to(), u64::from(v.count_at_value()))).collect()
+    let total = h.len();
+    let mut out = Vec::new();
+    let (mut seen, mut value) = (0u64, h.min());
+    while seen < total {
+        let n = u64::from(h.count_at(value));
+        if n > 0 {
+            out.push((h.highest_equivalent(value), n));
+            seen = seen.saturating_add(n);
+        }
+        let next = h.next_non_equivalent(value);
+        if next <= value {
+            break;
+        }
+        value = next;
+    }
+    out
 }
 
 /// Sorts and adds up equal values (the same bucket seen in several sub-windows or VMs).
@@ -108,14 +141,14 @@ mod tests {
         w.record(1_000, 10);
         w.record(2_000, 11);
         w.record(3_000, 13);
-        assert_eq!(total(&w.merged()), 3);
+        assert_eq!(total(w.merged().0), 3);
         // Sub-window 14: 10 left the window (14 - 4 + 1 = 11 is the oldest kept).
         assert!(!w.advance(14));
-        assert_eq!(total(&w.merged()), 2);
+        assert_eq!(total(w.merged().0), 2);
         assert!(!w.advance(16));
-        assert_eq!(total(&w.merged()), 1);
+        assert_eq!(total(w.merged().0), 1);
         assert!(w.advance(17), "3_000 at 13 left at 17");
-        assert_eq!(w.merged(), vec![]);
+        assert_eq!(w.merged().0, &vec![]);
     }
 
     #[test]
@@ -123,7 +156,7 @@ mod tests {
         let mut w = Window::new(10).unwrap();
         w.record(5, 10);
         w.record(7, 9);
-        assert_eq!(w.merged(), vec![(5, 1), (7, 1)]);
+        assert_eq!(w.merged().0, &vec![(5, 1), (7, 1)]);
     }
 
     #[test]
@@ -132,7 +165,7 @@ mod tests {
         for v in [0, 1, 255, 256, 257, 100_000, 100_999, MAX_MICROS, u64::MAX] {
             w.record(v, 0);
         }
-        let merged = w.merged();
+        let merged = w.merged().0.clone();
         assert_eq!(total(&merged), 9);
         // Below 256 every microsecond is its own bucket; above, buckets are 1/128 to 1/256
         // of the value wide; the top is capped at an hour.
@@ -145,6 +178,34 @@ mod tests {
             let err = (h.highest_equivalent(v) - h.lowest_equivalent(v)) as f64 / v as f64;
             assert!(err < 0.008, "{v}: bucket width {err}");
         }
+    }
+
+    #[test]
+    fn sparse_lists_what_iter_recorded_does() {
+        let mut h = dense::<u32>().unwrap();
+        assert_eq!(sparse(&h), vec![]);
+        for (v, n) in [(0, 2), (3, 1), (255, 1), (256, 4), (1_000, 7), (250_000, 1), (MAX_MICROS, 3)] {
+            h.record_n(v, n).unwrap();
+        }
+        let theirs: Sparse = h.iter_recorded().map(|v| (v.value_iterated_to(), u64::from(v.count_at_value()))).collect();
+        assert_eq!(sparse(&h), theirs);
+        assert_eq!(theirs.len(), 7);
+    }
+
+    #[test]
+    fn merged_says_when_it_changed() {
+        let mut w = Window::new(0).unwrap();
+        w.record(1_000, 0);
+        assert_eq!(w.merged().1, true);
+        assert_eq!(w.merged().1, false);
+        // A new sub-window moves the sample into the past: the same contents.
+        assert!(!w.advance(1));
+        assert_eq!(w.merged(), (&vec![(1_003, 1)], false));
+        w.record(1_000, 1);
+        assert_eq!(w.merged(), (&vec![(1_003, 2)], true));
+        // Sub-window 0 leaves the window at 4.
+        assert!(!w.advance(4));
+        assert_eq!(w.merged(), (&vec![(1_003, 1)], true));
     }
 
     #[test]
@@ -162,6 +223,6 @@ mod tests {
             }
         }
         assert_eq!(w.past.len(), (SUB_WINDOWS - 1) as usize);
-        assert_eq!(total(&w.merged()), 3 * SUB_WINDOWS);
+        assert_eq!(total(w.merged().0), 3 * SUB_WINDOWS);
     }
 }

@@ -32,7 +32,7 @@ pub fn envoy_bin() -> PathBuf {
 }
 
 pub fn wasm_path() -> PathBuf {
-    let path = repo_root().join("target/wasm32-unknown-unknown/release/routemeter.wasm");
+    let path = repo_root().join("target/routemeter.wasm");
     assert!(path.exists(), "no filter at {}: run `make wasm` (make test does)", path.display());
     path
 }
@@ -217,7 +217,7 @@ pub fn bootstrap(demo: SocketAddr, plugin_config: Option<&str>) -> String {
     y = replace(y, "port_value: 8000", &format!("port_value: {}", demo.port()));
     y = replace(
         y,
-        "filename: target/wasm32-unknown-unknown/release/routemeter.wasm",
+        "filename: target/routemeter.wasm",
         &format!("filename: {}", wasm_path().display()),
     );
     if let Some(json) = plugin_config {

@@ -92,7 +92,7 @@ fn main() {
         vm.fuel_consumed() - before
     };
     traffic(100);
-    tick();
+    println!("  {:<52} {:>8}", "first tick (defines every series)", tick());
     traffic(100);
     println!("  {:<52} {:>8}", "tick after 300 requests", tick());
     println!("  {:<52} {:>8}", "tick with no request since the last", tick());
@@ -111,6 +111,8 @@ fn main() {
         }
         println!("  after {at:>7} requests: {:>9} bytes", vm.memory_bytes());
     }
+    // Series reach Envoy at the next flush.
+    host.envoy().settle();
     println!(
         "  distinct route labels emitted: {} (cap 100 + __other__)",
         host.envoy().label_values("http_requests_total", "route").len()

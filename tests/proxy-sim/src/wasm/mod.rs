@@ -26,7 +26,7 @@ const LOG_CRITICAL: i32 = 5;
 /// The module under test: `$ROUTEMETER_WASM`, or the release build in this workspace.
 pub fn wasm_path() -> PathBuf {
     std::env::var_os("ROUTEMETER_WASM").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-unknown-unknown/release/routemeter.wasm")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/routemeter.wasm")
     })
 }
 
