@@ -66,12 +66,15 @@ pub struct Sharing {
     ticks: u64,
     /// When this VM last wrote its blob.
     written_ns: Option<u64>,
-    /// Quantile gauges by route label (one per configured quantile): the id, and the value
-    /// this VM last set (a publisher sets only what changed).
-    gauges: HashMap<String, Vec<(Option<MetricId>, Option<u64>)>>,
+    /// Quantile gauges by route label (one per configured quantile).
+    gauges: HashMap<String, Vec<QuantileGauge>>,
     /// An empty histogram of the windows' shape: its bucket arithmetic, no counts.
     shape: Option<Histogram<u8>>,
 }
+
+/// One quantile gauge: its id once defined, and the value this VM last set (a publisher sets
+/// only what changed).
+type QuantileGauge = (Option<MetricId>, Option<u64>);
 
 /// Runs `change` on the decoded registry and writes it back with CAS, retrying on conflict.
 /// `change` returns false to leave the registry as it is.

@@ -171,7 +171,7 @@ mod tests {
         // of the value wide; the top is capped at an hour.
         assert_eq!(merged[..4], [(0, 1), (1, 1), (255, 1), (257, 2)]);
         for &(v, _) in &merged[4..] {
-            assert!(v >= 100_000 && v <= MAX_MICROS + MAX_MICROS / 128, "{v}");
+            assert!((100_000..=MAX_MICROS + MAX_MICROS / 128).contains(&v), "{v}");
         }
         let h = dense::<u32>().unwrap();
         for v in [100_000u64, 250_000, 3_000_000, MAX_MICROS] {
@@ -196,8 +196,8 @@ mod tests {
     fn merged_says_when_it_changed() {
         let mut w = Window::new(0).unwrap();
         w.record(1_000, 0);
-        assert_eq!(w.merged().1, true);
-        assert_eq!(w.merged().1, false);
+        assert!(w.merged().1);
+        assert!(!w.merged().1);
         // A new sub-window moves the sample into the past: the same contents.
         assert!(!w.advance(1));
         assert_eq!(w.merged(), (&vec![(1_003, 1)], false));

@@ -114,7 +114,36 @@ fn main() {
     // Series reach Envoy at the next flush.
     host.envoy().settle();
     println!(
-        "  distinct route labels emitted: {} (cap 100 + __other__)",
+        "  distinct route labels emitted: {} (the paths are one learned template)",
         host.envoy().label_values("http_requests_total", "route").len()
     );
+
+    // The latency windows at the route cap: 100 routes, latencies from 100 us to 28 s (each
+    // route's dense histogram grows to cover its slowest), over several whole windows.
+    println!("\nlinear memory with a latency window on each of 100 routes (0.1 ms to 28 s):");
+    let routes: Vec<String> = (0..100).map(|r| format!(r#"{{ "template": "/svc{r}/items/{{id}}" }}"#)).collect();
+    let config = format!(r#"{{ "routes": [{}], "max_routes": 100 }}"#, routes.join(", "));
+    let host = WasmHost::new();
+    let vm = host.vm(&config).unwrap_or_else(|e| panic!("{e}"));
+    println!("  {:<52} {:>9} bytes", "configured", vm.memory_bytes());
+    // 2,000 latencies spread log-uniformly from 100 us to ~28 s (100 us x 1.0063^i), all
+    // requests ending together: the slowest starts first, so the clock moves 28 s per round.
+    let durations: Vec<u64> = (0..2_000).rev().map(|i| (100_000.0 * 1.0063f64.powi(i)) as u64).collect();
+    for round in 0..6 {
+        let mut open = Vec::new();
+        for (i, d) in durations.iter().enumerate() {
+            if i > 0 {
+                host.envoy().advance_ns(durations[i - 1] - d);
+            }
+            open.push(vm.request("GET", &format!("/svc{}/items/{i}", i % 100)));
+        }
+        host.envoy().advance_ns(durations[durations.len() - 1]);
+        for mut s in open {
+            s.respond(200, 10);
+            s.complete();
+        }
+        host.envoy().advance_ms(15_000);
+        host.envoy().settle();
+        println!("  {:<52} {:>9} bytes", format!("after round {} (2,000 requests, 43 s)", round + 1), vm.memory_bytes());
+    }
 }

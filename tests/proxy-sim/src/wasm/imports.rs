@@ -153,9 +153,12 @@ fn return_found(caller: &mut Caller<'_, VmState>, value: Option<Vec<u8>>, ptr_ou
     }
 }
 
+/// A header map as the stream facts hold it.
+type HeaderList = [(String, Vec<u8>)];
+
 /// The stream's request or response headers, or the status Envoy answers when they cannot be
 /// read now (injected fault, outside their callbacks and the log phase).
-fn readable_headers<'a>(c: &'a Caller<'_, VmState>, map: i32, call: &str) -> Result<std::result::Result<&'a [(String, Vec<u8>)], i32>> {
+fn readable_headers<'a>(c: &'a Caller<'_, VmState>, map: i32, call: &str) -> Result<std::result::Result<&'a HeaderList, i32>> {
     let facts = &c.data().stream;
     let headers = match map {
         MAP_HTTP_REQUEST_HEADERS => &facts.request_headers,
