@@ -38,8 +38,9 @@ wasm: wasm-target $(WASM_OPT) ## build the filter: target/routemeter.wasm (cargo
 	@$(MAKE) --no-print-directory $(WASM)
 	@ls -l $(WASM) | awk '{print "routemeter.wasm: " $$5 " bytes"}'
 
-# Only when cargo produced a new module (a fresh cargo build keeps its output's time).
-$(WASM): $(WASM_BUILD)
+# Only when cargo produced a new module (a fresh cargo build keeps its output's time) or the
+# way it is shrunk changed.
+$(WASM): $(WASM_BUILD) $(WASM_OPT) Makefile
 	$(WASM_OPT) -Oz --strip-debug --strip-producers $(WASM_FEATURES) $< -o $@.tmp
 	mv $@.tmp $@
 

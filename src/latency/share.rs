@@ -161,9 +161,11 @@ impl Sharing {
             self.ensure_registered(id, host);
         }
         if let Some(blob) = blob {
-            // Unchecked (CAS 0) on purpose: only this VM writes its own key.
-            let _ = host.set_shared(&blob_key(id), &blob.encode(), 0);
-            self.written_ns = Some(now);
+            // Unchecked (CAS 0) on purpose: only this VM writes its own key. A failed write is
+            // tried again at the next tick.
+            if let Ok(CasWrite::Stored) = host.set_shared(&blob_key(id), &blob.encode(), 0) {
+                self.written_ns = Some(now);
+            }
         }
         let Ok((lease, cas)) = host.get_shared(LEASE_KEY) else { return };
         let (free, taking_over) = match lease.as_deref().and_then(decode_lease) {
@@ -173,8 +175,9 @@ impl Sharing {
         if !free {
             return;
         }
-        if taking_over {
-            // Another VM may have set the gauges since this one last did.
+        if taking_over || self.ticks % REGISTRY_CHECK_TICKS == 0 {
+            // Another VM may have set the gauges since this one last did (a publisher that
+            // stalled past its lease can still finish a late publication): set them all anew.
             self.gauges.values_mut().flatten().for_each(|(_, value)| *value = None);
         }
         let cas = if lease.is_none() && cas == 0 { CREATE_ONLY } else { cas };
@@ -240,8 +243,18 @@ impl Sharing {
             Err(_) => (Vec::new(), 0),
         };
         let zeros = vec![0; quantiles.len()];
-        for label in previous.iter().filter(|l| published.binary_search(l).is_err()).take(max_labels) {
-            self.set_gauges(label, quantiles, &zeros, max_labels, host);
+        let quiet: Vec<&String> = previous.iter().filter(|l| published.binary_search(l).is_err()).collect();
+        let mut not_zeroed = Vec::new();
+        for (i, label) in quiet.into_iter().enumerate() {
+            // A label that could not be zeroed now (a failed call, or past this tick's share)
+            // stays listed, so a later publication tries again.
+            if i >= max_labels || !self.set_gauges(label, quantiles, &zeros, max_labels, host) {
+                not_zeroed.push(label.clone());
+            }
+        }
+        if !not_zeroed.is_empty() {
+            published.extend(not_zeroed);
+            published.sort_unstable();
         }
         if previous != published {
             let cas = if cas == 0 { CREATE_ONLY } else { cas };
@@ -249,7 +262,8 @@ impl Sharing {
         }
     }
 
-    fn set_gauges(&mut self, label: &str, quantiles: &[Quantile], values: &[u64], max_labels: usize, host: &impl MetricsHost) {
+    /// Sets a route's quantile gauges to `values`; true when every one of them holds its value.
+    fn set_gauges(&mut self, label: &str, quantiles: &[Quantile], values: &[u64], max_labels: usize, host: &impl MetricsHost) -> bool {
         if self.gauges.len() >= 2 * max_labels && !self.gauges.contains_key(label) {
             // Defining again is idempotent in Envoy; this only bounds the cache.
             self.gauges.clear();
@@ -266,6 +280,7 @@ impl Sharing {
                 }
             }
         }
+        gauges.iter().zip(values).all(|((_, last), &value)| *last == Some(value))
     }
 
     /// The VM stops: leave the registry, clear the blob, hand the lease on.
@@ -332,6 +347,8 @@ mod tests {
         writes: RefCell<u32>,
         names: RefCell<Vec<String>>,
         gauges: RefCell<HashMap<String, u64>>,
+        /// Gauge writes fail while set.
+        failing_records: RefCell<bool>,
     }
 
     impl SharedStore for Store {
@@ -367,6 +384,9 @@ mod tests {
             Ok(())
         }
         fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError> {
+            if *self.failing_records.borrow() {
+                return Err(HostError(10));
+            }
             let name = self.names.borrow()[id as usize].clone();
             self.gauges.borrow_mut().insert(name, value);
             Ok(())
@@ -449,6 +469,25 @@ mod tests {
         assert_eq!(a.id(), Some(1));
         assert_eq!(gauge(&store, "0.5"), Some(5_008));
         assert_eq!(decode_labels(&store.get_shared(PUBLISHED_KEY).unwrap().0.unwrap()), Some(vec!["/r".to_string()]));
+    }
+
+    #[test]
+    fn a_quiet_route_whose_zeroing_failed_is_zeroed_later() {
+        let store = Store::default();
+        let mut a = Sharing::default();
+        a.tick_blob(&blob(10 * S, 5_000, 3), TIMING, &quantiles(), 100, &store);
+        assert_eq!(gauge(&store, "0.5"), Some(5_008));
+        // The route goes quiet while gauge writes fail: it stays listed as published.
+        *store.failing_records.borrow_mut() = true;
+        let quiet = Blob { written_ns: 11 * S, routes: vec![] };
+        a.tick_blob(&quiet, TIMING, &quantiles(), 100, &store);
+        assert_eq!(gauge(&store, "0.5"), Some(5_008));
+        assert_eq!(decode_labels(&store.get_shared(PUBLISHED_KEY).unwrap().0.unwrap()), Some(vec!["/r".to_string()]));
+        // Writes work again: the next publication zeroes it and forgets it.
+        *store.failing_records.borrow_mut() = false;
+        a.tick(12 * S, None, TIMING, &quantiles(), 100, &store);
+        assert_eq!((gauge(&store, "0.5"), gauge(&store, "0.99")), (Some(0), Some(0)));
+        assert_eq!(decode_labels(&store.get_shared(PUBLISHED_KEY).unwrap().0.unwrap()), Some(vec![]));
     }
 
     #[test]

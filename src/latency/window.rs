@@ -98,8 +98,9 @@ impl Window {
 pub fn sparse(h: &Histogram<u32>) -> Sparse {
     let total = h.len();
     let mut out = Vec::new();
-    let (mut seen, mut value) = (0u64, h.min());
-    while seen < total {
+    let (mut seen, mut value, max) = (0u64, h.min(), h.max());
+    // `seen` cannot reach `total` if a counter saturated; past `max` there is nothing left.
+    while seen < total && value <= max {
         let n = u64::from(h.count_at(value));
         if n > 0 {
             out.push((h.highest_equivalent(value), n));

@@ -32,7 +32,7 @@ pub fn envoy_bin() -> PathBuf {
 }
 
 pub fn wasm_path() -> PathBuf {
-    let path = repo_root().join("target/routemeter.wasm");
+    let path = proxy_sim::wasm::wasm_path();
     assert!(path.exists(), "no filter at {}: run `make wasm` (make test does)", path.display());
     path
 }
