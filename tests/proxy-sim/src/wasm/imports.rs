@@ -62,6 +62,8 @@ impl VmState {
 }
 
 /// Envoy's encoding of a header map for `proxy_get_header_map_pairs` (see [`parse_header_map`]).
+/// Written here again on purpose, not taken from `routemeter::header_map`: the simulator is the
+/// filter's oracle for Envoy's side, and a shared encoder would hide a bug common to both.
 fn encode_header_map(pairs: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
     for (k, v) in pairs {
