@@ -44,8 +44,8 @@ $(WASM): $(WASM_BUILD) $(WASM_OPT) Makefile
 	$(WASM_OPT) -Oz --strip-debug --strip-producers $(WASM_FEATURES) $< -o $@.tmp
 	mv $@.tmp $@
 
-demo: ## build the demo converter service, traffic generator and summary
-	cargo build --release -p routemeter-demo
+demo: ## build the demo converter service and routemeter-kit (its traffic mix and per-route summary)
+	cargo build --release -p routemeter-demo -p routemeter-testkit
 
 cli: ## build the routemeter command (target/release/routemeter: `routemeter openapi FILE`)
 	cargo build --release -p routemeter-cli

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEMO=target/release/routemeter-demo
+KIT=target/release/routemeter-kit
 ENVOY=.venv/bin/envoy
 RUN_DIR=.run
 mkdir -p "$RUN_DIR"
@@ -15,18 +16,18 @@ require_free_ports 8000 10000 9901
 start "$RUN_DIR/demo.log" "$DEMO" serve --listen 127.0.0.1:8000
 start "$RUN_DIR/envoy.log" "$ENVOY" -c envoy/envoy.yaml --use-dynamic-base-id --concurrency 2 -l info
 
-if ! "$DEMO" wait-ready --admin 127.0.0.1:9901 --timeout-s 60; then
+if ! "$KIT" wait-ready --admin 127.0.0.1:9901 --timeout-s 60; then
   echo "Envoy did not become ready; last lines of $RUN_DIR/envoy.log:" >&2
   tail -n 40 "$RUN_DIR/envoy.log" >&2 || true
   exit 1
 fi
 
 echo "== traffic mix through Envoy (127.0.0.1:10000)"
-"$DEMO" traffic --target 127.0.0.1:10000
+"$KIT" traffic --target 127.0.0.1:10000
 echo
 echo "== waiting for Envoy's stats flush (histograms update every 5 s)"
 sleep 6
-"$DEMO" summary --admin 127.0.0.1:9901
+"$KIT" summary --admin 127.0.0.1:9901
 cat <<MSG
 
 Running. Send your own traffic to http://127.0.0.1:10000 (e.g. curl -F file=@x.xlsx http://127.0.0.1:10000/api/v1/upload)

@@ -16,8 +16,8 @@ start "$RUN_DIR/alertmanager.log" prometheus-alertmanager --config.file=monitori
 start "$RUN_DIR/prometheus.log" prometheus --config.file=monitoring/prometheus/prometheus.yml \
   --storage.tsdb.path="$RUN_DIR/prometheus" --web.listen-address=127.0.0.1:9090
 
-target/release/routemeter-demo wait-ready --admin 127.0.0.1:9901 --timeout-s 60
-target/release/routemeter-demo traffic --target 127.0.0.1:10000 >/dev/null
+target/release/routemeter-kit wait-ready --admin 127.0.0.1:9901 --timeout-s 60
+target/release/routemeter-kit traffic --target 127.0.0.1:10000 >/dev/null
 cat <<MSG
 Running (logs in $RUN_DIR/):
   demo service     http://127.0.0.1:8000

@@ -8,11 +8,13 @@ mod support;
 use std::collections::BTreeMap;
 
 use routemeter::metrics::Unit;
-use routemeter_demo::client::{self, Body, Connection, Request, Response};
-use routemeter_demo::prom::{Exposition, Histogram};
+use testkit::client::{self, Body, Request, Response};
+use testkit::fault;
+use testkit::ledger::{Entry, Ledger};
+use testkit::prom::{Exposition, Histogram};
 use routemeter_demo::server::ServeOptions;
-use support::envoy::{Stack, StackOptions};
-use support::outcomes::{download_outcome, upload_outcome};
+use testkit::stack::{Stack, StackOptions};
+use testkit::outcomes::{download_outcome, upload_outcome};
 
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
@@ -22,62 +24,37 @@ const DOWNLOAD: &str = "/api/v1/download/{job_id}";
 const SIZE_BOUNDS: &[f64] = Unit::Bytes.buckets();
 const MS_BOUNDS: &[f64] = Unit::Milliseconds.buckets();
 
-/// One request as the client saw it.
-#[derive(Debug, Clone)]
-struct Entry {
-    method: &'static str,
-    route: &'static str,
-    status: u16,
-    request_bytes: u64,
-    response_bytes: u64,
+/// The ledger's wire side for this suite: each request on a fresh connection, recorded with
+/// the route label routemeter must give it.
+trait Send {
+    /// `route: None`: an excluded path, must not be recorded.
+    fn send(&self, stack: &Stack, req: Request, route: Option<&'static str>) -> Response;
+    /// Bytes Envoy's codec rejects: a 400 that only reaches the filter's `on_log`, without
+    /// method or path (so `OTHER` and `/`).
+    fn send_malformed(&self, stack: &Stack, raw: &[u8]);
+    /// The head and `sent` body bytes, then the client vanishes.
+    fn abort(&self, stack: &Stack, req: Request, route: &'static str, sent: u64);
 }
 
-#[derive(Default)]
-struct Ledger {
-    entries: Vec<Entry>,
-}
-
-impl Ledger {
-    /// Sends `req` on a fresh connection; `route` is the label routemeter must give it
-    /// (`None`: excluded, must not be recorded).
-    fn send(&mut self, stack: &Stack, req: Request, route: Option<&'static str>) -> Response {
+impl Send for Ledger {
+    fn send(&self, stack: &Stack, req: Request, route: Option<&'static str>) -> Response {
         let resp = client::send(stack.listener, &req).unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path));
         if let Some(route) = route {
-            self.entries.push(Entry {
-                method: method_label(&req.method),
-                route,
-                status: resp.status,
-                request_bytes: req.body.len(),
-                response_bytes: resp.body_len,
-            });
+            let entry = Entry::new(method_label(&req.method), route, resp.status);
+            self.add(Entry { request_bytes: req.body.len(), response_bytes: resp.body_len, ..entry });
         }
         resp
     }
 
-    /// Sends bytes Envoy's codec rejects: a 400 that only reaches the filter's `on_log`,
-    /// without method or path (so `OTHER` and `/`).
-    fn send_malformed(&mut self, stack: &Stack, raw: &[u8]) {
-        let resp = Connection::open(stack.listener).unwrap().send_raw(raw).unwrap();
+    fn send_malformed(&self, stack: &Stack, raw: &[u8]) {
+        let resp = fault::send_raw(stack.listener, raw).unwrap();
         assert_eq!(resp.status, 400, "{}", String::from_utf8_lossy(raw));
-        self.entries.push(Entry { method: "OTHER", route: "/", status: 400, request_bytes: 0, response_bytes: resp.body_len });
+        self.add(Entry { response_bytes: resp.body_len, ..Entry::new("OTHER", "/", 400) });
     }
 
-    /// Sends the head and `sent` body bytes, then the client vanishes.
-    fn abort(&mut self, stack: &Stack, req: Request, route: &'static str, sent: u64) {
-        Connection::open(stack.listener).unwrap().send_and_abort(&req, sent).unwrap();
-        self.entries.push(Entry { method: method_label(&req.method), route, status: 0, request_bytes: sent, response_bytes: 0 });
-    }
-
-    fn select(&self, method: &str, route: &str) -> impl Iterator<Item = &Entry> + '_ {
-        let (method, route) = (method.to_string(), route.to_string());
-        self.entries.iter().filter(move |e| e.method == method && e.route == route)
-    }
-
-    fn pairs(&self) -> Vec<(&'static str, &'static str)> {
-        let mut p: Vec<_> = self.entries.iter().map(|e| (e.method, e.route)).collect();
-        p.sort();
-        p.dedup();
-        p
+    fn abort(&self, stack: &Stack, req: Request, route: &'static str, sent: u64) {
+        fault::send_and_abort(stack.listener, &req, sent).unwrap();
+        self.add(Entry { request_bytes: sent, ..Entry::new(method_label(&req.method), route, 0) });
     }
 }
 
@@ -116,7 +93,7 @@ fn demo_traffic_mix_is_reported_exactly() {
         demo: ServeOptions { max_upload_bytes: 1_000_000, ..StackOptions::default().demo },
         ..StackOptions::default()
     });
-    let mut l = Ledger::default();
+    let l = Ledger::default();
     let up = Some(UPLOAD);
 
     // Uploads: sizes chosen away from bucket bounds.
@@ -192,7 +169,7 @@ fn demo_traffic_mix_is_reported_exactly() {
     l.send_malformed(&stack, b"GET abc HTTP/1.1\r\nHost: x\r\n\r\n");
     l.send_malformed(&stack, b"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
 
-    let uploads_seen = l.select("POST", UPLOAD).count() as u64;
+    let uploads_seen = l.select("POST", UPLOAD).len();
     assert_eq!(uploads_seen, 12);
     let page = settle(&stack, &l);
 
@@ -279,43 +256,21 @@ fn latency_quantiles_are_within_one_percent_of_the_demos_delays() {
 /// Waits until every (method, route) histogram count equals the ledger's: histograms reach
 /// the admin page only at a stats flush, counters and gauges immediately.
 fn settle(stack: &Stack, l: &Ledger) -> Exposition {
-    stack.scrape_until("every histogram flushed", |p| {
-        l.pairs().iter().all(|(m, r)| {
-            let n = l.select(m, r).count() as u64;
-            p.histogram("http_response_body_bytes", &[("method", m), ("route", r)]).is_some_and(|h| h.count == n)
-        })
-    })
+    stack.scrape_until("every histogram flushed", |p| p.counters("http_response_body_bytes_count", &["method", "route"]) == l.pairs())
 }
 
 fn check_requests_total(page: &Exposition, l: &Ledger) {
     assert_eq!(page.get("routemeter_config_invalid", &[]), Some(0.0));
-    let mut want: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    for e in &l.entries {
-        *want.entry((e.method.into(), e.route.into(), e.status.to_string())).or_default() += 1;
-    }
-    let got: BTreeMap<(String, String, String), u64> = page
-        .series("http_requests_total")
-        .map(|s| {
-            let k = |n: &str| s.labels.get(n).cloned().unwrap_or_default();
-            ((k("method"), k("route"), k("status")), s.value as u64)
-        })
-        .collect();
-    assert_eq!(got, want, "http_requests_total");
+    assert_eq!(page.counters("http_requests_total", &["method", "route", "status"]), l.requests(), "http_requests_total");
     assert_eq!(page.types.get("http_requests_total").map(String::as_str), Some("counter"));
 }
 
 fn check_per_route_series(page: &Exposition, l: &Ledger) {
-    let gauges: Vec<(String, String, f64)> = page
-        .series("http_requests_in_progress")
-        .map(|s| (s.labels["method"].clone(), s.labels["route"].clone(), s.value))
-        .collect();
-    let want: Vec<(String, String, f64)> = l.pairs().iter().map(|(m, r)| (m.to_string(), r.to_string(), 0.0)).collect();
-    let mut gauges_sorted = gauges.clone();
-    gauges_sorted.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    assert_eq!(gauges_sorted, want, "http_requests_in_progress");
-
-    for (m, r) in l.pairs() {
-        let entries: Vec<&Entry> = l.select(m, r).collect();
+    let gauges = page.counters("http_requests_in_progress", &["method", "route"]);
+    assert_eq!(gauges, l.pairs().into_keys().map(|k| (k, 0)).collect(), "http_requests_in_progress");
+    for pair in l.pairs().keys() {
+        let (m, r) = (pair[0].as_str(), pair[1].as_str());
+        let entries = l.select(m, r);
         let labels = [("method", m), ("route", r)];
         let req: Vec<u64> = entries.iter().map(|e| e.request_bytes).collect();
         let resp: Vec<u64> = entries.iter().map(|e| e.response_bytes).collect();
@@ -328,41 +283,21 @@ fn check_per_route_series(page: &Exposition, l: &Ledger) {
         assert!(MS_BOUNDS.iter().all(|b| dur.bucket(*b).is_some()), "{what}: bucket bounds {dur:?}");
     }
     // No series for anything the ledger does not have (e.g. the excluded /health).
-    let mut routes = page.label_values("http_requests_total", "route");
-    let mut want_routes: Vec<String> = l.entries.iter().map(|e| e.route.to_string()).collect();
-    want_routes.sort();
-    want_routes.dedup();
-    routes.sort();
-    assert_eq!(routes, want_routes);
+    let routes = page.counters("http_requests_total", &["route"]).into_keys().collect::<Vec<_>>();
+    assert_eq!(routes, l.tally(|_| true, |e| vec![e.route.into()]).into_keys().collect::<Vec<_>>());
 }
 
 fn check_outcomes(page: &Exposition, l: &Ledger) {
-    let count = |route: &str, f: fn(u16) -> &'static str| {
-        let mut m: BTreeMap<String, u64> = BTreeMap::new();
-        for e in l.entries.iter().filter(|e| e.route == route) {
-            *m.entry(f(e.status).to_string()).or_default() += 1;
-        }
-        m
-    };
-    let got = |metric: &str| -> BTreeMap<String, u64> {
-        page.series(metric).map(|s| (s.labels["status"].clone(), s.value as u64)).collect()
-    };
-    let uploads = count(UPLOAD, upload_outcome);
-    assert_eq!(
-        uploads,
-        [("aborted", 1), ("failed_error", 1), ("failed_size", 1), ("failed_validation", 1), ("success", 8)]
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect()
-    );
-    assert_eq!(got("uploads_total"), uploads);
-    let downloads = count(DOWNLOAD, download_outcome);
-    assert_eq!(
-        downloads,
-        [("failed_not_found", 2), ("failed_not_ready", 1), ("success", 6)].iter().map(|(k, v)| (k.to_string(), *v)).collect()
-    );
-    assert_eq!(got("downloads_total"), downloads);
-    let sizes: Vec<u64> = l.select("POST", UPLOAD).map(|e| e.request_bytes).collect();
+    let uploads = l.outcomes("POST", UPLOAD, upload_outcome);
+    let by_outcome = |m: &BTreeMap<Vec<String>, u64>| m.iter().map(|(k, v)| (k[1].clone(), *v)).collect::<Vec<_>>();
+    let want = [("aborted", 1), ("failed_error", 1), ("failed_size", 1), ("failed_validation", 1), ("success", 8)];
+    assert_eq!(by_outcome(&uploads), want.map(|(k, v)| (k.to_string(), v)));
+    assert_eq!(page.counters("uploads_total", &["route", "status"]), uploads);
+    let downloads = l.outcomes("GET", DOWNLOAD, download_outcome);
+    let want = [("failed_not_found", 2), ("failed_not_ready", 1), ("success", 6)];
+    assert_eq!(by_outcome(&downloads), want.map(|(k, v)| (k.to_string(), v)));
+    assert_eq!(page.counters("downloads_total", &["route", "status"]), downloads);
+    let sizes: Vec<u64> = l.select("POST", UPLOAD).iter().map(|e| e.request_bytes).collect();
     let h = page.histogram("upload_file_size_bytes", &[("route", UPLOAD)]).unwrap();
     assert_histogram(&h, &sizes, SIZE_BOUNDS, "upload_file_size_bytes");
 }

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use routemeter_demo::client::{self, Body, Request};
-use support::envoy::{Stack, StackOptions};
+use testkit::client::{self, Body, Request};
+use testkit::stack::{Stack, StackOptions};
 
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";

@@ -8,20 +8,21 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use routemeter_demo::admin::admin_get;
-use routemeter_demo::client::{Connection, Request};
-use support::envoy::{Stack, StackOptions};
+use testkit::admin;
+use testkit::client::{Connection, Request};
+use testkit::fault;
+use testkit::stack::{Stack, StackOptions};
 
 /// Envoy's heap in bytes, from the admin `/memory` endpoint.
 fn envoy_heap(admin: SocketAddr) -> u64 {
-    let (_, body) = admin_get(admin, "/memory").expect("/memory");
+    let (_, body) = admin::get(admin, "/memory").expect("/memory");
     let v: serde_json::Value = serde_json::from_str(&body).expect("memory json");
     v["allocated"].as_str().and_then(|s| s.parse().ok()).expect("allocated")
 }
 
 /// A raw request line and headers, answered on a fresh connection: the status.
 fn raw(target: SocketAddr, head: &[u8]) -> u16 {
-    Connection::open(target).unwrap().send_raw(head).unwrap().status
+    fault::send_raw(target, head).unwrap().status
 }
 
 #[test]
@@ -102,7 +103,7 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
     assert!(hostile.iter().all(|h| routes.contains(h)), "{routes:?}");
     let per_word: u64 = words.iter().map(|w| page.get("http_requests_total", &[("method", "GET"), ("route", w), ("status", "404")]).unwrap_or(0.0) as u64).sum();
     assert_eq!(page.get("http_requests_total", &[("method", "GET"), ("route", "/w/{id}/page"), ("status", "404")]), Some((THREADS * PER_THREAD - per_word) as f64));
-    let wasm_stats = admin_get(stack.admin, "/stats?filter=^wasmcustom")
+    let wasm_stats = admin::get(stack.admin, "/stats?filter=^wasmcustom")
         .map(|(_, b)| b.lines().count())
         .unwrap_or(0);
     eprintln!(

@@ -9,16 +9,12 @@ use proxy_sim::{Faults, Host, SimEnvoy, Stream, Vm};
 use support::mem_host::NativeHost;
 use support::scenarios::scenarios;
 
-/// The demo's routes, as shipped in envoy/envoy.yaml (which also loads the demo's OpenAPI
-/// document; the simulated hosts make no such call here).
-const DEMO: &str = r#"{
-  "routes": [
-    { "template": "/api/v1/upload", "methods": ["POST"], "kind": "upload" },
-    { "template": "/api/v1/status/{job_id}" },
-    { "template": "/api/v1/download/{job_id}", "kind": "download" }
-  ],
-  "exclude": ["/health"]
-}"#;
+/// The demo's plugin configuration, read from envoy/envoy.yaml, without its OpenAPI source
+/// (the simulated hosts have no demo cluster to fetch it from).
+fn demo() -> String {
+    testkit::bootstrap::demo_plugin_config(false).to_string()
+}
+
 
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
@@ -48,7 +44,7 @@ fn hist(envoy: &SimEnvoy, metric: &str, method: &str, route: &str) -> Option<u64
 scenarios! {
 fn successful_chunked_upload_records_every_series_exactly(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let mut up = vm.request("POST", "/api/v1/upload?filename=report.xlsx");
     assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(1));
     up.send_body(65_536).send_body(65_536).send_body(1_234);
@@ -90,7 +86,7 @@ fn upload_outcomes_follow_the_default_table(host) {
         (302, "failed_error"),
     ];
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let mut seen: std::collections::BTreeMap<&str, u64> = Default::default();
     for (status, outcome) in cases {
         let mut up = vm.request("POST", UPLOAD);
@@ -114,7 +110,7 @@ fn download_outcomes_follow_the_default_table(host) {
         (403, "failed_error"),
     ];
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let mut seen: std::collections::BTreeMap<&str, u64> = Default::default();
     for (status, outcome) in cases {
         let mut down = vm.request("GET", "/api/v1/download/5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab");
@@ -128,7 +124,7 @@ fn download_outcomes_follow_the_default_table(host) {
 
 fn reset_before_response_is_status_0_and_aborted(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let mut up = vm.request("POST", UPLOAD);
     up.send_body(4096);
     up.complete(); // client went away: on_log with no response code
@@ -140,7 +136,7 @@ fn reset_before_response_is_status_0_and_aborted(host) {
 
 fn in_progress_counts_overlapping_requests_and_returns_to_zero(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let a = vm.request("GET", "/api/v1/status/1");
     let b = vm.request("GET", "/api/v1/status/2");
     let c = vm.request("GET", "/api/v1/status/3");
@@ -155,7 +151,7 @@ fn in_progress_counts_overlapping_requests_and_returns_to_zero(host) {
 
 fn a_second_on_log_does_not_count_again(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let mut s = vm.request("GET", "/api/v1/status/1");
     s.respond(200, 10);
     s.log();
@@ -167,7 +163,7 @@ fn a_second_on_log_does_not_count_again(host) {
 
 fn excluded_paths_record_nothing(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     for path in ["/health", "/health?probe=1", "/health/"] {
         let mut s = vm.request("GET", path);
         s.respond(200, 15);
@@ -181,7 +177,7 @@ fn excluded_paths_record_nothing(host) {
 
 fn templates_are_per_method_and_unknown_paths_use_the_heuristic(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let paths = [
         ("GET", "/api/v1/upload"),
         ("GET", "/api/v2/jobs/12345/files/5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab?x=1"),
@@ -291,7 +287,7 @@ fn many_distinct_paths_keep_memory_and_series_bounded(host) {
 
 fn metric_ids_are_defined_once_per_series(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let run = |n: usize| {
         for i in 0..n {
             let mut s = vm.request("GET", &format!("/api/v1/status/{i}"));
@@ -369,7 +365,7 @@ fn durations_are_whole_milliseconds_rounded_up(host) {
 /// stat call, and a flush that cannot define a series keeps its counts for the next one.
 fn host_failures_degrade_labels_and_delay_counts(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     envoy.set_faults(Faults { metrics: true, shared_data: true, headers: true, clock: true });
     let started_broken = vm.request("POST", UPLOAD);
     let mut s = vm.request("GET", "/x/1");
@@ -434,7 +430,7 @@ fn config_validity_is_a_gauge(host) {
     let err = host.vm(r#"{"max_routes": 0}"#).err().unwrap();
     assert_eq!(err.to_string(), "max_routes: must be between 1 and 10000, got 0");
     assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(1));
-    host.vm(DEMO).unwrap();
+    host.vm(&demo()).unwrap();
     assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(0));
 }
 
@@ -442,7 +438,7 @@ fn config_validity_is_a_gauge(host) {
 /// reach only `on_log`; they are counted there, without touching the in-flight gauge.
 fn streams_first_seen_at_their_end_are_counted(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     vm.local_reply_before_filter(b"POST", b"/api/v1/upload?filename=a.xlsx", 403, 19);
     vm.local_reply_before_filter(b"", b"", 400, 0);
     assert_eq!(requests(envoy, "POST", UPLOAD, "403"), Some(1));
@@ -488,7 +484,7 @@ fn upload_and_download_rules_on_one_template(host) {
 /// configuration, a module update, shutdown): a reload loses nothing.
 fn a_stopping_vm_flushes_what_it_counted(host) {
     let envoy = host.envoy();
-    let vm = host.vm(DEMO).unwrap();
+    let vm = host.vm(&demo()).unwrap();
     let mut up = vm.request("POST", UPLOAD);
     up.send_body(100).respond(201, 0);
     up.complete();
@@ -508,7 +504,7 @@ fn a_stopping_vm_flushes_what_it_counted(host) {
 /// leaves the merge; a route whose window empties reads 0.
 fn latency_quantiles_merge_every_vm_and_follow_the_window(host) {
     let envoy = host.envoy();
-    let (a, b) = (host.vm(DEMO).unwrap(), host.vm(DEMO).unwrap());
+    let (a, b) = (host.vm(&demo()).unwrap(), host.vm(&demo()).unwrap());
     for i in 0..90 {
         let mut s = a.request("GET", &format!("/api/v1/status/{i}"));
         envoy.advance_ms(10);

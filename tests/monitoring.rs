@@ -10,17 +10,19 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use routemeter_demo::admin::admin_get;
-use routemeter_demo::client::{self, Body, Request};
-use support::envoy::{repo_root, Stack, StackOptions};
+use testkit::admin;
+use testkit::client::{self, Body, Request};
+use testkit::alerting::{query, Webhook};
+use testkit::bootstrap::repo_root;
+use testkit::process::{free_addr, Proc};
+use testkit::stack::{Stack, StackOptions};
 
 const TOOLS: [&str; 3] = ["promtool", "prometheus", "prometheus-alertmanager"];
 
@@ -84,122 +86,18 @@ fn every_alert_fires_and_stays_quiet_in_promtool_unit_tests() {
     }
 }
 
-/// A child process killed by pid when dropped.
-struct Proc(Child, &'static str, PathBuf);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- {} log ---\n{}", self.1, fs::read_to_string(&self.2).unwrap_or_default());
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn spawn(name: &str, dir: &Path, cmd: &mut Command) -> Proc {
+    Proc::spawn(cmd, &dir.join(format!("{name}.log"))).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
-
-fn spawn(name: &'static str, dir: &Path, cmd: &mut Command) -> Proc {
-    let log = dir.join(format!("{name}.log"));
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    Proc(child, name, log)
-}
-
-fn wait_ready(addr: SocketAddr, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if admin_get(addr, "/-/ready").is_some_and(|(c, _)| c == 200) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what} not ready at {addr}");
+fn wait_ready(addr: SocketAddr, proc: &Proc) {
+    assert!(admin::wait_ready(addr, "/-/ready", Duration::from_secs(60)), "not ready at {addr}\n{}", proc.log_tail(50));
 }
 
 /// Replaces `from` (which must be there) with `to`.
 fn swap(text: String, from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} not found");
     text.replace(from, to)
-}
-
-/// Alertmanager webhook payloads received, as JSON.
-type Inbox = Arc<Mutex<Vec<serde_json::Value>>>;
-
-fn webhook() -> (SocketAddr, Inbox) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let inbox: Inbox = Arc::default();
-    let keep = inbox.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(conn);
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).is_ok() {
-                if let Ok(v) = serde_json::from_slice(&body) {
-                    keep.lock().unwrap().push(v);
-                }
-            }
-            let _ = reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (addr, inbox)
-}
-
-/// Waits until a webhook payload reports `alert` for `route` with `status`.
-fn wait_notification(inbox: &Inbox, alert: &str, route: &str, status: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        let seen = inbox.lock().unwrap().iter().any(|p| {
-            p["alerts"].as_array().is_some_and(|alerts| {
-                alerts.iter().any(|a| {
-                    a["labels"]["alertname"] == alert && a["labels"]["route"] == route && a["status"] == status
-                })
-            })
-        });
-        if seen {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("no '{status}' notification for {alert} on {route}; received: {:#?}", inbox.lock().unwrap());
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// An instant query: each result's labels and value.
-fn query(prometheus: SocketAddr, promql: &str) -> Vec<(serde_json::Value, f64)> {
-    let (code, body) = admin_get(prometheus, &format!("/api/v1/query?query={}", url_encode(promql))).expect("query");
-    assert_eq!(code, 200, "{promql}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    v["data"]["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["metric"].clone(), r["value"][1].as_str().unwrap_or("NaN").parse().unwrap_or(f64::NAN)))
-        .collect()
 }
 
 #[test]
@@ -211,14 +109,14 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
     fs::create_dir_all(&dir).unwrap();
 
     // Alertmanager: the shipped config, notifying our webhook without waiting.
-    let (hook, inbox) = webhook();
-    let am_addr = free_addr();
+    let hook = Webhook::start().unwrap();
+    let am_addr = free_addr().unwrap();
     let mut am = fs::read_to_string(monitoring("alertmanager/alertmanager.yml")).unwrap();
-    am = swap(am, "http://127.0.0.1:5001/alerts", &format!("http://{hook}/alerts"));
+    am = swap(am, "http://127.0.0.1:5001/alerts", &format!("http://{}/alerts", hook.addr.unwrap()));
     am = swap(am, "group_wait: 30s", "group_wait: 1s");
     am = swap(am, "group_interval: 5m", "group_interval: 1s");
     fs::write(dir.join("alertmanager.yml"), am).unwrap();
-    let _am = spawn(
+    let am = spawn(
         "alertmanager",
         &dir,
         Command::new("prometheus-alertmanager")
@@ -230,7 +128,7 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
 
     // Prometheus: the shipped config and rules, with 1 s intervals and windows of seconds
     // instead of minutes so the alert can fire and resolve within the test.
-    let prom_addr = free_addr();
+    let prom_addr = free_addr().unwrap();
     let mut config = fs::read_to_string(monitoring("prometheus/prometheus.yml")).unwrap();
     config = swap(config, "scrape_interval: 15s", "scrape_interval: 1s");
     config = swap(config, "evaluation_interval: 15s", "evaluation_interval: 1s");
@@ -246,7 +144,7 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
         .replace("for: 2m", "for: 2s")
         .replace("for: 1m", "for: 2s");
     fs::write(dir.join("rules.yml"), rules).unwrap();
-    let _prom = spawn(
+    let prom = spawn(
         "prometheus",
         &dir,
         Command::new("prometheus")
@@ -254,8 +152,8 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
             .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
             .arg(format!("--web.listen-address={prom_addr}")),
     );
-    wait_ready(am_addr, "alertmanager");
-    wait_ready(prom_addr, "prometheus");
+    wait_ready(am_addr, &am);
+    wait_ready(prom_addr, &prom);
 
     // Traffic until the end of the test; in phase 1 the status route answers 500 and every
     // good upload is followed by an invalid one.
@@ -282,7 +180,7 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
 
     std::thread::sleep(Duration::from_secs(4));
     phase.store(1, Ordering::SeqCst);
-    wait_notification(&inbox, "RoutemeterHighErrorRate", "/api/v1/status/{job_id}", "firing", Duration::from_secs(90));
+    hook.wait_for("RoutemeterHighErrorRate", &[("route", "/api/v1/status/{job_id}")], "firing", Duration::from_secs(90));
 
     // Every dashboard query returns data now (Grafana's variables filled in as it would).
     let dashboard: serde_json::Value =
@@ -312,7 +210,7 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
 
     // The burst ends: the alert resolves and Alertmanager says so.
     phase.store(2, Ordering::SeqCst);
-    wait_notification(&inbox, "RoutemeterHighErrorRate", "/api/v1/status/{job_id}", "resolved", Duration::from_secs(90));
+    hook.wait_for("RoutemeterHighErrorRate", &[("route", "/api/v1/status/{job_id}")], "resolved", Duration::from_secs(90));
     phase.store(3, Ordering::SeqCst);
     traffic.join().unwrap();
     let _ = fs::remove_dir_all(&dir);

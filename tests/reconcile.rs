@@ -16,49 +16,21 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 
-use routemeter_demo::client::{self, Body, Connection, Request};
-use routemeter_demo::prom::Exposition;
+use testkit::client::{self, Body, Connection, Request};
+use testkit::fault;
+use testkit::ledger::{Entry, Ledger};
+use testkit::prom::Exposition;
 use routemeter_demo::server::ServeOptions;
-use support::envoy::{Stack, StackOptions};
-use support::outcomes::{download_outcome, upload_outcome};
-use support::h2c::{self, H2Request};
-use support::rng::Rng;
+use testkit::stack::{Stack, StackOptions};
+use testkit::outcomes::{download_outcome, upload_outcome};
+use testkit::h2c::{self, H2Request};
+use testkit::rng::Rng;
 
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
 const DOWNLOAD: &str = "/api/v1/download/{job_id}";
 const MAX_UPLOAD: u64 = 300_000;
-
-/// One request as the client saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    method: &'static str,
-    route: &'static str,
-    status: u16,
-}
-
-#[derive(Default)]
-struct Ledger {
-    entries: Mutex<Vec<Entry>>,
-    /// Requests sent to excluded paths: answered, never recorded.
-    excluded: Mutex<usize>,
-}
-
-impl Ledger {
-    fn add_excluded(&self) {
-        *self.excluded.lock().unwrap() += 1;
-    }
-
-    fn add(&self, method: &'static str, route: &'static str, status: u16) {
-        self.entries.lock().unwrap().push(Entry { method, route, status });
-    }
-
-    fn snapshot(&self) -> Vec<Entry> {
-        self.entries.lock().unwrap().clone()
-    }
-}
 
 /// Jobs created before the mix: ready ones (with their size) and one that never gets ready.
 struct Jobs {
@@ -96,36 +68,36 @@ fn h1_op(rng: &mut Rng, target: SocketAddr, keep_alive: &mut Option<Connection>,
     match rng.below(16) {
         0 => {
             let r = on_keep_alive(&Request::get(&format!("/api/v1/status/{ready_id}")));
-            ledger.add("GET", STATUS, r.status);
+            ledger.add(Entry::new("GET", STATUS, r.status));
         }
         1 => {
             let r = fresh(&Request::get(&format!("/api/v1/status/{}", rng.below(1_000_000))));
-            ledger.add("GET", STATUS, r.status);
+            ledger.add(Entry::new("GET", STATUS, r.status));
         }
         2 => {
             let r = on_keep_alive(&Request::get(&format!("/api/v1/download/{ready_id}")));
             assert_eq!(r.body_len, *ready_size);
-            ledger.add("GET", DOWNLOAD, r.status);
+            ledger.add(Entry::new("GET", DOWNLOAD, r.status));
         }
         3 => {
             let r = fresh(&Request::get(&format!("/api/v1/download/{}", jobs.pending)));
-            ledger.add("GET", DOWNLOAD, r.status);
+            ledger.add(Entry::new("GET", DOWNLOAD, r.status));
         }
         4 => {
             let size = 1 + rng.below(MAX_UPLOAD);
             let r = on_keep_alive(&Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(size)));
-            ledger.add("POST", UPLOAD, r.status);
+            ledger.add(Entry::new("POST", UPLOAD, r.status));
         }
         5 => {
             let chunks = (0..1 + rng.below(5)).map(|_| 1 + rng.below(30_000)).collect();
             let r = fresh(&Request::post("/api/v1/upload?filename=b.csv", Body::Chunked(chunks)));
-            ledger.add("POST", UPLOAD, r.status);
+            ledger.add(Entry::new("POST", UPLOAD, r.status));
         }
         6 => {
             let req = Request::post("/api/v1/upload", Body::Multipart { filename: "c.ods".into(), size: rng.below(50_000) })
                 .header("Expect", "100-continue");
             let r = fresh(&req);
-            ledger.add("POST", UPLOAD, r.status);
+            ledger.add(Entry::new("POST", UPLOAD, r.status));
         }
         7 => {
             // Too big, or not a spreadsheet.
@@ -135,7 +107,7 @@ fn h1_op(rng: &mut Rng, target: SocketAddr, keep_alive: &mut Option<Connection>,
                 Request::post("/api/v1/upload?filename=slides.pptx", Body::Sized(1 + rng.below(5_000)))
             };
             let r = on_keep_alive(&req);
-            ledger.add("POST", UPLOAD, r.status);
+            ledger.add(Entry::new("POST", UPLOAD, r.status));
         }
         8 => {
             // Aborted at the start, in the middle or just before the end; or a lying
@@ -147,19 +119,19 @@ fn h1_op(rng: &mut Rng, target: SocketAddr, keep_alive: &mut Option<Connection>,
                 _ => size - 1,
             };
             let req = Request::post("/api/v1/upload?filename=d.xlsx", Body::Sized(size));
-            Connection::open(target).unwrap().send_and_abort(&req, sent).unwrap();
-            ledger.add("POST", UPLOAD, 0);
+            fault::send_and_abort(target, &req, sent).unwrap();
+            ledger.add(Entry::new("POST", UPLOAD, 0));
         }
         9 => {
             // The client gives up before the (delayed) response.
             let req = Request::get(&format!("/api/v1/status/{ready_id}?delay_ms=400"));
-            Connection::open(target).unwrap().send_and_abort(&req, 0).unwrap();
-            ledger.add("GET", STATUS, 0);
+            fault::send_and_abort(target, &req, 0).unwrap();
+            ledger.add(Entry::new("GET", STATUS, 0));
         }
         10 => {
             let r = fresh(&Request::get(&format!("/refused/{}", rng.below(3))));
             assert_eq!(r.status, 503);
-            ledger.add("GET", "/refused/{id}", r.status);
+            ledger.add(Entry::new("GET", "/refused/{id}", r.status));
         }
         11 => {
             // The upstream dies mid-download: the 200 was already on its way.
@@ -170,23 +142,23 @@ fn h1_op(rng: &mut Rng, target: SocketAddr, keep_alive: &mut Option<Connection>,
                 // Envoy closes the connection mid-body: the client saw the 200 head first.
                 Err(_) => 200,
             };
-            ledger.add("GET", DOWNLOAD, status);
+            ledger.add(Entry::new("GET", DOWNLOAD, status));
         }
         12 => {
             let r = on_keep_alive(&Request::get(&format!("/api/v2/items/{}", rng.below(1_000_000))));
-            ledger.add("GET", "/api/v2/items/{id}", r.status);
+            ledger.add(Entry::new("GET", "/api/v2/items/{id}", r.status));
         }
         13 => {
             let path = format!("/api/v1/status/{}", rng.below(1_000));
             match rng.below(3) {
-                0 => ledger.add("DELETE", STATUS, fresh(&Request::new("DELETE", &path)).status),
-                1 => ledger.add("OTHER", STATUS, fresh(&Request::new("PROPFIND", &path)).status),
+                0 => ledger.add(Entry::new("DELETE", STATUS, fresh(&Request::new("DELETE", &path)).status)),
+                1 => ledger.add(Entry::new("OTHER", STATUS, fresh(&Request::new("PROPFIND", &path)).status)),
                 _ => {
                     // Envoy's codec rejects a lower-case method before any filter runs: the
                     // filter sees only on_log, with no method or path.
                     let r = fresh(&Request::new("get", &path));
                     assert_eq!(r.status, 400);
-                    ledger.add("OTHER", "/", 400);
+                    ledger.add(Entry::new("OTHER", "/", 400));
                 }
             }
         }
@@ -198,7 +170,7 @@ fn h1_op(rng: &mut Rng, target: SocketAddr, keep_alive: &mut Option<Connection>,
         _ => {
             let r = fresh(&Request::new("PUT", "/api/v1/upload?filename=e.xlsx").header("Content-Length", "0"));
             // Templates are per method: a PUT is not an upload; the heuristic gives the same text.
-            ledger.add("PUT", UPLOAD, r.status);
+            ledger.add(Entry::new("PUT", UPLOAD, r.status));
         }
     }
 }
@@ -242,30 +214,8 @@ fn h2_batch(rng: &mut Rng, target: SocketAddr, jobs: &Jobs, ledger: &Ledger) {
         labels.push((method, route));
     }
     for (seen, (method, route)) in h2c::run(target, requests).into_iter().zip(labels) {
-        ledger.add(method, route, seen.status);
+        ledger.add(Entry::new(method, route, seen.status));
     }
-}
-
-fn counters(page: &Exposition, metric: &str, keys: &[&str]) -> BTreeMap<Vec<String>, u64> {
-    page.series(metric)
-        .map(|s| (keys.iter().map(|k| s.labels.get(*k).cloned().unwrap_or_default()).collect(), s.value as u64))
-        .collect()
-}
-
-fn expected_requests(entries: &[Entry]) -> BTreeMap<Vec<String>, u64> {
-    let mut m = BTreeMap::new();
-    for e in entries {
-        *m.entry(vec![e.method.to_string(), e.route.to_string(), e.status.to_string()]).or_default() += 1;
-    }
-    m
-}
-
-fn expected_outcomes(entries: &[Entry], route: &str, method: &str, outcome: fn(u16) -> &'static str) -> BTreeMap<Vec<String>, u64> {
-    let mut m = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.route == route && e.method == method) {
-        *m.entry(vec![route.to_string(), outcome(e.status).to_string()]).or_default() += 1;
-    }
-    m
 }
 
 #[test]
@@ -301,32 +251,32 @@ fn every_request_is_counted_once_across_workers_protocols_and_resets() {
             }
         });
     });
-    let entries = ledger.snapshot();
-    let excluded = *ledger.excluded.lock().unwrap();
+    let entries = ledger.entries();
+    let excluded = ledger.excluded();
     assert_eq!(entries.len() + excluded, 4 * 120 + 10 * 12);
     assert!(excluded > 0);
-    let want = expected_requests(&entries);
+    let want = ledger.requests();
     // Resets reach on_log a moment after the client gave up, and histograms only at a
     // stats flush: wait until the page agrees, then compare everything on that page.
     let page = stack.scrape_until("counters and histogram counts to match the ledger", |p| {
-        counters(p, "http_requests_total", &["method", "route", "status"]) == want
+        p.counters("http_requests_total", &["method", "route", "status"]) == want
             && p.series("http_requests_in_progress").all(|s| s.value == 0.0)
-            && histogram_counts(p, "http_response_body_bytes") == pair_counts(&entries)
+            && histogram_counts(p, "http_response_body_bytes") == ledger.pairs()
     });
 
-    assert_eq!(counters(&page, "http_requests_total", &["method", "route", "status"]), want);
+    assert_eq!(page.counters("http_requests_total", &["method", "route", "status"]), want);
     assert_eq!(
-        counters(&page, "uploads_total", &["route", "status"]),
-        expected_outcomes(&entries, UPLOAD, "POST", upload_outcome)
+        page.counters("uploads_total", &["route", "status"]),
+        ledger.outcomes("POST", UPLOAD, upload_outcome)
     );
     assert_eq!(
-        counters(&page, "downloads_total", &["route", "status"]),
-        expected_outcomes(&entries, DOWNLOAD, "GET", download_outcome)
+        page.counters("downloads_total", &["route", "status"]),
+        ledger.outcomes("GET", DOWNLOAD, download_outcome)
     );
     let gauges: Vec<f64> = page.series("http_requests_in_progress").map(|s| s.value).collect();
     assert!(!gauges.is_empty() && gauges.iter().all(|v| *v == 0.0), "{gauges:?}");
     for metric in ["http_request_duration_milliseconds", "http_request_body_bytes", "http_response_body_bytes"] {
-        assert_eq!(histogram_counts(&page, metric), pair_counts(&entries), "{metric}");
+        assert_eq!(histogram_counts(&page, metric), ledger.pairs(), "{metric}");
     }
     let uploads = entries.iter().filter(|e| e.route == UPLOAD && e.method == "POST").count() as u64;
     assert_eq!(page.histogram("upload_file_size_bytes", &[("route", UPLOAD)]).map(|h| h.count), Some(uploads));
@@ -339,14 +289,6 @@ fn every_request_is_counted_once_across_workers_protocols_and_resets() {
     eprintln!("reconciled {} requests ({excluded} excluded) in {} series", entries.len(), want.len());
 }
 
-fn pair_counts(entries: &[Entry]) -> BTreeMap<Vec<String>, u64> {
-    let mut m = BTreeMap::new();
-    for e in entries {
-        *m.entry(vec![e.method.to_string(), e.route.to_string()]).or_default() += 1;
-    }
-    m
-}
-
 fn histogram_counts(page: &Exposition, metric: &str) -> BTreeMap<Vec<String>, u64> {
-    counters(page, &format!("{metric}_count"), &["method", "route"])
+    page.counters(&format!("{metric}_count"), &["method", "route"])
 }

@@ -18,10 +18,10 @@ use std::cell::RefCell;
 
 use routemeter::host::{CasWrite, HostError, SharedStore};
 use routemeter::route::{Limits, SharedLearned};
-use routemeter_demo::client::{Connection, Request};
+use testkit::client::{Connection, Request};
 use routemeter_demo::server::ServeOptions;
 use support::apis::{self, Api, Score};
-use support::envoy::{Stack, StackOptions};
+use testkit::stack::{Stack, StackOptions};
 
 /// The empty configuration's limits (max_routes 100, max_path_depth 16, learning on).
 fn empty_config_limits() -> Limits {

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::setup::{cpu_us, free_ports, wait_port, Bench, Launch, Process, Upstream};
 use crate::wrk::{self, Load};
@@ -29,16 +29,15 @@ impl App {
     fn start(repo: &Path, instrumented: bool) -> Result<App, String> {
         let port = free_ports(1)?[0];
         let python = repo.join(".venv/bin/python");
-        let process = Command::new(&python)
-            .args(["-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"])
+        let mut cmd = Command::new(&python);
+        cmd.args(["-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"])
             .arg("--port")
             .arg(port.to_string())
             .current_dir(repo.join("bench/app"))
-            .env("ROUTEMETER_BENCH_INSTRUMENT", if instrumented { "1" } else { "0" })
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(Process)
+            .env("ROUTEMETER_BENCH_INSTRUMENT", if instrumented { "1" } else { "0" });
+        let log = repo.join(format!("target/bench/uvicorn-{port}.log"));
+        std::fs::create_dir_all(repo.join("target/bench")).map_err(|e| e.to_string())?;
+        let process = Process::spawn(&mut cmd, &log)
             .map_err(|e| format!("{} -m uvicorn (make bench installs it): {e}", python.display()))?;
         let app = App { process, port };
         wait_port(port, "uvicorn")?;
@@ -47,7 +46,7 @@ impl App {
 
     /// The app's CPU microseconds per request under `load`.
     fn run(&self, load: &Load, dir: &Path) -> Result<f64, String> {
-        let pid = self.process.0.id();
+        let pid = self.process.id();
         let cpu0 = cpu_us(pid)?;
         let result = wrk::run(([127, 0, 0, 1], self.port).into(), load, dir)?;
         let cpu1 = cpu_us(pid)?;

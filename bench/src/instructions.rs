@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use routemeter_demo::client::{Connection, Request};
+use testkit::client::{Connection, Request};
 
 use crate::setup::{Bench, Variant};
 

@@ -29,7 +29,7 @@ mod wrk;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use routemeter_demo::client::{Body, Request};
+use testkit::client::{Body, Request};
 use setup::{Bench, Filter, Launch, Variant};
 use wrk::Load;
 

@@ -2,12 +2,16 @@
 //! variant. Both run on free ports in their own directory and are killed by pid on drop.
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use routemeter_demo::admin::{admin_get, wait_ready};
+use serde_json::Value;
+use testkit::admin;
+use testkit::bootstrap::{demo_plugin_config, Bootstrap};
+pub use testkit::process::Proc as Process;
+use testkit::process::wait_port as port_open;
 
 use crate::wrk::{self, Load};
 use crate::Sample;
@@ -66,34 +70,13 @@ pub struct Bench {
     variants: Vec<(Variant, SocketAddr)>,
 }
 
-/// A child process killed (and reaped) when dropped, so that no error path of the setup or
-/// the measurement leaves nginx or Envoy running.
-pub struct Process(pub Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `n` distinct free ports. The sockets are held until all are chosen, so the kernel cannot
-/// hand the same port out twice; they close before the servers start.
 pub fn free_ports(n: usize) -> Result<Vec<u16>, String> {
-    let sockets = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>();
-    let sockets = sockets.map_err(|e| format!("free port: {e}"))?;
-    sockets.iter().map(|s| s.local_addr().map(|a| a.port()).map_err(|e| format!("free port: {e}"))).collect()
+    testkit::process::free_ports(n).map_err(|e| format!("free port: {e}"))
 }
 
 pub fn wait_port(port: u16, what: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(format!("{what} did not listen on {port}"))
+    let open = port_open(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(20));
+    open.then_some(()).ok_or_else(|| format!("{what} did not listen on {port}"))
 }
 
 impl Bench {
@@ -127,21 +110,14 @@ impl Bench {
                     d = dir.join("nginx").display()
                 );
                 fs::write(dir.join("nginx/nginx.conf"), nginx_conf).map_err(|e| e.to_string())?;
-                let nginx = Command::new("nginx")
-                    .arg("-p")
-                    .arg(dir.join("nginx"))
-                    .arg("-c")
-                    .arg(dir.join("nginx/nginx.conf"))
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .map(Process)
+                let mut cmd = Command::new("nginx");
+                cmd.arg("-p").arg(dir.join("nginx")).arg("-c").arg(dir.join("nginx/nginx.conf"));
+                let nginx = Process::spawn(&mut cmd, &dir.join("nginx/stderr.log"))
                     .map_err(|e| format!("nginx (apt-get install nginx-light; make bench does): {e}"))?;
                 (nginx_port, Some(nginx))
             }
         };
-        let yaml = bootstrap(&repo, admin_port, &listeners, upstream, launch)?;
-        fs::write(dir.join("envoy.yaml"), yaml).map_err(|e| e.to_string())?;
+        bootstrap(&repo, admin_port, &listeners, upstream, launch).write(&dir.join("envoy.json"));
         let mut envoy = match launch {
             Launch::Native => Command::new(repo.join(".venv/bin/envoy")),
             Launch::Callgrind => {
@@ -153,20 +129,14 @@ impl Bench {
                 c
             }
         };
-        let envoy = envoy
-            .arg("-c")
-            .arg(dir.join("envoy.yaml"))
-            .args(["--concurrency", "1", "--use-dynamic-base-id", "-l", "warning"])
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join("envoy.log")).map_err(|e| e.to_string())?)
-            .spawn()
-            .map(Process)
+        envoy.arg("-c").arg(dir.join("envoy.json")).args(["--concurrency", "1", "--use-dynamic-base-id", "-l", "warning"]);
+        let envoy = Process::spawn(&mut envoy, &dir.join("envoy.log"))
             .map_err(|e| format!("envoy (make deps): {e}"))?;
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
         let bench = Bench { dir, envoy, _nginx: nginx, admin, variants: listeners, repo };
         wait_port(upstream, "the upstream")?;
         // Under callgrind Envoy starts some 20 times slower.
-        if !wait_ready(admin, Duration::from_secs(if launch == Launch::Native { 60 } else { 300 })) {
+        if !admin::wait_ready(admin, "/ready", Duration::from_secs(if launch == Launch::Native { 60 } else { 300 })) {
             return Err(format!("envoy not ready; see {}", bench.dir.join("envoy.log").display()));
         }
         for (_, addr) in &bench.variants {
@@ -177,11 +147,11 @@ impl Bench {
 
     /// Envoy's CPU time so far, all threads, in microseconds.
     fn envoy_cpu_us(&self) -> Result<f64, String> {
-        cpu_us(self.envoy.0.id())
+        cpu_us(self.envoy.id())
     }
 
     pub fn envoy_pid(&self) -> u32 {
-        self.envoy.0.id()
+        self.envoy.id()
     }
 
     pub fn address(&self, v: Variant) -> Result<SocketAddr, String> {
@@ -191,7 +161,7 @@ impl Bench {
     /// Requests the listener completed, by Envoy's own counter.
     pub fn requests(&self, v: Variant) -> Result<f64, String> {
         let name = format!("http.{}.downstream_rq_total", v.name);
-        let (_, body) = admin_get(self.admin, &format!("/stats?filter=^{}$", name.replace('.', "\\."))).ok_or("admin")?;
+        let (_, body) = admin::get(self.admin, &format!("/stats?filter=^{}$", name.replace('.', "\\."))).ok_or("admin")?;
         body.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}: ")))
             .and_then(|n| n.trim().parse().ok())
@@ -212,13 +182,13 @@ impl Bench {
     /// Envoy's resident set (kB, from `/proc`) and tcmalloc's allocated bytes (admin
     /// `/memory`). V8 maps Wasm linear memory and code itself, so only RSS sees those.
     pub fn memory(&self) -> Result<(u64, u64), String> {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.envoy.0.id())).map_err(|e| e.to_string())?;
+        let status = fs::read_to_string(format!("/proc/{}/status", self.envoy.id())).map_err(|e| e.to_string())?;
         let rss = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .ok_or("no VmRSS")?;
-        let heap = admin_get(self.admin, "/memory")
+        let heap = admin::get(self.admin, "/memory")
             .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
             .and_then(|v| v["allocated"].as_str()?.parse().ok())
             .ok_or("no allocated in /memory")?;
@@ -262,52 +232,41 @@ fn envoy_binary(repo: &std::path::Path) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("no envoy binary under {}", lib.display()))
 }
 
-/// One Envoy: the shipped stats_config (tags, buckets), a listener per variant, one upstream.
-fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAddr)], upstream: u16, launch: Launch) -> Result<String, String> {
-    let shipped = fs::read_to_string(repo.join("envoy/envoy.yaml")).map_err(|e| e.to_string())?;
-    let stats = &shipped[shipped.find("stats_config:").ok_or("no stats_config")?..shipped.find("static_resources:").ok_or("no static_resources")?];
-    let plugin_json = {
-        let start = shipped.find("value: |").ok_or("no plugin config")? + "value: |".len();
-        let end = shipped[start..].find("- name: envoy.filters.http.router").ok_or("no router")? + start;
-        // The OpenAPI source of the demo needs the demo's cluster; the bench has nginx.
-        let json = shipped[start..end].lines().map(str::trim).filter(|l| !l.starts_with("\"openapi\"")).collect::<Vec<_>>().join(" ");
-        // Under callgrind every instruction of the process counts against the listener being
-        // measured, a routemeter VM's periodic flush too (about 10 s of measurement per
-        // listener at callgrind's speed). A minute between flushes keeps them out; what a
-        // flush costs is priced separately (`make wasm-cost`, fuel per tick).
-        match launch {
-            Launch::Callgrind => json.replacen('{', "{ \"flush_interval_ms\": 60000,", 1),
-            Launch::Native => json,
-        }
-    };
-    // `$BENCH_CAPABILITIES` (comma-separated export and import names) restricts routemeter's
-    // VM to them with Envoy's capability_restriction_config: callbacks left out are skipped.
-    let capabilities = std::env::var("BENCH_CAPABILITIES").ok().map(|list| {
-        let allowed: String = list.split(',').map(|c| format!("                    {}: {{}}\n", c.trim())).collect();
-        format!("                capability_restriction_config:\n                  allowed_capabilities:\n{allowed}")
-    });
-    let wasm = |name: &str, vm: &str, file: &str, config: &str, restrict: Option<&String>| {
-        format!(
-            "          - name: envoy.filters.http.wasm\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n              config:\n                name: {name}\n                root_id: {name}\n                failure_policy: FAIL_OPEN\n{}                vm_config:\n                  vm_id: {vm}\n                  runtime: envoy.wasm.runtime.v8\n                  code: {{ local: {{ filename: {} }} }}\n                configuration:\n                  \"@type\": type.googleapis.com/google.protobuf.StringValue\n                  value: '{config}'\n",
-            restrict.map_or("", String::as_str),
-            repo.join(file).display()
-        )
-    };
-    let listener = |v: &Variant, addr: &SocketAddr| {
-        let name = v.name;
-        let port = addr.port();
-        let filter = match v.filter {
-            Filter::None => String::new(),
-            Filter::Empty => wasm(name, name, EMPTY_FILTER, "", None),
-            Filter::Routemeter => wasm(name, name, &routemeter_file(), &plugin_json, capabilities.as_ref()),
-            Filter::Probe(plan) => wasm(name, "probe", PROBE_FILTER, plan, None),
-        };
-        format!(
-            "  - name: {name}\n    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n          stat_prefix: {name}\n          route_config:\n            virtual_hosts:\n            - name: all\n              domains: [\"*\"]\n              routes:\n              - match: {{ prefix: \"/\" }}\n                route: {{ cluster: upstream, timeout: 60s }}\n          http_filters:\n{filter}          - name: envoy.filters.http.router\n            typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }}\n"
-        )
-    };
-    Ok(format!(
-        "admin:\n  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {admin} }} }}\n{stats}static_resources:\n  listeners:\n{}  clusters:\n  - name: upstream\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: upstream\n      endpoints:\n      - lb_endpoints:\n        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream} }} }} }}\n",
-        listeners.iter().map(|(v, a)| listener(v, a)).collect::<String>(),
-    ))
+/// One Envoy: the shipped bootstrap's stats tags and listener, once per variant, all routing
+/// to one upstream.
+fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAddr)], upstream: u16, launch: Launch) -> Bootstrap {
+    let mut routemeter = demo_plugin_config(false);
+    // Under callgrind every instruction of the process counts against the listener being
+    // measured, a routemeter VM's periodic flush too (about 10 s of measurement per listener
+    // at callgrind's speed). A minute between flushes keeps them out; what a flush costs is
+    // priced separately (`make wasm-cost`, fuel per tick).
+    if launch == Launch::Callgrind {
+        routemeter["flush_interval_ms"] = 60_000.into();
+    }
+    let mut shipped = Bootstrap::shipped();
+    let mut wasm = |name: &str, vm: &str, file: &str, config: &str| shipped.wasm_config(&repo.join(file), vm, name, config);
+    let built: Vec<(&str, u16, Option<Value>)> = listeners
+        .iter()
+        .map(|(v, addr)| {
+            let filter = match v.filter {
+                Filter::None => None,
+                Filter::Empty => Some(wasm(v.name, v.name, EMPTY_FILTER, "")),
+                Filter::Routemeter => {
+                    let mut config = wasm(v.name, v.name, &routemeter_file(), &routemeter.to_string());
+                    // `$BENCH_CAPABILITIES` (comma-separated export and import names) restricts
+                    // the VM to them with Envoy's capability_restriction_config: callbacks left
+                    // out are skipped.
+                    if let Ok(list) = std::env::var("BENCH_CAPABILITIES") {
+                        let allowed: serde_json::Map<String, Value> =
+                            list.split(',').map(|c| (c.trim().to_string(), Value::Object(Default::default()))).collect();
+                        config["capability_restriction_config"] = serde_json::json!({ "allowed_capabilities": allowed });
+                    }
+                    Some(config)
+                }
+                Filter::Probe(plan) => Some(wasm(v.name, "probe", PROBE_FILTER, plan)),
+            };
+            (v.name, addr.port(), filter)
+        })
+        .collect();
+    Bootstrap::for_bench(admin, upstream, &built)
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::rng::Rng;
+use testkit::rng::Rng;
 
 pub const APIS: [&str; 10] =
     ["bitbucket", "digitalocean", "github", "gitlab", "jira", "kubernetes", "slack", "stripe", "twilio", "zoom"];

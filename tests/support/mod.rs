@@ -1,10 +1,8 @@
-//! Shared test support. Each test binary uses a different part of it.
+//! The filter's own test doubles: the native host over proxy-sim's simulated Envoy, the
+//! dual-host scenario macro, and public API descriptions as traffic. What the end-to-end
+//! tests share with the bench (client, Envoy stack, ledger) is the `routemeter-testkit` crate.
 #![allow(dead_code)]
 
-pub mod envoy;
-pub mod h2c;
-pub mod mem_host;
-pub mod outcomes;
 pub mod apis;
-pub mod rng;
+pub mod mem_host;
 pub mod scenarios;

@@ -3,18 +3,13 @@
 //! paths. Fuel counts executed wasm operations, so the figures do not depend on how busy the
 //! machine is and can be compared across commits.
 
-use proxy_sim::wasm::wasm_path;
+use testkit::bootstrap::wasm_path;
 use proxy_sim::{Host, Stream, Vm, WasmHost, WasmVm};
 
-const CONFIG: &str = r#"{
-  "routes": [
-    { "template": "/api/v1/upload", "methods": ["POST"], "kind": "upload" },
-    { "template": "/api/v1/status/{job_id}" },
-    { "template": "/api/v1/download/{job_id}", "kind": "download" }
-  ],
-  "exclude": ["/health"],
-  "max_routes": 100
-}"#;
+/// The demo's plugin configuration as shipped in envoy/envoy.yaml (no OpenAPI fetch here).
+fn config() -> String {
+    testkit::bootstrap::demo_plugin_config(false).to_string()
+}
 
 /// One request of a lifecycle, numbered so paths can vary.
 type Lifecycle<'a> = &'a dyn Fn(&WasmVm, u64);
@@ -65,7 +60,7 @@ fn main() {
         }),
     ];
     for (name, one) in cases {
-        let vm = WasmHost::new().vm(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+        let vm = WasmHost::new().vm(&config()).unwrap_or_else(|e| panic!("{e}"));
         println!("  {name:<52} {:>8}", fuel_per_request(&vm, one));
     }
 
@@ -73,7 +68,7 @@ fn main() {
     // the latency window shared and the quantiles published (one VM: it holds the lease).
     println!("\nfuel per tick (one VM, three routes with traffic):");
     let host = WasmHost::new();
-    let vm = host.vm(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let vm = host.vm(&config()).unwrap_or_else(|e| panic!("{e}"));
     let traffic = |n: u64| {
         for i in 0..n {
             for (method, path, status) in [("GET", format!("/api/v1/status/{i}"), 200), ("POST", "/api/v1/upload?filename=a.xlsx".into(), 201), ("GET", format!("/api/v1/download/{i}"), 200)] {
@@ -99,7 +94,7 @@ fn main() {
 
     println!("\nlinear memory over requests on distinct paths (max_routes 100):");
     let host = WasmHost::new();
-    let vm = host.vm(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let vm = host.vm(&config()).unwrap_or_else(|e| panic!("{e}"));
     let checkpoints = [0u64, 100, 1_000, 10_000, 50_000, 100_000];
     let mut done = 0;
     for &at in &checkpoints {

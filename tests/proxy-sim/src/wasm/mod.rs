@@ -27,16 +27,7 @@ const LOG_CRITICAL: i32 = 5;
 /// older than cargo's own output (a `cargo build` without `make wasm`) would test old code,
 /// so that is refused.
 pub fn wasm_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("ROUTEMETER_WASM") {
-        return PathBuf::from(path);
-    }
-    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    let shipped = target.join("routemeter.wasm");
-    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if let (Some(built), Some(made)) = (modified(&target.join("wasm32-unknown-unknown/release/routemeter.wasm")), modified(&shipped)) {
-        assert!(built <= made, "{} is older than cargo's build of the filter: run `make wasm`", shipped.display());
-    }
-    shipped
+    testkit::bootstrap::wasm_path()
 }
 
 /// Compiled once per test process (compiling takes most of the start-up time).

@@ -5,7 +5,8 @@
 use std::io;
 use std::net::SocketAddr;
 
-use crate::client::{self, Body, Connection, Request, Response};
+use crate::client::{self, Body, Request, Response};
+use crate::fault;
 
 /// Sends the mix to `target`, printing one line per request; returns (request, status).
 pub fn demo_mix(target: SocketAddr) -> io::Result<Vec<(String, u16)>> {
@@ -39,7 +40,7 @@ pub fn demo_mix(target: SocketAddr) -> io::Result<Vec<(String, u16)>> {
     send(Request::post("/api/v1/upload?filename=slides.pptx", Body::Sized(9_000)))?;
     send(Request::post("/api/v1/upload?filename=crash.xlsx&force_status=500", Body::Sized(2_000)))?;
     let cut = Request::post("/api/v1/upload?filename=dropped.xlsx", Body::Sized(5_000_000));
-    Connection::open(target)?.send_and_abort(&cut, 1_000_000)?;
+    fault::send_and_abort(target, &cut, 1_000_000)?;
     println!("  {:<6} {:<64} -> client vanished after 1000000 of 5000000 B", cut.method, cut.path);
 
     for id in &jobs {

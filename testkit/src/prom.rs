@@ -96,6 +96,13 @@ impl Exposition {
         self.samples.iter().filter(move |s| s.name == name)
     }
 
+    /// Every series of `name` as (values of `keys`) -> value, to compare with a ledger tally.
+    pub fn counters(&self, name: &str, keys: &[&str]) -> BTreeMap<Vec<String>, u64> {
+        self.series(name)
+            .map(|s| (keys.iter().map(|k| s.labels.get(*k).cloned().unwrap_or_default()).collect(), s.value as u64))
+            .collect()
+    }
+
     /// Distinct values of `key` across the samples named `name`.
     pub fn label_values(&self, name: &str, key: &str) -> Vec<String> {
         let mut v: Vec<String> = self.series(name).filter_map(|s| s.labels.get(key).cloned()).collect();

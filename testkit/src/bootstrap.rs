@@ -1,0 +1,172 @@
+//! Envoy bootstraps for the tests and the bench, generated as data from the one users run
+//! (`envoy/envoy.yaml`): its stats tags, listener, filter chain and the demo's plugin
+//! configuration, with only ports, paths and test switches changed. A change to the shipped
+//! file reaches every test; a path that no longer exists in it fails loudly here.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Envoy launcher: `$ENVOY` or the virtualenv `make deps` creates.
+pub fn envoy_bin() -> PathBuf {
+    let path = std::env::var_os("ENVOY").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/envoy"));
+    assert!(path.exists(), "no Envoy at {}: run `make deps` (make test does)", path.display());
+    path
+}
+
+/// The filter as shipped (`make wasm`), or `$ROUTEMETER_WASM`. Refuses a shipped file older
+/// than cargo's build, which would test yesterday's filter.
+pub fn wasm_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROUTEMETER_WASM") {
+        return PathBuf::from(path);
+    }
+    let target = repo_root().join("target");
+    let shipped = target.join("routemeter.wasm");
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(built), Some(made)) =
+        (modified(&target.join("wasm32-unknown-unknown/release/routemeter.wasm")), modified(&shipped))
+    {
+        assert!(built <= made, "{} is older than cargo's build of the filter: run `make wasm`", shipped.display());
+    }
+    assert!(shipped.exists(), "no filter at {}: run `make wasm` (make test does)", shipped.display());
+    shipped
+}
+
+/// The demo's plugin configuration as shipped in `envoy/envoy.yaml`. `with_openapi: false`
+/// leaves out the OpenAPI source, for hosts with no demo cluster to fetch it from.
+pub fn demo_plugin_config(with_openapi: bool) -> Value {
+    let mut config = Bootstrap::shipped().plugin_config();
+    if !with_openapi {
+        config.as_object_mut().map(|o| o.remove("openapi"));
+    }
+    config
+}
+
+/// A bootstrap as data. Envoy reads it as JSON ([`Bootstrap::write`]).
+#[derive(Debug, Clone)]
+pub struct Bootstrap(pub Value);
+
+impl Bootstrap {
+    pub fn shipped() -> Bootstrap {
+        let path = repo_root().join("envoy/envoy.yaml");
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Bootstrap(serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+    }
+
+    fn at(&mut self, pointer: &str) -> &mut Value {
+        self.0.pointer_mut(pointer).unwrap_or_else(|| panic!("envoy/envoy.yaml has no {pointer}"))
+    }
+
+    fn listener(&mut self) -> &mut Value {
+        self.at("/static_resources/listeners/0")
+    }
+
+    /// The shipped listener's HTTP connection manager.
+    fn hcm(listener: &mut Value) -> &mut Value {
+        &mut listener["filter_chains"][0]["filters"][0]["typed_config"]
+    }
+
+    fn wasm_filter(listener: &mut Value) -> &mut Value {
+        let filters = Bootstrap::hcm(listener)["http_filters"].as_array_mut().expect("http_filters");
+        let wasm = filters.iter_mut().find(|f| f["name"] == "envoy.filters.http.wasm").expect("a wasm filter");
+        &mut wasm["typed_config"]["config"]
+    }
+
+    pub fn plugin_config(&mut self) -> Value {
+        let text = Bootstrap::wasm_filter(self.listener())["configuration"]["value"].as_str().expect("plugin configuration");
+        serde_json::from_str(text).expect("the shipped plugin configuration is JSON")
+    }
+
+    /// Ports 0 (read back from the admin API), the given upstream, this build of the filter.
+    pub fn for_test(demo: SocketAddr) -> Bootstrap {
+        let mut b = Bootstrap::shipped();
+        *b.at("/admin/address/socket_address/port_value") = json!(0);
+        *b.at("/static_resources/listeners/0/address/socket_address/port_value") = json!(0);
+        b.set_upstream(demo.port());
+        Bootstrap::wasm_filter(b.listener())["vm_config"]["code"]["local"]["filename"] = json!(wasm_path());
+        // Exact histograms reach /stats/prometheus at the VM's flush, Envoy histograms at the
+        // stats flush: flush often so tests wait little.
+        b.0["stats_flush_interval"] = json!("0.2s");
+        b
+    }
+
+    pub fn set_upstream(&mut self, port: u16) {
+        let endpoint = "/static_resources/clusters/0/load_assignment/endpoints/0/lb_endpoints/0/endpoint";
+        *self.at(&format!("{endpoint}/address/socket_address/port_value")) = json!(port);
+    }
+
+    pub fn set_plugin_config(&mut self, json: &str) {
+        Bootstrap::wasm_filter(self.listener())["configuration"]["value"] = json!(json);
+    }
+
+    /// A route `/refused/` to a cluster on a port that was free a moment ago and is closed
+    /// now: Envoy answers with local 503s.
+    pub fn add_refused_route(&mut self, port: u16) {
+        let routes = &mut Bootstrap::hcm(self.listener())["route_config"]["virtual_hosts"][0]["routes"];
+        let routes = routes.as_array_mut().expect("routes");
+        routes.insert(0, json!({ "match": { "prefix": "/refused/" }, "route": { "cluster": "refused" } }));
+        let mut cluster = self.at("/static_resources/clusters/0").clone();
+        cluster["name"] = json!("refused");
+        cluster["load_assignment"]["cluster_name"] = json!("refused");
+        self.at("/static_resources/clusters").as_array_mut().expect("clusters").push(cluster);
+        let endpoint = "/static_resources/clusters/1/load_assignment/endpoints/0/lb_endpoints/0/endpoint";
+        *self.at(&format!("{endpoint}/address/socket_address/port_value")) = json!(port);
+    }
+
+    pub fn add_dog_statsd(&mut self, addr: SocketAddr) {
+        self.0["stats_sinks"] = json!([{
+            "name": "envoy.stat_sinks.dog_statsd",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.metrics.v3.DogStatsdSink",
+                "address": { "socket_address": { "address": addr.ip().to_string(), "port_value": addr.port() } }
+            }
+        }]);
+    }
+
+    /// The bench's Envoy: the shipped listener once per `(name, port, filter)`, all routing to
+    /// `upstream`; `filter` is the wasm filter's config (`None`: no wasm filter at all).
+    pub fn for_bench(admin: u16, upstream: u16, listeners: &[(&str, u16, Option<Value>)]) -> Bootstrap {
+        let mut b = Bootstrap::shipped();
+        *b.at("/admin/address/socket_address/port_value") = json!(admin);
+        b.set_upstream(upstream);
+        let template = b.listener().clone();
+        let built = listeners.iter().map(|(name, port, filter)| {
+            let mut l = template.clone();
+            l["name"] = json!(name);
+            l["address"]["socket_address"]["port_value"] = json!(port);
+            Bootstrap::hcm(&mut l)["stat_prefix"] = json!(name);
+            match filter {
+                Some(config) => *Bootstrap::wasm_filter(&mut l) = config.clone(),
+                None => {
+                    let filters = Bootstrap::hcm(&mut l)["http_filters"].as_array_mut().expect("http_filters");
+                    filters.retain(|f| f["name"] != "envoy.filters.http.wasm");
+                }
+            }
+            l
+        });
+        *b.at("/static_resources/listeners") = Value::Array(built.collect());
+        b
+    }
+
+    /// The shipped wasm filter config with another module, VM, root id and configuration.
+    pub fn wasm_config(&mut self, module: &Path, vm_id: &str, root_id: &str, configuration: &str) -> Value {
+        let mut config = Bootstrap::wasm_filter(self.listener()).clone();
+        config["name"] = json!(root_id);
+        config["root_id"] = json!(root_id);
+        config["vm_config"]["vm_id"] = json!(vm_id);
+        config["vm_config"]["code"]["local"]["filename"] = json!(module);
+        config["configuration"]["value"] = json!(configuration);
+        config
+    }
+
+    pub fn write(&self, path: &Path) {
+        let text = serde_json::to_string_pretty(&self.0).expect("a bootstrap serialises");
+        fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
