@@ -324,3 +324,45 @@ fn invalid_plugin_config_is_logged_by_field_and_traffic_still_flows() {
     assert_eq!(page.get("routemeter_config_invalid", &[]), Some(1.0));
     assert_eq!(page.types.get("routemeter_config_invalid").map(String::as_str), Some("gauge"));
 }
+
+/// Prometheus' own checker reads the page routemeter's series are on: `promtool check
+/// metrics` (Debian's, `make test` installs it) must parse it. Its lint findings on
+/// routemeter's series are exactly the known cost of publishing exact histograms through
+/// Envoy, which types `_bucket`, `_sum` and `_count` as three counters (README, "Exact
+/// histograms"), and of the contract's unit suffixes; any other finding fails.
+#[test]
+fn promtool_parses_the_scrape_with_only_the_known_findings() {
+    if std::process::Command::new("promtool").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: promtool not found (apt-get install prometheus)");
+        return;
+    }
+    let stack = Stack::start(StackOptions::default());
+    let l = Ledger::default();
+    l.send(&stack, Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(1_000)), Some(UPLOAD));
+    l.send(&stack, Request::get("/api/v1/status/1"), Some(STATUS));
+    settle(&stack, &l);
+    stack.scrape_until("the latency quantiles", |p| p.series("http_request_duration_quantile_microseconds").count() > 0);
+    let (_, text) = testkit::admin::get(stack.admin, "/stats/prometheus").expect("scrape");
+    let findings = testkit::prom::promtool_check(&text).unwrap_or_else(|e| panic!("promtool cannot parse the page: {e}"));
+    let ours: std::collections::BTreeSet<String> = findings
+        .into_iter()
+        .filter(|f| !f.starts_with("envoy_") && !f.ends_with(" no help text"))
+        .map(|f| f.replace('"', "'"))
+        .collect();
+    let mut want = std::collections::BTreeSet::new();
+    for family in ["http_request_body_bytes", "http_response_body_bytes", "http_request_duration_milliseconds", "upload_file_size_bytes"] {
+        for part in ["bucket", "sum", "count"] {
+            want.insert(format!("{family}_{part} counter metrics should have '_total' suffix"));
+            if family.ends_with("milliseconds") {
+                want.insert(format!("{family}_{part} use base unit 'seconds' instead of 'milliseconds'"));
+            }
+        }
+        want.insert(format!("{family}_bucket non-histogram metrics should not have '_bucket' suffix"));
+        want.insert(format!("{family}_bucket non-histogram metrics should not have 'le' label"));
+        want.insert(format!("{family}_sum non-histogram and non-summary metrics should not have '_sum' suffix"));
+        want.insert(format!("{family}_count non-histogram and non-summary metrics should not have '_count' suffix"));
+    }
+    want.insert("http_request_duration_quantile_microseconds non-summary metrics should not have 'quantile' label".into());
+    want.insert("http_request_duration_quantile_microseconds use base unit 'seconds' instead of 'microseconds'".into());
+    assert_eq!(ours, want);
+}

@@ -135,6 +135,30 @@ impl Exposition {
     }
 }
 
+/// Runs `promtool check metrics` on an exposition page: `Err` when promtool cannot parse it,
+/// else its lint findings, one per line (empty: none).
+pub fn promtool_check(text: &str) -> Result<Vec<String>, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("promtool: {e}"))?;
+    let written = child.stdin.take().map(|mut stdin| stdin.write_all(text.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| format!("promtool: {e}"))?;
+    written.transpose().map_err(|e| format!("promtool stdin: {e}"))?;
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    match out.status.code() {
+        Some(0) => Ok(Vec::new()),
+        // promtool's exit code for lint findings (the page parsed).
+        Some(3) => Ok(report.lines().map(str::to_string).collect()),
+        _ => Err(report),
+    }
+}
+
 fn to_labels(labels: &[(&str, &str)]) -> Labels {
     labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
