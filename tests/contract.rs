@@ -1,6 +1,9 @@
 //! The metric contract in `src/metrics/contract.rs` is the one source of truth; the README's
 //! table, the shipped Envoy bootstrap and the Istio bootstrap override must agree with it.
 
+// A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fs;
 
 use routemeter::host::MetricKind;

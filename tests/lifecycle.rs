@@ -3,6 +3,9 @@
 //! must give exactly the asserted values, and exactly the same series as each other (a
 //! difference is a bug in one of them).
 
+// A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use proxy_sim::{Faults, Host, SimEnvoy, Stream, Vm};

@@ -2,6 +2,9 @@
 //! (one path on a fresh state, and whole sequences), the learned state's encoding, and the
 //! stat-name label encoding.
 
+// A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use proptest::prelude::*;
 use routemeter::metrics::{stat_name, Metric};
 use routemeter::route::is_id_like;

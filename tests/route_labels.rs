@@ -10,6 +10,9 @@
 //!   document served by the upstream: each request carries its own template;
 //! - `report` (ignored; `make routes-report`): the README's figures, every API through Envoy.
 
+// A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::collections::BTreeMap;

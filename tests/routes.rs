@@ -2,6 +2,9 @@
 //! .wasm): learned templates shared by every worker, the shared state's creation and races,
 //! the cap after learning, and templates from the upstream's OpenAPI document.
 
+// A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use proxy_sim::{Host, SimEnvoy, Stream, Vm};

@@ -167,10 +167,10 @@ impl Pools {
             Kind::Enum(values) => rng.pick(values).clone(),
             Kind::Int => (1 + rng.below(999_999)).to_string(),
             Kind::Uuid => {
-                let h = format!("{:016x}{:016x}", rng.next(), rng.next());
+                let h = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
                 format!("{}-{}-4{}-{}-{}", &h[..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32])
             }
-            Kind::Sha => format!("{:016x}{:016x}{:08x}", rng.next(), rng.next(), rng.next() as u32),
+            Kind::Sha => format!("{:016x}{:016x}{:08x}", rng.next_u64(), rng.next_u64(), rng.next_u64() as u32),
             Kind::Key => rng.pick(&self.keys).clone(),
             Kind::Slug => rng.pick(&self.slugs).clone(),
             Kind::Name => rng.pick(&self.names).clone(),
