@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use testkit::admin;
 use testkit::client::{Connection, Request};
 use testkit::fault;
+use testkit::rng::Rng;
 use testkit::stack::{Stack, StackOptions};
 
 /// Envoy's heap in bytes, from the admin `/memory` endpoint.
@@ -70,12 +71,9 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
         for t in 0..THREADS {
             scope.spawn(move || {
                 let mut conn = Connection::open(target).unwrap();
-                let mut x = 0x2545_F491_4F6C_DD1D_u64 ^ (t + 1);
+                let mut rng = Rng::new(t + 1);
                 for _ in 0..PER_THREAD {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let word: String = (0..8).map(|i| (b'a' + ((x >> (i * 5)) % 26) as u8) as char).collect();
+                    let word = rng.word(8);
                     let resp = conn.send(&Request::get(&format!("/w/{word}/page"))).unwrap();
                     assert_eq!(resp.status, 404);
                 }

@@ -22,6 +22,11 @@ impl Rng {
         self.next_u64() % n
     }
 
+    /// `len` random lowercase letters.
+    pub fn word(&mut self, len: usize) -> String {
+        (0..len).map(|_| (b'a' + self.below(26) as u8) as char).collect()
+    }
+
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
