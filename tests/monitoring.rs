@@ -13,18 +13,15 @@
 mod support;
 
 use std::fs;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use testkit::admin;
-use testkit::client::{self, Body, Request};
-use testkit::alerting::{query, Webhook};
+use testkit::alerting::{query, Monitoring};
 use testkit::bootstrap::repo_root;
-use testkit::process::{free_addr, Proc};
+use testkit::client::{self, Body, Request};
 use testkit::stack::{Stack, StackOptions};
 
 const TOOLS: [&str; 3] = ["promtool", "prometheus", "prometheus-alertmanager"];
@@ -89,20 +86,6 @@ fn every_alert_fires_and_stays_quiet_in_promtool_unit_tests() {
     }
 }
 
-fn spawn(name: &str, dir: &Path, cmd: &mut Command) -> Proc {
-    Proc::spawn(cmd, &dir.join(format!("{name}.log"))).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn wait_ready(addr: SocketAddr, proc: &Proc) {
-    assert!(admin::wait_ready(addr, "/-/ready", Duration::from_secs(60)), "not ready at {addr}\n{}", proc.log_tail(50));
-}
-
-/// Replaces `from` (which must be there) with `to`.
-fn swap(text: String, from: &str, to: &str) -> String {
-    assert!(text.contains(from), "{from:?} not found");
-    text.replace(from, to)
-}
-
 #[test]
 fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
     require_tools!();
@@ -111,33 +94,8 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
 
-    // Alertmanager: the shipped config, notifying our webhook without waiting.
-    let hook = Webhook::start().unwrap();
-    let am_addr = free_addr().unwrap();
-    let mut am = fs::read_to_string(monitoring("alertmanager/alertmanager.yml")).unwrap();
-    am = swap(am, "http://127.0.0.1:5001/alerts", &format!("http://{}/alerts", hook.addr.unwrap()));
-    am = swap(am, "group_wait: 30s", "group_wait: 1s");
-    am = swap(am, "group_interval: 5m", "group_interval: 1s");
-    fs::write(dir.join("alertmanager.yml"), am).unwrap();
-    let am = spawn(
-        "alertmanager",
-        &dir,
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
-            .arg(format!("--storage.path={}", dir.join("am-data").display()))
-            .arg(format!("--web.listen-address={am_addr}"))
-            .arg("--cluster.listen-address="),
-    );
-
-    // Prometheus: the shipped config and rules, with 1 s intervals and windows of seconds
-    // instead of minutes so the alert can fire and resolve within the test.
-    let prom_addr = free_addr().unwrap();
-    let mut config = fs::read_to_string(monitoring("prometheus/prometheus.yml")).unwrap();
-    config = swap(config, "scrape_interval: 15s", "scrape_interval: 1s");
-    config = swap(config, "evaluation_interval: 15s", "evaluation_interval: 1s");
-    config = swap(config, "\"127.0.0.1:9093\"", &format!("\"{am_addr}\""));
-    config = swap(config, "\"127.0.0.1:9901\"", &format!("\"{}\"", stack.admin));
-    fs::write(dir.join("prometheus.yml"), config).unwrap();
+    // The shipped rules with windows of seconds instead of minutes, so the alert can fire and
+    // resolve within the test.
     let rules = fs::read_to_string(monitoring("prometheus/rules.yml"))
         .unwrap()
         .replace("[5m]", "[10s]")
@@ -146,17 +104,8 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
         .replace("for: 10m", "for: 2s")
         .replace("for: 2m", "for: 2s")
         .replace("for: 1m", "for: 2s");
-    fs::write(dir.join("rules.yml"), rules).unwrap();
-    let prom = spawn(
-        "prometheus",
-        &dir,
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
-            .arg(format!("--web.listen-address={prom_addr}")),
-    );
-    wait_ready(am_addr, &am);
-    wait_ready(prom_addr, &prom);
+    let running = Monitoring::start(&dir, stack.admin, &[("rules.yml", rules)]);
+    let (prom_addr, hook) = (running.prometheus, &running.hook);
 
     // Traffic until the end of the test; in phase 1 the status route answers 500 and every
     // good upload is followed by an invalid one.

@@ -1,5 +1,6 @@
-//! The receiving end of the monitoring tests: an Alertmanager webhook (on hyper) that keeps
-//! every payload, and instant queries against Prometheus' HTTP API.
+//! The monitoring end to end: a real Prometheus and Alertmanager (Debian's) with the shipped
+//! configs from `monitoring/`, scaled to seconds; an Alertmanager webhook (on hyper) that keeps
+//! every payload; instant queries against Prometheus' HTTP API.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,7 +14,69 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use crate::admin;
-use crate::process::wait_until;
+use crate::bootstrap::repo_root;
+use crate::process::{free_addr, wait_until, Proc};
+
+/// Prometheus scraping one Envoy admin and notifying Alertmanager, which notifies a webhook.
+pub struct Monitoring {
+    pub prometheus: SocketAddr,
+    pub hook: Webhook,
+    _processes: [Proc; 2],
+}
+
+fn yaml(path: &str) -> serde_yaml_ng::Value {
+    let path = repo_root().join("monitoring").join(path);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn write_yaml(path: &std::path::Path, value: &serde_yaml_ng::Value) {
+    let text = serde_yaml_ng::to_string(value).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+impl Monitoring {
+    /// The shipped `prometheus.yml` and `alertmanager.yml` in `dir`, with 1 s scrape and
+    /// evaluation intervals and 1 s grouping, scraping `envoy_admin`; `rules` are the rule
+    /// files (name, text) `prometheus.yml` loads, already scaled by the caller.
+    pub fn start(dir: &std::path::Path, envoy_admin: SocketAddr, rules: &[(&str, String)]) -> Monitoring {
+        use serde_yaml_ng::Value as Y;
+        let hook = Webhook::start().unwrap_or_else(|e| panic!("webhook: {e}"));
+        let (am_addr, prom_addr) = (free_addr().expect("free port"), free_addr().expect("free port"));
+        let mut am = yaml("alertmanager/alertmanager.yml");
+        am["route"]["group_wait"] = Y::from("1s");
+        am["route"]["group_interval"] = Y::from("1s");
+        am["receivers"][0]["webhook_configs"][0]["url"] = Y::from(format!("http://{}/alerts", hook.addr.expect("bound")));
+        write_yaml(&dir.join("alertmanager.yml"), &am);
+        let mut cmd = std::process::Command::new("prometheus-alertmanager");
+        cmd.arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address={am_addr}"))
+            .arg("--cluster.listen-address=");
+        let alertmanager = Proc::spawn(&mut cmd, &dir.join("alertmanager.log")).expect("start prometheus-alertmanager");
+
+        let mut prom = yaml("prometheus/prometheus.yml");
+        prom["global"]["scrape_interval"] = Y::from("1s");
+        prom["global"]["evaluation_interval"] = Y::from("1s");
+        prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0] = Y::from(am_addr.to_string());
+        prom["scrape_configs"][0]["static_configs"][0]["targets"][0] = Y::from(envoy_admin.to_string());
+        prom["rule_files"] = rules.iter().map(|(name, _)| Y::from(*name)).collect();
+        write_yaml(&dir.join("prometheus.yml"), &prom);
+        for (name, text) in rules {
+            std::fs::write(dir.join(name), text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let mut cmd = std::process::Command::new("prometheus");
+        cmd.arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+            .arg(format!("--web.listen-address={prom_addr}"));
+        let prometheus = Proc::spawn(&mut cmd, &dir.join("prometheus.log")).expect("start prometheus");
+        for (addr, proc) in [(am_addr, &alertmanager), (prom_addr, &prometheus)] {
+            let ready = admin::wait_ready(addr, "/-/ready", Duration::from_secs(60));
+            assert!(ready, "not ready at {addr}\n{}", proc.log_tail(50));
+        }
+        Monitoring { prometheus: prom_addr, hook, _processes: [prometheus, alertmanager] }
+    }
+}
 
 /// Alertmanager webhook payloads received, as JSON.
 #[derive(Clone, Default)]
