@@ -66,7 +66,8 @@ monitoring-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    prometheus prometheus-alertmanager) || echo "warning: could not install prometheus/alertmanager; monitoring tests will be skipped"; }
 
-lint: ## clippy, denying unwrap/expect/panic outside tests
+lint: ## formatting (rustfmt.toml), clippy with every warning denied (the manifest denies unwrap/expect/panic in the filter)
+	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-unknown-unknown -p routemeter -p empty-filter -p probe-filter -- -D warnings
 
