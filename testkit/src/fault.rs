@@ -40,37 +40,71 @@ pub fn send_and_abort(addr: SocketAddr, req: &Request, sent: u64) -> io::Result<
     s.shutdown(Shutdown::Both)
 }
 
-/// Sends `raw` as it is and reads the answer: its head, and a body of the declared length
-/// (or up to the close). What Envoy answers bad requests with is never chunked.
+/// Sends `raw` as it is on a fresh connection and reads the answer ([`Raw::read_response`]).
 pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> io::Result<Response> {
-    let mut s = connect(addr)?;
-    s.write_all(raw)?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a response head"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut head = httparse::Response::new(&mut headers);
-        let parsed = head.parse(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let httparse::Status::Complete(head_len) = parsed else { continue };
-        let headers: Vec<(String, String)> =
-            head.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned())).collect();
-        let mut resp = Response { status: head.code.unwrap_or(0), headers, body_len: 0, body_head: buf[head_len..].to_vec() };
-        if resp.header("transfer-encoding").is_some() {
-            return Err(io::Error::other("send_raw reads content-length bodies only"));
-        }
-        let declared = resp.header("content-length").and_then(|v| v.parse::<usize>().ok());
-        while declared.is_none_or(|len| resp.body_head.len() < len) {
-            match s.read(&mut chunk)? {
-                0 => break,
-                n => resp.body_head.extend_from_slice(&chunk[..n]),
+    let mut conn = Raw::open(addr)?;
+    conn.send(raw)?;
+    conn.read_response()
+}
+
+/// A connection that writes bytes as given and reads answers as they come: for tests of
+/// framing itself (interim responses, closes, bodies cut short).
+pub struct Raw {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn open(addr: SocketAddr) -> io::Result<Raw> {
+        Ok(Raw { s: connect(addr)?, buf: Vec::new() })
+    }
+
+    pub fn send(&mut self, raw: &[u8]) -> io::Result<()> {
+        self.s.write_all(raw)
+    }
+
+    /// Reads more into the buffer; false at EOF.
+    fn fill(&mut self) -> io::Result<bool> {
+        let mut chunk = [0u8; 8192];
+        let n = self.s.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n > 0)
+    }
+
+    /// The next response (an interim 1xx too): its head, and a body of the declared length,
+    /// or what arrives before the server closes (a body cut short ends there). What Envoy and
+    /// the demo answer bad requests with is never chunked.
+    pub fn read_response(&mut self) -> io::Result<Response> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut head = httparse::Response::new(&mut headers);
+            let parsed = head.parse(&self.buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let httparse::Status::Complete(head_len) = parsed else {
+                if !self.fill()? {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a response head"));
+                }
+                continue;
+            };
+            let headers = head.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()));
+            let mut resp = Response { status: head.code.unwrap_or(0), headers: headers.collect(), body_len: 0, body_head: Vec::new() };
+            if resp.header("transfer-encoding").is_some() {
+                return Err(io::Error::other("raw reads read content-length bodies only"));
             }
+            let declared = resp.header("content-length").and_then(|v| v.parse::<usize>().ok());
+            let until_close = declared.is_none() && resp.status >= 200 && ![204, 304].contains(&resp.status);
+            let wanted = declared.unwrap_or(if until_close { usize::MAX } else { 0 });
+            while self.buf.len() - head_len < wanted && self.fill()? {}
+            let end = head_len + wanted.min(self.buf.len() - head_len);
+            resp.body_head = self.buf[head_len..end].to_vec();
+            resp.body_len = resp.body_head.len() as u64;
+            self.buf.drain(..end);
+            return Ok(resp);
         }
-        resp.body_len = resp.body_head.len() as u64;
-        return Ok(resp);
+    }
+
+    /// True when the server has closed its side and sent nothing more.
+    pub fn closed(&mut self) -> bool {
+        while let Ok(true) = self.fill() {}
+        self.buf.is_empty()
     }
 }
