@@ -11,8 +11,9 @@ pub enum MetricKind {
     Histogram,
 }
 
-/// Handle of a defined metric, valid for the life of the VM.
-pub type MetricId = u32;
+/// Handle of a defined metric, valid for the life of the VM: only the host hands them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MetricId(pub u32);
 
 /// A host call did not succeed; the status is kept for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,27 +28,23 @@ pub trait MetricsHost {
     fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError>;
 }
 
-/// Stream properties the core reads, named by what they mean rather than by their ABI path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Property {
-    /// `xds.route_name`: the name of the Envoy route that matched, if any.
-    RouteName,
-    /// `request.duration`: i64 nanoseconds since the request started (read at log time).
-    RequestDuration,
-    /// `response.size`: u64 response body bytes sent (read at log time).
-    ResponseSize,
-}
-
-/// Facts about the current stream, and the clock.
+/// Facts about the current stream, and the clock, typed: the glue decodes Envoy's encodings
+/// (decimal `:status`, 8-byte little-endian integer properties) so the core never sees bytes
+/// it would have to parse.
 pub trait StreamHost {
     /// The request's `:method` and `:path` (each empty when absent or unreadable). Envoy
     /// serves request headers during the request-headers callback and again in `on_log`.
     /// The two come together because one host call can return both.
     fn method_and_path(&self) -> (Vec<u8>, Vec<u8>);
-    /// A response header as text (`:status`), readable in `on_log`; absent when no
-    /// response was sent (the client reset the stream first).
-    fn response_header(&self, name: &str) -> Option<Vec<u8>>;
-    fn property(&self, property: Property) -> Option<Vec<u8>>;
+    /// The response status (`:status`), readable in `on_log`: `None` when no response was
+    /// sent (the client reset the stream first) or it is not a 3-digit code (100-999).
+    fn response_status(&self) -> Option<u16>;
+    /// `xds.route_name`: the name of the Envoy route that matched, if any.
+    fn route_name(&self) -> Option<Vec<u8>>;
+    /// `request.duration`: nanoseconds since the request started, Envoy's count (at log time).
+    fn request_duration_ns(&self) -> Option<u64>;
+    /// `response.size`: response body bytes Envoy sent (at log time).
+    fn response_body_bytes(&self) -> Option<u64>;
     /// Wall-clock nanoseconds; only differences are used.
     fn now_nanos(&self) -> Option<u64>;
 }

@@ -11,16 +11,17 @@ pub enum RouteKind {
     Download,
 }
 
-/// Index into [`OutcomeLabels`].
-pub type OutcomeId = u16;
+/// Index into [`OutcomeLabels`]: only the table and the defaults below make them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutcomeId(pub(crate) u16);
 
-pub const SUCCESS: OutcomeId = 0;
-pub const ABORTED: OutcomeId = 1;
-pub const FAILED_ERROR: OutcomeId = 2;
-pub const FAILED_SIZE: OutcomeId = 3;
-pub const FAILED_VALIDATION: OutcomeId = 4;
-pub const FAILED_NOT_FOUND: OutcomeId = 5;
-pub const FAILED_NOT_READY: OutcomeId = 6;
+pub const SUCCESS: OutcomeId = OutcomeId(0);
+pub const ABORTED: OutcomeId = OutcomeId(1);
+pub const FAILED_ERROR: OutcomeId = OutcomeId(2);
+pub const FAILED_SIZE: OutcomeId = OutcomeId(3);
+pub const FAILED_VALIDATION: OutcomeId = OutcomeId(4);
+pub const FAILED_NOT_FOUND: OutcomeId = OutcomeId(5);
+pub const FAILED_NOT_READY: OutcomeId = OutcomeId(6);
 
 const DEFAULT_LABELS: [&str; 7] = [
     "success",
@@ -47,14 +48,14 @@ impl Default for OutcomeLabels {
 impl OutcomeLabels {
     pub fn intern(&mut self, label: &str) -> OutcomeId {
         if let Some(i) = self.labels.iter().position(|l| &**l == label) {
-            return i as OutcomeId;
+            return OutcomeId(i as u16);
         }
         self.labels.push(label.into());
-        (self.labels.len() - 1) as OutcomeId
+        OutcomeId((self.labels.len() - 1) as u16)
     }
 
     pub fn label(&self, id: OutcomeId) -> &str {
-        self.labels.get(id as usize).map_or("failed_error", |l| l)
+        self.labels.get(usize::from(id.0)).map_or("failed_error", |l| l)
     }
 
     pub fn len(&self) -> usize {
@@ -195,7 +196,7 @@ mod tests {
         let mut labels = OutcomeLabels::default();
         assert_eq!(labels.intern("success"), SUCCESS);
         assert_eq!(labels.intern("failed_not_ready"), FAILED_NOT_READY);
-        assert_eq!(labels.intern("x"), 7);
+        assert_eq!(labels.intern("x"), OutcomeId(7));
         assert_eq!(labels.len(), 8);
     }
 }

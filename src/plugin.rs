@@ -10,17 +10,17 @@ use crate::metrics::{stat_name, Aggregates, Finished, Metric, SeriesLabels};
 use crate::outcome::OutcomeId;
 use crate::openapi::source::{FetchOutcome, FetchRequest, OpenApiSource};
 use crate::outcome::{OutcomeLabels, RouteKind};
-use crate::route::{Limits, Resolution, RouteId, RouteResolver, RuleId};
+use crate::route::{LabelId, Limits, Resolution, RouteResolver, RuleId};
 
 /// One recorded request between its headers and its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InFlight {
+pub struct Request {
     pub method: Method,
-    pub route: RouteId,
+    pub route: LabelId,
     pub rule: Option<RuleId>,
     pub started_ns: Option<u64>,
-    /// The in-flight gauge went up for it, so its end brings it down.
-    pub in_flight: bool,
+    /// The in-progress gauge went up for it, so its end brings it down.
+    pub gauge_raised: bool,
     pub request_bytes: u64,
     pub response_bytes: u64,
 }
@@ -182,29 +182,29 @@ impl Plugin {
     }
 
     /// Request headers arrived. `None` for excluded paths: nothing is recorded for them.
-    /// `in_flight`: raise the in-progress gauge (not for streams first seen at their end).
+    /// `raise_gauge`: raise the in-progress gauge (not for streams first seen at their end).
     pub fn start(
         &mut self,
         method: &[u8],
         path: &[u8],
         now_ns: Option<u64>,
-        in_flight: bool,
+        raise_gauge: bool,
         host: &impl Host,
-    ) -> Option<InFlight> {
+    ) -> Option<Request> {
         let method = Method::from_bytes(method);
         let Resolution::Route { id: route, rule } = self.resolver.resolve(method, path, host) else {
             return None;
         };
-        if in_flight {
+        if raise_gauge {
             self.aggregates.started(route, method);
         }
-        Some(InFlight { method, route, rule, started_ns: now_ns, in_flight, request_bytes: 0, response_bytes: 0 })
+        Some(Request { method, route, rule, started_ns: now_ns, gauge_raised: raise_gauge, request_bytes: 0, response_bytes: 0 })
     }
 
     /// The stream is over at `now_ns` (when the clock answered). `status` is the response
     /// code, 0 when no response was sent; `duration_ns` from request headers to the end,
     /// when known.
-    pub fn finish(&mut self, req: InFlight, status: u16, duration_ns: Option<u64>, now_ns: Option<u64>, host: &impl Host) {
+    pub fn finish(&mut self, req: Request, status: u16, duration_ns: Option<u64>, now_ns: Option<u64>, host: &impl Host) {
         if let (Some(latency), Some(d), Some(now)) = (&mut self.latency, duration_ns, now_ns) {
             latency.record(req.route, d, now);
         }
@@ -212,7 +212,7 @@ impl Plugin {
         let finished = Finished {
             route: req.route,
             method: req.method,
-            was_in_flight: req.in_flight,
+            gauge_raised: req.gauge_raised,
             status,
             // Whole milliseconds, rounded up, so `le="25"` holds exactly the requests that
             // took at most 25 ms (rounding down would put a 1.7 ms request under `le="1"`).
@@ -262,7 +262,7 @@ struct Labels<'a> {
 }
 
 impl SeriesLabels for Labels<'_> {
-    fn route(&self, id: RouteId) -> &str {
+    fn route(&self, id: LabelId) -> &str {
         self.resolver.label(id)
     }
     fn outcome(&self, id: OutcomeId) -> &str {

@@ -45,7 +45,7 @@ fn full_config_parses() {
     assert_eq!(c.rules[2].template.text(), "/static/*");
     assert_eq!(c.exclusions.len(), 2);
     assert_eq!((c.max_routes, c.max_path_depth, c.use_route_name), (250, 3, true));
-    assert_eq!(c.outcome_labels.label(7), "failed_server");
+    assert_eq!(c.outcome_labels.label(crate::outcome::OutcomeId(7)), "failed_server");
 }
 
 #[test]

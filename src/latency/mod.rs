@@ -15,11 +15,11 @@ mod share;
 mod window;
 
 pub use codec::Blob;
-pub use share::{blob_key, quantile_values, Sharing, Timing, LEASE_KEY, PUBLISHED_KEY, REGISTRY_KEY};
-pub use window::{Sparse, Window, MAX_MICROS, SUB_WINDOWS};
+pub use share::{Sharing, Timing};
+pub use window::{Window, SUB_WINDOWS};
 
 use crate::host::{MetricsHost, SharedStore};
-use crate::route::RouteId;
+use crate::route::LabelId;
 
 /// A configured quantile and its label value (`0.99`).
 #[derive(Debug, Clone, PartialEq)]
@@ -57,9 +57,9 @@ impl LatencyQuantiles {
     }
 
     /// One finished request of `route` that took `duration_ns`, ending at `now_ns`.
-    pub fn record(&mut self, route: RouteId, duration_ns: u64, now_ns: u64) {
+    pub fn record(&mut self, route: LabelId, duration_ns: u64, now_ns: u64) {
         let epoch = now_ns / self.sub_ns;
-        let i = route as usize;
+        let i = route.index();
         if i >= self.windows.len() {
             // Route ids are dense and bounded by the label table's cap.
             self.windows.resize_with(i + 1, || None);
@@ -81,7 +81,7 @@ impl LatencyQuantiles {
         &mut self,
         now_ns: u64,
         interval_ms: u64,
-        label: impl Fn(RouteId) -> String,
+        label: impl Fn(LabelId) -> String,
         known_labels: usize,
         host: &H,
     ) {
@@ -101,7 +101,7 @@ impl LatencyQuantiles {
         let blob = self.sharing.blob_due(changed, now_ns, timing).then(|| Blob {
             written_ns: now_ns,
             routes: (self.windows.iter_mut().enumerate())
-                .filter_map(|(route, slot)| Some((label(route as RouteId), slot.as_mut()?.merged().0.clone())))
+                .filter_map(|(route, slot)| Some((label(LabelId(route as u32)), slot.as_mut()?.merged().0.clone())))
                 .collect(),
         });
         // Every VM has the same sources of labels (templates, the shared learned routes, the

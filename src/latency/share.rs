@@ -103,10 +103,6 @@ fn update_registry(store: &impl SharedStore, mut change: impl FnMut(&mut u32, &m
 }
 
 impl Sharing {
-    pub fn id(&self) -> Option<u32> {
-        self.id
-    }
-
     fn register(&mut self, store: &impl SharedStore) {
         let mut got = None;
         let ok = update_registry(store, |next, ids| {
@@ -375,10 +371,10 @@ mod tests {
         fn define_metric(&self, _: MetricKind, name: &str) -> Result<MetricId, HostError> {
             let mut names = self.names.borrow_mut();
             if let Some(i) = names.iter().position(|n| n == name) {
-                return Ok(i as u32);
+                return Ok(MetricId(i as u32));
             }
             names.push(name.to_string());
-            Ok(names.len() as u32 - 1)
+            Ok(MetricId(names.len() as u32 - 1))
         }
         fn increment_metric(&self, _: MetricId, _: i64) -> Result<(), HostError> {
             Ok(())
@@ -387,7 +383,7 @@ mod tests {
             if *self.failing_records.borrow() {
                 return Err(HostError(10));
             }
-            let name = self.names.borrow()[id as usize].clone();
+            let name = self.names.borrow()[id.0 as usize].clone();
             self.gauges.borrow_mut().insert(name, value);
             Ok(())
         }
@@ -423,7 +419,7 @@ mod tests {
         a.tick_blob(&blob(10 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
         b.tick_blob(&blob(10 * S, 100_000, 99), TIMING, &quantiles(), 100, &store);
         a.tick_blob(&blob(11 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
-        assert_eq!((a.id(), b.id()), (Some(1), Some(2)));
+        assert_eq!((a.id, b.id), (Some(1), Some(2)));
         assert_eq!(gauge(&store, "0.5"), Some(100_096), "b's 99 samples dominate");
         // b crashes: its blob, written at 10 s, is ignored once older than five intervals.
         a.tick_blob(&blob(15 * S, 1_000, 1), TIMING, &quantiles(), 100, &store);
@@ -466,7 +462,7 @@ mod tests {
         let mut a = Sharing::default();
         a.tick_blob(&blob(10 * S, 5_000, 3), TIMING, &quantiles(), 100, &store);
         // The registry was unreadable, so it started over; the lease was unreadable, so free.
-        assert_eq!(a.id(), Some(1));
+        assert_eq!(a.id, Some(1));
         assert_eq!(gauge(&store, "0.5"), Some(5_008));
         assert_eq!(decode_labels(&store.get_shared(PUBLISHED_KEY).unwrap().0.unwrap()), Some(vec!["/r".to_string()]));
     }

@@ -5,17 +5,25 @@
 
 use std::collections::HashMap;
 
-/// Index of a label in the table (not an Envoy route).
-pub type RouteId = u32;
+/// A route label's index in the table: not an Envoy route, and only this table makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelId(pub(crate) u32);
+
+impl LabelId {
+    /// Its position, for tables kept per label.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// Label of every request whose route did not fit under the cap.
 pub const OTHER_LABEL: &str = "__other__";
-pub const OTHER: RouteId = 0;
+pub const OTHER: LabelId = LabelId(0);
 
 #[derive(Debug)]
 pub struct Labels {
     labels: Vec<Box<str>>,
-    index: HashMap<Box<str>, RouteId>,
+    index: HashMap<Box<str>, LabelId>,
     max: usize,
 }
 
@@ -26,21 +34,21 @@ impl Labels {
         labels
     }
 
-    pub fn intern(&mut self, label: &str) -> RouteId {
+    pub fn intern(&mut self, label: &str) -> LabelId {
         if let Some(&id) = self.index.get(label) {
             return id;
         }
         if self.labels.len() >= self.max {
             return OTHER;
         }
-        let id = self.labels.len() as RouteId;
+        let id = LabelId(self.labels.len() as u32);
         self.labels.push(label.into());
         self.index.insert(label.into(), id);
         id
     }
 
-    pub fn label(&self, id: RouteId) -> &str {
-        self.labels.get(id as usize).map_or(OTHER_LABEL, |l| l)
+    pub fn label(&self, id: LabelId) -> &str {
+        self.labels.get(id.index()).map_or(OTHER_LABEL, |l| l)
     }
 
     pub fn len(&self) -> usize {
@@ -59,7 +67,7 @@ mod tests {
     #[test]
     fn interns_up_to_the_bound() {
         let mut l = Labels::new(3);
-        assert_eq!((l.intern("/a"), l.intern("/b"), l.intern("/a"), l.intern("/c")), (1, 2, 1, OTHER));
-        assert_eq!((l.label(1), l.label(0), l.label(99)), ("/a", OTHER_LABEL, OTHER_LABEL));
+        assert_eq!((l.intern("/a"), l.intern("/b"), l.intern("/a"), l.intern("/c")), (LabelId(1), LabelId(2), LabelId(1), OTHER));
+        assert_eq!((l.label(LabelId(1)), l.label(LabelId(0)), l.label(LabelId(99))), ("/a", OTHER_LABEL, OTHER_LABEL));
     }
 }

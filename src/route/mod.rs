@@ -20,7 +20,7 @@ pub mod shared;
 mod template;
 mod templates;
 
-pub use labels::{Labels, RouteId, OTHER, OTHER_LABEL};
+pub use labels::{Labels, LabelId, OTHER, OTHER_LABEL};
 pub use learn::Limits;
 pub use sanitize::{finish_label, is_label_safe, push_sanitized};
 pub use shape::{is_id_like, PARAM};
@@ -28,7 +28,7 @@ pub use shared::{SharedLearned, SHARED_KEY};
 pub use template::Template;
 pub use templates::TemplateSet;
 
-use crate::host::{Property, SharedStore, StreamHost};
+use crate::host::{SharedStore, StreamHost};
 use crate::method::{Method, MethodSet};
 use crate::outcome::{OutcomePolicy, RouteKind};
 
@@ -53,14 +53,15 @@ impl RouteRule {
     }
 }
 
-/// Index of the rule a request matched.
+/// Index of a route rule (a template) in the order the configuration gives them: the rule a
+/// request matched. Rules and their index tables are built once per configuration.
 pub type RuleId = usize;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
     Excluded,
-    Route { id: RouteId, rule: Option<RuleId> },
+    Route { id: LabelId, rule: Option<RuleId> },
 }
 
 /// Per-VM resolver: the rules, the learned routes and the labels they feed.
@@ -68,14 +69,14 @@ pub enum Resolution {
 pub struct RouteResolver {
     /// Configured rules, then the OpenAPI templates.
     rules: Vec<RouteRule>,
-    rule_routes: Vec<RouteId>,
+    rule_routes: Vec<LabelId>,
     configured: usize,
     templates: TemplateSet,
     exclusions: TemplateSet,
     use_route_name: bool,
     learned: SharedLearned,
     /// Label ids of learned terminals, by node id; valid for `node_generation`.
-    node_routes: Vec<Option<RouteId>>,
+    node_routes: Vec<Option<LabelId>>,
     node_generation: u64,
     labels: Labels,
     /// Reused for every dynamic label, so resolving a known route does not allocate.
@@ -129,7 +130,7 @@ impl RouteResolver {
             return Resolution::Route { id, rule: Some(rule) };
         }
         if self.use_route_name {
-            if let Some(name) = host.property(Property::RouteName).filter(|n| !n.is_empty()) {
+            if let Some(name) = host.route_name().filter(|n| !n.is_empty()) {
                 self.scratch.clear();
                 push_sanitized(&name[..name.len().min(MAX_ROUTE_NAME_LEN)], &mut self.scratch);
                 finish_label(&mut self.scratch);
@@ -150,7 +151,7 @@ impl RouteResolver {
     }
 
     /// The label id of a learned terminal (rendered once per node and state generation).
-    fn node_route(&mut self, node: learn::NodeId) -> RouteId {
+    fn node_route(&mut self, node: learn::NodeId) -> LabelId {
         if self.node_generation != self.learned.generation() {
             self.node_routes.clear();
             self.node_generation = self.learned.generation();
@@ -177,7 +178,7 @@ impl RouteResolver {
         self.rules.get(id)
     }
 
-    pub fn label(&self, id: RouteId) -> &str {
+    pub fn label(&self, id: LabelId) -> &str {
         self.labels.label(id)
     }
 

@@ -5,9 +5,7 @@
 
 use super::path::{segments, strip_query_and_fragment};
 use super::template::{Pattern, Segment, Template};
-
-/// Index of a template in the order it was given.
-pub type RuleIndex = usize;
+use super::RuleId;
 
 #[derive(Debug, Clone, Default)]
 struct Node {
@@ -16,12 +14,12 @@ struct Node {
     patterns: Vec<(Pattern, usize)>,
     param: Option<usize>,
     /// Rules that end here.
-    ends: Vec<RuleIndex>,
+    ends: Vec<RuleId>,
     /// Rules ending in `*` here (they match this node and anything below).
-    rest: Vec<RuleIndex>,
+    rest: Vec<RuleId>,
     /// The smallest rule index in this subtree: branches that cannot beat the best match
     /// so far are skipped.
-    min_rule: RuleIndex,
+    min_rule: RuleId,
 }
 
 #[derive(Debug, Clone)]
@@ -31,7 +29,7 @@ pub struct TemplateSet {
 
 impl Default for TemplateSet {
     fn default() -> Self {
-        TemplateSet { nodes: vec![Node { min_rule: RuleIndex::MAX, ..Node::default() }] }
+        TemplateSet { nodes: vec![Node { min_rule: RuleId::MAX, ..Node::default() }] }
     }
 }
 
@@ -45,10 +43,10 @@ impl TemplateSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes[0].min_rule == RuleIndex::MAX
+        self.nodes[0].min_rule == RuleId::MAX
     }
 
-    fn insert(&mut self, rule: RuleIndex, t: &Template) {
+    fn insert(&mut self, rule: RuleId, t: &Template) {
         let mut at = 0;
         self.nodes[0].min_rule = self.nodes[0].min_rule.min(rule);
         for seg in t.segments() {
@@ -72,7 +70,7 @@ impl TemplateSet {
             return n;
         }
         let n = self.nodes.len();
-        self.nodes.push(Node { min_rule: RuleIndex::MAX, ..Node::default() });
+        self.nodes.push(Node { min_rule: RuleId::MAX, ..Node::default() });
         match seg {
             Segment::Literal(lit) => {
                 let literals = &mut self.nodes[at].literals;
@@ -87,22 +85,22 @@ impl TemplateSet {
 
     /// The first rule (lowest index) that matches `path` and that `accept` takes (the
     /// method filter). Query and fragment are ignored; empty segments are skipped.
-    pub fn find(&self, path: &[u8], accept: impl Fn(RuleIndex) -> bool) -> Option<RuleIndex> {
+    pub fn find(&self, path: &[u8], accept: impl Fn(RuleId) -> bool) -> Option<RuleId> {
         if self.is_empty() {
             return None;
         }
-        let mut best = RuleIndex::MAX;
+        let mut best = RuleId::MAX;
         // The segment iterator is cloned at each branch: no buffer, no allocation.
         self.search(0, segments(strip_query_and_fragment(path)), &accept, &mut best);
-        (best != RuleIndex::MAX).then_some(best)
+        (best != RuleId::MAX).then_some(best)
     }
 
     fn search<'p>(
         &self,
         at: usize,
         mut segs: impl Iterator<Item = &'p [u8]> + Clone,
-        accept: &impl Fn(RuleIndex) -> bool,
-        best: &mut RuleIndex,
+        accept: &impl Fn(RuleId) -> bool,
+        best: &mut RuleId,
     ) {
         let node = &self.nodes[at];
         if node.min_rule >= *best {

@@ -140,7 +140,7 @@ pub fn plugin_configuration(size: usize) -> Result<Option<Vec<u8>>, HostError> {
 /// `proxy_http_call` from the root context; the answer arrives in `proxy_on_http_call_response`
 /// with the returned token. Envoy answers BadArgument for an unknown cluster.
 pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Result<u32, HostError> {
-    let map = crate::header_map::encode(headers);
+    let map = super::header_map::encode(headers);
     let mut token: u32 = 0;
     // SAFETY: every pointer describes a live slice; token outlives the call.
     let status = unsafe {
@@ -168,7 +168,7 @@ pub fn http_call_response_body(size: usize) -> Option<Vec<u8>> {
     get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, 0, size, d, s) }).ok().flatten()
 }
 
-/// All request headers in the [`crate::header_map`] encoding, in one call.
+/// All request headers in the [`super::header_map`] encoding, in one call.
 pub fn request_headers() -> Option<Vec<u8>> {
     // SAFETY: out-pointers are valid for the call.
     get_bytes(|d, s| unsafe { proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, d, s) }).ok().flatten()
@@ -212,15 +212,15 @@ pub fn define_metric(kind: MetricKind, name: &str) -> Result<MetricId, HostError
     let mut id: u32 = 0;
     // SAFETY: name is a live str; id outlives the call.
     check(unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;
-    Ok(id)
+    Ok(MetricId(id))
 }
 
 pub fn increment_metric(id: MetricId, delta: i64) -> Result<(), HostError> {
     // SAFETY: plain values.
-    check(unsafe { proxy_increment_metric(id, delta) })
+    check(unsafe { proxy_increment_metric(id.0, delta) })
 }
 
 pub fn record_metric(id: MetricId, value: u64) -> Result<(), HostError> {
     // SAFETY: plain values.
-    check(unsafe { proxy_record_metric(id, value) })
+    check(unsafe { proxy_record_metric(id.0, value) })
 }

@@ -15,7 +15,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::{abi, logger, HostCalls};
+use super::host_calls::HostCalls;
+use super::{abi, decode, logger};
 use crate::plugin::{self, Plugin};
 use crate::stream::StreamRecorder;
 
@@ -150,8 +151,7 @@ pub extern "C" fn proxy_on_http_call_response(_root: u32, _token: u32, _headers:
         let Some(plugin) = &mut vm.plugin else { return };
         let now = abi::now_nanos().unwrap_or(0);
         // Absent on a timeout or reset (Envoy then passes no headers).
-        let status = abi::http_call_response_header(":status")
-            .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u16>().ok()));
+        let status = abi::http_call_response_header(":status").and_then(|v| decode::status(&v));
         plugin.openapi_response(now, status, body_size, || abi::http_call_response_body(body_size), &HostCalls);
     });
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use proxy_sim::envoy::{Kind, Status, NOT_FOUND};
 use proxy_sim::{Host, SimEnvoy, Stream, Vm};
-use routemeter::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, Property, SharedStore, StreamHost};
+use routemeter::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, SharedStore, StreamHost};
 use routemeter::plugin::Plugin;
 use routemeter::stream::StreamRecorder;
 
@@ -67,10 +67,16 @@ impl StreamHost for EnvoyCalls<'_> {
     fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
         Default::default()
     }
-    fn response_header(&self, _name: &str) -> Option<Vec<u8>> {
+    fn response_status(&self) -> Option<u16> {
         None
     }
-    fn property(&self, _property: Property) -> Option<Vec<u8>> {
+    fn route_name(&self) -> Option<Vec<u8>> {
+        None
+    }
+    fn request_duration_ns(&self) -> Option<u64> {
+        None
+    }
+    fn response_body_bytes(&self) -> Option<u64> {
         None
     }
     fn now_nanos(&self) -> Option<u64> {
@@ -80,13 +86,13 @@ impl StreamHost for EnvoyCalls<'_> {
 
 impl MetricsHost for EnvoyCalls<'_> {
     fn define_metric(&self, k: MetricKind, name: &str) -> Result<MetricId, HostError> {
-        self.0.define_metric(kind(k), name).map_err(host_err)
+        self.0.define_metric(kind(k), name).map(MetricId).map_err(host_err)
     }
     fn increment_metric(&self, id: MetricId, delta: i64) -> Result<(), HostError> {
-        self.0.increment_metric(id, delta).map_err(host_err)
+        self.0.increment_metric(id.0, delta).map_err(host_err)
     }
     fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError> {
-        self.0.record_metric(id, value).map_err(host_err)
+        self.0.record_metric(id.0, value).map_err(host_err)
     }
 }
 
@@ -210,7 +216,7 @@ impl NativeStream {
     }
 
     pub fn is_active(&self) -> bool {
-        self.recorder.is_active()
+        self.recorder.is_recording()
     }
 }
 
@@ -252,22 +258,23 @@ impl StreamHost for NativeStream {
     }
 
     /// Response headers are readable in the log phase, once a response was sent.
-    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
-        if !self.headers_readable || self.envoy.faults().headers || name != ":status" {
+    fn response_status(&self) -> Option<u16> {
+        if !self.headers_readable || self.envoy.faults().headers {
             return None;
         }
-        self.response_code.map(|c| c.to_string().into_bytes())
+        self.response_code.filter(|c| (100..=999).contains(c))
     }
 
-    fn property(&self, property: Property) -> Option<Vec<u8>> {
-        match property {
-            Property::RouteName => self.route_name.clone(),
-            Property::RequestDuration => {
-                let elapsed = self.envoy.clock_ns().saturating_sub(self.started_ns);
-                Some(elapsed.to_le_bytes().to_vec())
-            }
-            Property::ResponseSize => Some(self.response_bytes.to_le_bytes().to_vec()),
-        }
+    fn route_name(&self) -> Option<Vec<u8>> {
+        self.route_name.clone()
+    }
+
+    fn request_duration_ns(&self) -> Option<u64> {
+        Some(self.envoy.clock_ns().saturating_sub(self.started_ns))
+    }
+
+    fn response_body_bytes(&self) -> Option<u64> {
+        Some(self.response_bytes)
     }
 
     fn now_nanos(&self) -> Option<u64> {

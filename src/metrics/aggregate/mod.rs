@@ -14,7 +14,7 @@
 use crate::host::{MetricId, MetricsHost};
 use crate::method::Method;
 use crate::outcome::OutcomeId;
-use crate::route::RouteId;
+use crate::route::LabelId;
 
 use super::buckets::Bounds;
 use super::contract::Metric;
@@ -87,16 +87,16 @@ pub struct Aggregates {
     size: Bounds,
     routes: Vec<RouteSeries>,
     /// Routes with something to flush.
-    dirty: Vec<RouteId>,
+    dirty: Vec<LabelId>,
 }
 
 /// A finished request, as the aggregates need it.
 #[derive(Debug, Clone, Copy)]
 pub struct Finished {
-    pub route: RouteId,
+    pub route: LabelId,
     pub method: Method,
-    /// The in-flight gauge was raised for it (not for streams first seen at their end).
-    pub was_in_flight: bool,
+    /// The in-progress gauge was raised for it (not for streams first seen at their end).
+    pub gauge_raised: bool,
     pub status: u16,
     /// Whole milliseconds, when known.
     pub duration_ms: Option<u64>,
@@ -106,7 +106,7 @@ pub struct Finished {
 
 /// Label values of a route, for the first definition of its series.
 pub trait SeriesLabels {
-    fn route(&self, id: RouteId) -> &str;
+    fn route(&self, id: LabelId) -> &str;
     fn outcome(&self, id: OutcomeId) -> &str;
 }
 
@@ -120,7 +120,7 @@ impl Aggregates {
     }
 
     /// A request started: the in-flight gauge goes up.
-    pub fn started(&mut self, route: RouteId, method: Method) {
+    pub fn started(&mut self, route: LabelId, method: Method) {
         let (d, s) = (self.duration.len(), self.size.len());
         method_series(route_series(&mut self.routes, &mut self.dirty, route), method, d, s).in_progress.pending += 1;
     }
@@ -132,7 +132,7 @@ impl Aggregates {
         let mode = *mode;
         let r = route_series(routes, dirty, f.route);
         let s = method_series(r, f.method, duration_bounds.len(), size_bounds.len());
-        if f.was_in_flight {
+        if f.gauge_raised {
             s.in_progress.pending -= 1;
         }
         match s.requests.iter_mut().find(|(code, _)| *code == f.status) {
@@ -157,7 +157,7 @@ impl Aggregates {
     }
 
     /// One more `uploads_total` / `downloads_total` in an outcome.
-    pub fn outcome(&mut self, route: RouteId, metric: Metric, outcome: OutcomeId) {
+    pub fn outcome(&mut self, route: LabelId, metric: Metric, outcome: OutcomeId) {
         let r = route_series(&mut self.routes, &mut self.dirty, route);
         match r.outcomes.iter_mut().find(|(m, o, _)| *m == metric && *o == outcome) {
             Some((_, _, c)) => c.pending += 1,
@@ -166,7 +166,7 @@ impl Aggregates {
     }
 
     /// An upload's body size.
-    pub fn upload_size(&mut self, route: RouteId, bytes: u64, labels: &impl SeriesLabels, host: &impl MetricsHost) {
+    pub fn upload_size(&mut self, route: LabelId, bytes: u64, labels: &impl SeriesLabels, host: &impl MetricsHost) {
         let Aggregates { mode, size, routes, dirty, .. } = self;
         let n = size.len();
         let h = route_series(routes, dirty, route).upload_size.get_or_insert_with(|| Box::new(Histogram::new(n)));
@@ -178,7 +178,7 @@ impl Aggregates {
         let dirty = std::mem::take(&mut self.dirty);
         for route in dirty {
             let (mode, duration, size) = (self.mode, &self.duration, &self.size);
-            let Some(r) = self.routes.get_mut(route as usize) else { continue };
+            let Some(r) = self.routes.get_mut(route.index()) else { continue };
             r.dirty = false;
             let label = labels.route(route);
             for (i, s) in r.by_method.iter_mut().enumerate() {
@@ -212,8 +212,8 @@ impl Aggregates {
 }
 
 /// The series of a route, listed for the next flush.
-fn route_series<'a>(routes: &'a mut Vec<RouteSeries>, dirty: &mut Vec<RouteId>, route: RouteId) -> &'a mut RouteSeries {
-    let i = route as usize;
+fn route_series<'a>(routes: &'a mut Vec<RouteSeries>, dirty: &mut Vec<LabelId>, route: LabelId) -> &'a mut RouteSeries {
+    let i = route.index();
     if routes.len() <= i {
         routes.resize_with(i + 1, RouteSeries::default);
     }

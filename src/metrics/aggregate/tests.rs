@@ -18,25 +18,25 @@ impl MetricsHost for Stats {
         *self.calls.borrow_mut() += 1;
         let mut names = self.names.borrow_mut();
         if let Some(i) = names.iter().position(|(_, n)| n == name) {
-            return Ok(i as MetricId);
+            return Ok(MetricId(i as u32));
         }
         names.push((kind, name.to_string()));
         self.values.borrow_mut().push(0);
         self.samples.borrow_mut().push(Vec::new());
-        Ok(names.len() as MetricId - 1)
+        Ok(MetricId(names.len() as u32 - 1))
     }
     fn increment_metric(&self, id: MetricId, delta: i64) -> Result<(), HostError> {
         *self.calls.borrow_mut() += 1;
         assert!(delta != 0, "Envoy refuses a zero delta");
-        if self.names.borrow()[id as usize].0 == MetricKind::Counter {
+        if self.names.borrow()[id.0 as usize].0 == MetricKind::Counter {
             assert!(delta > 0, "Envoy refuses a negative counter delta");
         }
-        self.values.borrow_mut()[id as usize] += delta;
+        self.values.borrow_mut()[id.0 as usize] += delta;
         Ok(())
     }
     fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError> {
         *self.calls.borrow_mut() += 1;
-        self.samples.borrow_mut()[id as usize].push(value);
+        self.samples.borrow_mut()[id.0 as usize].push(value);
         Ok(())
     }
 }
@@ -57,8 +57,8 @@ impl Stats {
 struct Names;
 
 impl SeriesLabels for Names {
-    fn route(&self, id: RouteId) -> &str {
-        ["/a", "/b"][id as usize]
+    fn route(&self, id: LabelId) -> &str {
+        ["/a", "/b"][id.index()]
     }
     fn outcome(&self, _: OutcomeId) -> &str {
         "success"
@@ -69,18 +69,18 @@ fn aggregates(mode: HistogramMode) -> Aggregates {
     Aggregates::new(mode, Bounds::new(&[1.0, 2.5, 10.0]).unwrap(), Bounds::new(&[1000.0]).unwrap())
 }
 
-fn finished(route: RouteId, status: u16, ms: u64, req: u64) -> Finished {
-    Finished { route, method: Method::Get, was_in_flight: true, status, duration_ms: Some(ms), request_bytes: req, response_bytes: 7 }
+fn finished(route: LabelId, status: u16, ms: u64, req: u64) -> Finished {
+    Finished { route, method: Method::Get, gauge_raised: true, status, duration_ms: Some(ms), request_bytes: req, response_bytes: 7 }
 }
 
 #[test]
 fn the_request_path_makes_no_host_call_and_a_flush_adds_exact_deltas() {
     let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Exact));
     for (ms, req) in [(0, 0), (1, 999), (2, 1000), (3, 1001), (11, 5)] {
-        agg.started(0, Method::Get);
-        agg.finished(&finished(0, 200, ms, req), &Names, &stats);
+        agg.started(LabelId(0), Method::Get);
+        agg.finished(&finished(LabelId(0), 200, ms, req), &Names, &stats);
     }
-    agg.started(0, Method::Get);
+    agg.started(LabelId(0), Method::Get);
     assert_eq!(stats.calls(), 0);
     agg.flush(&Names, &stats);
     let d = "method=.=GET;.;route=.=/a;.;";
@@ -111,7 +111,7 @@ fn the_request_path_makes_no_host_call_and_a_flush_adds_exact_deltas() {
     let calls = stats.calls();
     agg.flush(&Names, &stats);
     assert_eq!(stats.calls(), calls);
-    agg.finished(&finished(0, 503, 1, 0), &Names, &stats);
+    agg.finished(&finished(LabelId(0), 503, 1, 0), &Names, &stats);
     agg.flush(&Names, &stats);
     assert_eq!(stats.value(&format!("{d}http_requests_in_progress")), Some(0));
     assert_eq!(stats.value("method=.=GET;.;route=.=/a;.;status=.=503;.;http_requests_total"), Some(1));
@@ -121,14 +121,14 @@ fn the_request_path_makes_no_host_call_and_a_flush_adds_exact_deltas() {
 #[test]
 fn a_series_is_defined_once_and_all_its_buckets_at_once() {
     let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Exact));
-    agg.finished(&finished(1, 200, 5, 0), &Names, &stats);
+    agg.finished(&finished(LabelId(1), 200, 5, 0), &Names, &stats);
     agg.flush(&Names, &stats);
     let names = stats.names.borrow().len();
     // requests{200}; the in-flight gauge (it went down without going up in this test); 4
     // duration buckets + sum + count; 2 buckets + sum + count for each size histogram.
     assert_eq!(names, 1 + 1 + 6 + 4 + 4);
     for _ in 0..3 {
-        agg.finished(&finished(1, 200, 5, 0), &Names, &stats);
+        agg.finished(&finished(LabelId(1), 200, 5, 0), &Names, &stats);
         agg.flush(&Names, &stats);
     }
     assert_eq!(stats.names.borrow().len(), names);
@@ -139,9 +139,9 @@ fn a_series_is_defined_once_and_all_its_buckets_at_once() {
 #[test]
 fn outcomes_and_upload_sizes() {
     let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Exact));
-    agg.outcome(0, Metric::UploadsTotal, 0);
-    agg.outcome(0, Metric::UploadsTotal, 0);
-    agg.upload_size(0, 1500, &Names, &stats);
+    agg.outcome(LabelId(0), Metric::UploadsTotal, crate::outcome::SUCCESS);
+    agg.outcome(LabelId(0), Metric::UploadsTotal, crate::outcome::SUCCESS);
+    agg.upload_size(LabelId(0), 1500, &Names, &stats);
     agg.flush(&Names, &stats);
     assert_eq!(stats.value("route=.=/a;.;status=.=success;.;uploads_total"), Some(2));
     assert_eq!(stats.value("route=.=/a;.;le=.=1000;.;upload_file_size_bytes_bucket"), Some(0));
@@ -152,8 +152,8 @@ fn outcomes_and_upload_sizes() {
 #[test]
 fn envoy_mode_records_every_sample_into_an_envoy_histogram() {
     let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Envoy));
-    agg.finished(&finished(0, 200, 3, 10), &Names, &stats);
-    agg.finished(&finished(0, 200, 4, 20), &Names, &stats);
+    agg.finished(&finished(LabelId(0), 200, 3, 10), &Names, &stats);
+    agg.finished(&finished(LabelId(0), 200, 4, 20), &Names, &stats);
     let i = stats.names.borrow().iter().position(|(k, n)| *k == MetricKind::Histogram && n.ends_with("http_request_duration_milliseconds")).unwrap();
     assert_eq!(stats.samples.borrow()[i], [3, 4]);
     agg.flush(&Names, &stats);

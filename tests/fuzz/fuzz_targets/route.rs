@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use libfuzzer_sys::fuzz_target;
-use routemeter::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, Property, SharedStore, StreamHost};
+use routemeter::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, SharedStore, StreamHost};
 use routemeter::plugin::{configure, Plugin};
 use routemeter::stream::StreamRecorder;
 
@@ -31,7 +31,7 @@ impl MetricsHost for Host {
     fn define_metric(&self, _: MetricKind, name: &str) -> Result<MetricId, HostError> {
         let mut names = self.names.borrow_mut();
         names.push(name.to_string());
-        Ok(names.len() as u32 - 1)
+        Ok(MetricId(names.len() as u32 - 1))
     }
     fn increment_metric(&self, _: MetricId, _: i64) -> Result<(), HostError> {
         Ok(())
@@ -45,14 +45,17 @@ impl StreamHost for Host {
     fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
         (self.method.clone(), self.path.clone())
     }
-    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
-        (name == ":status").then(|| self.status.to_string().into_bytes())
+    fn response_status(&self) -> Option<u16> {
+        u16::try_from(self.status).ok().filter(|s| (100..=999).contains(s))
     }
-    fn property(&self, p: Property) -> Option<Vec<u8>> {
-        match p {
-            Property::RouteName => self.route_name.clone(),
-            _ => None,
-        }
+    fn route_name(&self) -> Option<Vec<u8>> {
+        self.route_name.clone()
+    }
+    fn request_duration_ns(&self) -> Option<u64> {
+        None
+    }
+    fn response_body_bytes(&self) -> Option<u64> {
+        None
     }
     fn now_nanos(&self) -> Option<u64> {
         Some(1)
