@@ -23,15 +23,8 @@ pub const FAILED_VALIDATION: OutcomeId = OutcomeId(4);
 pub const FAILED_NOT_FOUND: OutcomeId = OutcomeId(5);
 pub const FAILED_NOT_READY: OutcomeId = OutcomeId(6);
 
-const DEFAULT_LABELS: [&str; 7] = [
-    "success",
-    "aborted",
-    "failed_error",
-    "failed_size",
-    "failed_validation",
-    "failed_not_found",
-    "failed_not_ready",
-];
+const DEFAULT_LABELS: [&str; 7] =
+    ["success", "aborted", "failed_error", "failed_size", "failed_validation", "failed_not_found", "failed_not_ready"];
 
 /// The outcome label values: the defaults above, then any the config introduces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,10 +164,7 @@ mod tests {
         let mut labels = OutcomeLabels::default();
         let gone = labels.intern("failed_gone");
         let client = labels.intern("failed_client");
-        let p = OutcomePolicy::new(vec![
-            (StatusMatch::Class(4), client),
-            (StatusMatch::Code(410), gone),
-        ]);
+        let p = OutcomePolicy::new(vec![(StatusMatch::Class(4), client), (StatusMatch::Code(410), gone)]);
         assert_eq!(label(RouteKind::Download, &p, &labels, 410), "failed_gone");
         assert_eq!(label(RouteKind::Download, &p, &labels, 404), "failed_client");
         assert_eq!(label(RouteKind::Download, &p, &labels, 500), "failed_error");

@@ -7,8 +7,8 @@ use crate::host::{Host, MetricId, MetricsHost, SharedStore};
 use crate::latency::LatencyQuantiles;
 use crate::method::Method;
 use crate::metrics::{stat_name, Aggregates, Finished, Metric, SeriesLabels};
-use crate::outcome::OutcomeId;
 use crate::openapi::source::{FetchOutcome, FetchRequest, OpenApiSource};
+use crate::outcome::OutcomeId;
 use crate::outcome::{OutcomeLabels, RouteKind};
 use crate::route::{LabelId, Limits, Resolution, RouteResolver, RuleId};
 
@@ -96,7 +96,13 @@ impl Plugin {
         self.flush(host);
         if let (Some(latency), Some(now)) = (&mut self.latency, now_ns) {
             let resolver = &self.resolver;
-            latency.tick(now, self.flush_interval_ms, |id| resolver.label(id).to_string(), resolver.known_labels(), host);
+            latency.tick(
+                now,
+                self.flush_interval_ms,
+                |id| resolver.label(id).to_string(),
+                resolver.known_labels(),
+                host,
+            );
         }
         self.resolver.refresh(host);
         self.openapi.as_mut()?.due(now_ns?)
@@ -156,15 +162,20 @@ impl Plugin {
                     log::info!("openapi: skipped {path}: {why}");
                 }
             }
-            FetchOutcome::HttpError(code) => log::warn!("openapi: {from} answered {code}; keeping the last good routes"),
+            FetchOutcome::HttpError(code) => {
+                log::warn!("openapi: {from} answered {code}; keeping the last good routes")
+            }
             FetchOutcome::Unavailable => log::warn!("openapi: no answer from {from}; keeping the last good routes"),
-            FetchOutcome::TooLarge(n) => log::warn!("openapi: {from} is {n} bytes, over max_bytes; keeping the last good routes"),
+            FetchOutcome::TooLarge(n) => {
+                log::warn!("openapi: {from} is {n} bytes, over max_bytes; keeping the last good routes")
+            }
             FetchOutcome::Invalid(e) => log::warn!("openapi: {from}: {e}; keeping the last good routes"),
         }
         let slot = FetchOutcome::LABELS.iter().position(|l| *l == outcome.label()).unwrap_or(0);
         let counter = Metric::OpenApiFetches;
         if self.openapi_fetches[slot].is_none() {
-            self.openapi_fetches[slot] = host.define_metric(counter.kind(), &stat_name(counter, &[outcome.label()])).ok();
+            self.openapi_fetches[slot] =
+                host.define_metric(counter.kind(), &stat_name(counter, &[outcome.label()])).ok();
         }
         if let Some(id) = self.openapi_fetches[slot] {
             let _ = host.increment_metric(id, 1);
@@ -198,13 +209,28 @@ impl Plugin {
         if raise_gauge {
             self.aggregates.started(route, method);
         }
-        Some(Request { method, route, rule, started_ns: now_ns, gauge_raised: raise_gauge, request_bytes: 0, response_bytes: 0 })
+        Some(Request {
+            method,
+            route,
+            rule,
+            started_ns: now_ns,
+            gauge_raised: raise_gauge,
+            request_bytes: 0,
+            response_bytes: 0,
+        })
     }
 
     /// The stream is over at `now_ns` (when the clock answered). `status` is the response
     /// code, 0 when no response was sent; `duration_ns` from request headers to the end,
     /// when known.
-    pub fn finish(&mut self, req: Request, status: u16, duration_ns: Option<u64>, now_ns: Option<u64>, host: &impl Host) {
+    pub fn finish(
+        &mut self,
+        req: Request,
+        status: u16,
+        duration_ns: Option<u64>,
+        now_ns: Option<u64>,
+        host: &impl Host,
+    ) {
         if let (Some(latency), Some(d), Some(now)) = (&mut self.latency, duration_ns, now_ns) {
             latency.record(req.route, d, now);
         }

@@ -60,7 +60,8 @@ fn shipped_bootstrap_has_every_tag_regex_and_no_bucket_settings() {
 /// its Prometheus name, with values containing the other keys' spellings too.
 #[test]
 fn tag_regexes_cut_out_exactly_each_metrics_labels() {
-    let extractors: Vec<(LabelKey, regex::Regex)> = LabelKey::ALL.iter().map(|&k| (k, regex::Regex::new(&k.tag_regex()).unwrap())).collect();
+    let extractors: Vec<(LabelKey, regex::Regex)> =
+        LabelKey::ALL.iter().map(|&k| (k, regex::Regex::new(&k.tag_regex()).unwrap())).collect();
     for m in Metric::ALL {
         let values: Vec<String> = m.labels().iter().map(|k| format!("/{}/le.x/{{id}}", k.as_str())).collect();
         let values: Vec<&str> = values.iter().map(String::as_str).collect();
@@ -80,7 +81,8 @@ fn tag_regexes_cut_out_exactly_each_metrics_labels() {
                 }
             }
             let rest: String = name.char_indices().filter(|(i, _)| !cut[*i]).map(|(_, ch)| ch).collect();
-            let mut want: Vec<(&str, String)> = m.labels().iter().zip(&values).map(|(k, v)| (k.as_str(), v.to_string())).collect();
+            let mut want: Vec<(&str, String)> =
+                m.labels().iter().zip(&values).map(|(k, v)| (k.as_str(), v.to_string())).collect();
             if let Part::Bucket(le) = part {
                 want.push(("le", le.to_string()));
             }
@@ -116,7 +118,13 @@ fn istio_artefacts_match_too() {
     let proxy = read("envoy/istio/proxy-config.yaml");
     let line = proxy.lines().map(str::trim).find(|l| l.starts_with("- \"wasmcustom")).unwrap();
     for m in Metric::ALL {
-        assert!(line.contains(&format!("|{}|", m.name())) || line.contains(&format!("({}|", m.name())) || line.contains(&format!("|{})", m.name())), "{}", m.name());
+        assert!(
+            line.contains(&format!("|{}|", m.name()))
+                || line.contains(&format!("({}|", m.name()))
+                || line.contains(&format!("|{})", m.name())),
+            "{}",
+            m.name()
+        );
     }
     assert!(line.ends_with("(_bucket|_sum|_count)?\""), "{line}");
 }

@@ -11,13 +11,13 @@ mod support;
 use std::collections::BTreeMap;
 
 use routemeter::metrics::Unit;
+use routemeter_demo::server::ServeOptions;
 use testkit::client::{self, Body, Request, Response};
 use testkit::fault;
 use testkit::ledger::{Entry, Ledger};
-use testkit::prom::{Exposition, Histogram};
-use routemeter_demo::server::ServeOptions;
-use testkit::stack::{Stack, StackOptions};
 use testkit::outcomes::{download_outcome, upload_outcome};
+use testkit::prom::{Exposition, Histogram};
+use testkit::stack::{Stack, StackOptions};
 
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
@@ -111,11 +111,8 @@ fn demo_traffic_mix_is_reported_exactly() {
         Request::post("/api/v1/upload?filename=c.xlsx", Body::Chunked(vec![30_000, 30_000, 25_000])),
         up,
     ));
-    let d = job_id(&l.send(
-        &stack,
-        Request::post(UPLOAD, Body::Multipart { filename: "d.XLSX".into(), size: 5_000 }),
-        up,
-    ));
+    let d =
+        job_id(&l.send(&stack, Request::post(UPLOAD, Body::Multipart { filename: "d.XLSX".into(), size: 5_000 }), up));
     // Bucket-edge probes: exact histograms put 1000 in `le=1000` and 1001 above it (Envoy's
     // own histograms counted everything up to 1099 there), and 100,000 / 100,001 likewise; a
     // size off by a single byte moves one of these across a bucket, and any sum off by one
@@ -128,7 +125,8 @@ fn demo_traffic_mix_is_reported_exactly() {
     assert_eq!(too_big.status, 413);
     let bad_ext = l.send(&stack, Request::post("/api/v1/upload?filename=e.pdf", Body::Sized(2_000)), up);
     assert_eq!(bad_ext.status, 422);
-    let failing = l.send(&stack, Request::post("/api/v1/upload?filename=g.xlsx&force_status=500", Body::Sized(120)), up);
+    let failing =
+        l.send(&stack, Request::post("/api/v1/upload?filename=g.xlsx&force_status=500", Body::Sized(120)), up);
     assert_eq!(failing.status, 500);
     l.abort(&stack, Request::post("/api/v1/upload?filename=f.xlsx", Body::Sized(800_000)), UPLOAD, 300_000);
 
@@ -170,7 +168,10 @@ fn demo_traffic_mix_is_reported_exactly() {
     l.send(&stack, Request::get("/folder/report."), Some("/folder/report_"));
     // Requests the codec rejects before any filter runs.
     l.send_malformed(&stack, b"GET abc HTTP/1.1\r\nHost: x\r\n\r\n");
-    l.send_malformed(&stack, b"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
+    l.send_malformed(
+        &stack,
+        b"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
 
     let uploads_seen = l.select("POST", UPLOAD).len();
     assert_eq!(uploads_seen, 12);
@@ -230,9 +231,13 @@ fn latency_quantiles_are_within_one_percent_of_the_demos_delays() {
             .collect();
         threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
     });
-    let quantile = |page: &Exposition, q: &str| page.get("http_request_duration_quantile_microseconds", &[("route", STATUS), ("quantile", q)]);
+    let quantile = |page: &Exposition, q: &str| {
+        page.get("http_request_duration_quantile_microseconds", &[("route", STATUS), ("quantile", q)])
+    };
     let page = stack.scrape_until("the quantiles of all 100 requests", |p| {
-        let done = p.histogram("http_request_duration_milliseconds", &[("method", "GET"), ("route", STATUS)]).is_some_and(|h| h.count == 100);
+        let done = p
+            .histogram("http_request_duration_milliseconds", &[("method", "GET"), ("route", STATUS)])
+            .is_some_and(|h| h.count == 100);
         // The publication after the flush that carried the last request.
         done && quantile(p, "0.99").is_some_and(|v| v > 1_000_000.0) && quantile(p, "0.9").is_some_and(|v| v > 0.0)
     });
@@ -259,12 +264,18 @@ fn latency_quantiles_are_within_one_percent_of_the_demos_delays() {
 /// Waits until every (method, route) histogram count equals the ledger's: histograms reach
 /// the admin page only at a stats flush, counters and gauges immediately.
 fn settle(stack: &Stack, l: &Ledger) -> Exposition {
-    stack.scrape_until("every histogram flushed", |p| p.counters("http_response_body_bytes_count", &["method", "route"]) == l.pairs())
+    stack.scrape_until("every histogram flushed", |p| {
+        p.counters("http_response_body_bytes_count", &["method", "route"]) == l.pairs()
+    })
 }
 
 fn check_requests_total(page: &Exposition, l: &Ledger) {
     assert_eq!(page.get("routemeter_config_invalid", &[]), Some(0.0));
-    assert_eq!(page.counters("http_requests_total", &["method", "route", "status"]), l.requests(), "http_requests_total");
+    assert_eq!(
+        page.counters("http_requests_total", &["method", "route", "status"]),
+        l.requests(),
+        "http_requests_total"
+    );
     assert_eq!(page.types.get("http_requests_total").map(String::as_str), Some("counter"));
 }
 
@@ -344,16 +355,23 @@ fn promtool_parses_the_scrape_with_only_the_known_findings() {
     l.send(&stack, Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(1_000)), Some(UPLOAD));
     l.send(&stack, Request::get("/api/v1/status/1"), Some(STATUS));
     settle(&stack, &l);
-    stack.scrape_until("the latency quantiles", |p| p.series("http_request_duration_quantile_microseconds").count() > 0);
+    stack
+        .scrape_until("the latency quantiles", |p| p.series("http_request_duration_quantile_microseconds").count() > 0);
     let (_, text) = testkit::admin::get(stack.admin, "/stats/prometheus").expect("scrape");
-    let findings = testkit::prom::promtool_check(&text).unwrap_or_else(|e| panic!("promtool cannot parse the page: {e}"));
+    let findings =
+        testkit::prom::promtool_check(&text).unwrap_or_else(|e| panic!("promtool cannot parse the page: {e}"));
     let ours: std::collections::BTreeSet<String> = findings
         .into_iter()
         .filter(|f| !f.starts_with("envoy_") && !f.ends_with(" no help text"))
         .map(|f| f.replace('"', "'"))
         .collect();
     let mut want = std::collections::BTreeSet::new();
-    for family in ["http_request_body_bytes", "http_response_body_bytes", "http_request_duration_milliseconds", "upload_file_size_bytes"] {
+    for family in [
+        "http_request_body_bytes",
+        "http_response_body_bytes",
+        "http_request_duration_milliseconds",
+        "upload_file_size_bytes",
+    ] {
         for part in ["bucket", "sum", "count"] {
             want.insert(format!("{family}_{part} counter metrics should have '_total' suffix"));
             if family.ends_with("milliseconds") {
@@ -365,7 +383,9 @@ fn promtool_parses_the_scrape_with_only_the_known_findings() {
         want.insert(format!("{family}_sum non-histogram and non-summary metrics should not have '_sum' suffix"));
         want.insert(format!("{family}_count non-histogram and non-summary metrics should not have '_count' suffix"));
     }
-    want.insert("http_request_duration_quantile_microseconds non-summary metrics should not have 'quantile' label".into());
+    want.insert(
+        "http_request_duration_quantile_microseconds non-summary metrics should not have 'quantile' label".into(),
+    );
     want.insert("http_request_duration_quantile_microseconds use base unit 'seconds' instead of 'microseconds'".into());
     assert_eq!(ours, want);
 }

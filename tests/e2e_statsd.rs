@@ -86,7 +86,9 @@ impl Run {
 fn run(histograms: &str) -> Run {
     let sink = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
     sink.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-    let config = format!(r#"{{"histograms": "{histograms}", "routes": [{{"template": "{UPLOAD}"}}, {{"template": "{STATUS}"}}]}}"#);
+    let config = format!(
+        r#"{{"histograms": "{histograms}", "routes": [{{"template": "{UPLOAD}"}}, {{"template": "{STATUS}"}}]}}"#
+    );
     let stack = Stack::start(StackOptions {
         plugin_config: Some(config),
         dog_statsd: Some(sink.local_addr().unwrap()),
@@ -99,7 +101,8 @@ fn run(histograms: &str) -> Run {
     }
     let mut status_status = Vec::new();
     for id in ["a1", "b2"] {
-        status_status.push(client::send(stack.listener, &Request::get(&format!("/api/v1/status/{id}"))).expect("status").status);
+        status_status
+            .push(client::send(stack.listener, &Request::get(&format!("/api/v1/status/{id}"))).expect("status").status);
     }
     assert!(upload_status.iter().all(|s| *s == upload_status[0]), "{upload_status:?}");
     assert!(status_status.iter().all(|s| *s == status_status[0]), "{status_status:?}");
@@ -113,7 +116,8 @@ fn run(histograms: &str) -> Run {
             let text = std::str::from_utf8(&buf[..n]).expect("statsd datagrams are text");
             run.lines.extend(text.lines().filter(|l| !l.is_empty()).map(parse));
         }
-        let total: f64 = run.lines.iter().filter(|l| l.name == "envoy.wasmcustom.http_requests_total").map(|l| l.value).sum();
+        let total: f64 =
+            run.lines.iter().filter(|l| l.name == "envoy.wasmcustom.http_requests_total").map(|l| l.value).sum();
         if complete_at.is_none() && total >= 5.0 {
             complete_at = Some(Instant::now());
         }
@@ -126,8 +130,14 @@ fn run(histograms: &str) -> Run {
 fn check_counters(run: &Run) {
     let up = run.upload_status.to_string();
     let st = run.status_status.to_string();
-    assert_eq!(run.counter("envoy.wasmcustom.http_requests_total", &[("method", "POST"), ("route", UPLOAD), ("status", &up)]), 3.0);
-    assert_eq!(run.counter("envoy.wasmcustom.http_requests_total", &[("method", "GET"), ("route", STATUS), ("status", &st)]), 2.0);
+    assert_eq!(
+        run.counter("envoy.wasmcustom.http_requests_total", &[("method", "POST"), ("route", UPLOAD), ("status", &up)]),
+        3.0
+    );
+    assert_eq!(
+        run.counter("envoy.wasmcustom.http_requests_total", &[("method", "GET"), ("route", STATUS), ("status", &st)]),
+        2.0
+    );
     let all: f64 = run.lines.iter().filter(|l| l.name == "envoy.wasmcustom.http_requests_total").map(|l| l.value).sum();
     assert_eq!(all, 5.0, "no other request series");
     // (In-flight gauges reach sinks once a flush saw a request in flight: Envoy's sinks skip
@@ -135,7 +145,10 @@ fn check_counters(run: &Run) {
     // Every routemeter line carries only contract tags: the names are clean.
     for line in run.routemeter_lines() {
         assert!(!line.name.contains("=.="), "{line:?}");
-        assert!(line.tags.keys().all(|k| ["method", "route", "status", "le", "quantile"].contains(&k.as_str())), "{line:?}");
+        assert!(
+            line.tags.keys().all(|k| ["method", "route", "status", "le", "quantile"].contains(&k.as_str())),
+            "{line:?}"
+        );
     }
 }
 
@@ -156,7 +169,11 @@ fn dog_statsd_gets_exact_histogram_counters_in_exact_mode() {
     }
     assert_eq!(run.counter(&format!("{name}_bucket"), &[("method", "POST"), ("route", UPLOAD), ("le", "+Inf")]), 3.0);
     // No per-sample histogram lines: exact mode records no Envoy histograms.
-    assert!(run.routemeter_lines().all(|l| l.kind == "c" || l.kind == "g"), "{:?}", run.routemeter_lines().find(|l| l.kind != "c" && l.kind != "g"));
+    assert!(
+        run.routemeter_lines().all(|l| l.kind == "c" || l.kind == "g"),
+        "{:?}",
+        run.routemeter_lines().find(|l| l.kind != "c" && l.kind != "g")
+    );
 }
 
 #[test]
@@ -171,7 +188,10 @@ fn dog_statsd_gets_every_sample_in_envoy_mode() {
     assert!(samples.iter().all(|s| s.1 == "ms"), "{samples:?}");
     // Status requests send no body: three samples of 0 bytes would be wrong, two are right.
     let get = [("method", "GET"), ("route", STATUS)];
-    assert_eq!(run.samples("envoy.wasmcustom.http_request_body_bytes", &get).iter().map(|s| s.0).collect::<Vec<_>>(), vec![0.0, 0.0]);
+    assert_eq!(
+        run.samples("envoy.wasmcustom.http_request_body_bytes", &get).iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![0.0, 0.0]
+    );
     assert_eq!(run.samples("envoy.wasmcustom.http_request_duration_milliseconds", &get).len(), 2);
     // No bucket counters in this mode.
     assert!(run.routemeter_lines().all(|l| !l.name.ends_with("_bucket") && !l.name.ends_with("_sum")));

@@ -51,7 +51,12 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
         (b"GET /new%0Aline/%22%5C HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 404, "GET", "/new%0Aline/%22%5C"),
         (b"GET /{id}/x;route=.=evil;.; HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 404, "GET", "/_id_/x_route_._evil_._"),
         (format!("GET /long/{long} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(), 404, "GET", "/long/{id}"),
-        (format!("GET {deep} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(), 404, "GET", "/s/s/s/s/s/s/s/s/s/s/s/s/s/s/s/s/*"),
+        (
+            format!("GET {deep} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(),
+            404,
+            "GET",
+            "/s/s/s/s/s/s/s/s/s/s/s/s/s/s/s/s/*",
+        ),
         (b"BREW /coffee HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400, "OTHER", "/"),
         (b"PROPFIND /coffee HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 404, "OTHER", "/coffee"),
         (format!("GET /flood HTTP/1.1\r\nHost: x\r\n{flood}\r\n").into_bytes(), 404, "GET", "/flood"),
@@ -102,11 +107,17 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
     assert_eq!(words.len(), 5, "{routes:?}");
     assert_eq!(routes.len(), hostile.len() + 1 + 5, "{routes:?}");
     assert!(hostile.iter().all(|h| routes.contains(h)), "{routes:?}");
-    let per_word: u64 = words.iter().map(|w| page.get("http_requests_total", &[("method", "GET"), ("route", w), ("status", "404")]).unwrap_or(0.0) as u64).sum();
-    assert_eq!(page.get("http_requests_total", &[("method", "GET"), ("route", "/w/{id}/page"), ("status", "404")]), Some((THREADS * PER_THREAD - per_word) as f64));
-    let wasm_stats = admin::get(stack.admin, "/stats?filter=^wasmcustom")
-        .map(|(_, b)| b.lines().count())
-        .unwrap_or(0);
+    let per_word: u64 = words
+        .iter()
+        .map(|w| {
+            page.get("http_requests_total", &[("method", "GET"), ("route", w), ("status", "404")]).unwrap_or(0.0) as u64
+        })
+        .sum();
+    assert_eq!(
+        page.get("http_requests_total", &[("method", "GET"), ("route", "/w/{id}/page"), ("status", "404")]),
+        Some((THREADS * PER_THREAD - per_word) as f64)
+    );
+    let wasm_stats = admin::get(stack.admin, "/stats?filter=^wasmcustom").map(|(_, b)| b.lines().count()).unwrap_or(0);
     eprintln!(
         "hostile: {total} requests counted; {} route labels; {wasm_stats} wasm stats; Envoy heap {heap_before} -> {heap_after} bytes (+{} KiB) over 20,000 distinct paths",
         routes.len(),

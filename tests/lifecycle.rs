@@ -18,7 +18,6 @@ fn demo() -> String {
     testkit::bootstrap::demo_plugin_config(false).to_string()
 }
 
-
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
 const DOWNLOAD: &str = "/api/v1/download/{job_id}";

@@ -114,11 +114,17 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
     let traffic = {
         let phase = phase.clone();
         std::thread::spawn(move || {
-            let up = client::send(target, &Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(20_000))).unwrap();
-            let id = serde_json::from_str::<serde_json::Value>(&up.text()).unwrap()["job_id"].as_str().unwrap().to_string();
+            let up =
+                client::send(target, &Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(20_000))).unwrap();
+            let id =
+                serde_json::from_str::<serde_json::Value>(&up.text()).unwrap()["job_id"].as_str().unwrap().to_string();
             while phase.load(Ordering::SeqCst) < 3 {
                 let failing = phase.load(Ordering::SeqCst) == 1;
-                let status = if failing { format!("/api/v1/status/{id}?force_status=500") } else { format!("/api/v1/status/{id}") };
+                let status = if failing {
+                    format!("/api/v1/status/{id}?force_status=500")
+                } else {
+                    format!("/api/v1/status/{id}")
+                };
                 let _ = client::send(target, &Request::get(&status));
                 let _ = client::send(target, &Request::get(&format!("/api/v1/download/{id}")));
                 let _ = client::send(target, &Request::post("/api/v1/upload?filename=good.xlsx", Body::Sized(3_000)));
@@ -132,7 +138,12 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
 
     std::thread::sleep(Duration::from_secs(4));
     phase.store(1, Ordering::SeqCst);
-    hook.wait_for("RoutemeterHighErrorRate", &[("route", "/api/v1/status/{job_id}")], "firing", Duration::from_secs(90));
+    hook.wait_for(
+        "RoutemeterHighErrorRate",
+        &[("route", "/api/v1/status/{job_id}")],
+        "firing",
+        Duration::from_secs(90),
+    );
 
     // Every dashboard query returns data now (Grafana's variables filled in as it would).
     let dashboard: serde_json::Value =
@@ -151,18 +162,29 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
     let status_route = r#"route="/api/v1/status/{job_id}""#;
     let error_rate = query(
         prom_addr,
-        &format!(r#"sum by (route) (rate(http_requests_total{{{status_route},status=~"5..|0"}}[15s])) / sum by (route) (rate(http_requests_total{{{status_route}}}[15s]))"#),
+        &format!(
+            r#"sum by (route) (rate(http_requests_total{{{status_route},status=~"5..|0"}}[15s])) / sum by (route) (rate(http_requests_total{{{status_route}}}[15s]))"#
+        ),
     );
     assert!(error_rate[0].1 > 0.05, "{error_rate:?}");
-    let upload_success = query(prom_addr, r#"sum(rate(uploads_total{status="success"}[15s])) / sum(rate(uploads_total[15s]))"#);
+    let upload_success =
+        query(prom_addr, r#"sum(rate(uploads_total{status="success"}[15s])) / sum(rate(uploads_total[15s]))"#);
     assert!(upload_success[0].1 < 1.0 && upload_success[0].1 > 0.0, "{upload_success:?}");
     let failures = query(prom_addr, r#"sum by (status) (increase(uploads_total{status!="success"}[5m]))"#);
-    assert_eq!(failures.iter().map(|(m, _)| m["status"].as_str().unwrap().to_string()).collect::<Vec<_>>(), vec!["failed_validation"]);
+    assert_eq!(
+        failures.iter().map(|(m, _)| m["status"].as_str().unwrap().to_string()).collect::<Vec<_>>(),
+        vec!["failed_validation"]
+    );
     assert_eq!(query(prom_addr, "max(routemeter_config_invalid)")[0].1, 0.0);
 
     // The burst ends: the alert resolves and Alertmanager says so.
     phase.store(2, Ordering::SeqCst);
-    hook.wait_for("RoutemeterHighErrorRate", &[("route", "/api/v1/status/{job_id}")], "resolved", Duration::from_secs(90));
+    hook.wait_for(
+        "RoutemeterHighErrorRate",
+        &[("route", "/api/v1/status/{job_id}")],
+        "resolved",
+        Duration::from_secs(90),
+    );
     phase.store(3, Ordering::SeqCst);
     traffic.join().unwrap();
     let _ = fs::remove_dir_all(&dir);

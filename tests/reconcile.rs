@@ -20,15 +20,15 @@ mod support;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use routemeter_demo::server::ServeOptions;
 use testkit::client::{self, Body, Connection, Request};
 use testkit::fault;
-use testkit::ledger::{Entry, Ledger};
-use testkit::prom::Exposition;
-use routemeter_demo::server::ServeOptions;
-use testkit::stack::{Stack, StackOptions};
-use testkit::outcomes::{download_outcome, upload_outcome};
 use testkit::h2c::{self, H2Request};
+use testkit::ledger::{Entry, Ledger};
+use testkit::outcomes::{download_outcome, upload_outcome};
+use testkit::prom::Exposition;
 use testkit::rng::Rng;
+use testkit::stack::{Stack, StackOptions};
 
 const UPLOAD: &str = "/api/v1/upload";
 const STATUS: &str = "/api/v1/status/{job_id}";
@@ -48,7 +48,8 @@ fn create_jobs(addr: SocketAddr) -> Jobs {
         ready.push((job_id(&resp.text()), size));
     }
     let resp =
-        client::send(addr, &Request::post("/api/v1/upload?filename=seed.xlsx&processing_ms=3600000", Body::Sized(10))).unwrap();
+        client::send(addr, &Request::post("/api/v1/upload?filename=seed.xlsx&processing_ms=3600000", Body::Sized(10)))
+            .unwrap();
     Jobs { ready, pending: job_id(&resp.text()) }
 }
 
@@ -67,7 +68,8 @@ fn h1_op(rng: &mut Rng, target: SocketAddr, keep_alive: &mut Option<Connection>,
         }
         keep_alive.as_mut().unwrap().send(req).unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path))
     };
-    let fresh = |req: &Request| client::send(target, req).unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path));
+    let fresh =
+        |req: &Request| client::send(target, req).unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path));
     match rng.below(16) {
         0 => {
             let r = on_keep_alive(&Request::get(&format!("/api/v1/status/{ready_id}")));
@@ -97,8 +99,9 @@ fn h1_op(rng: &mut Rng, target: SocketAddr, keep_alive: &mut Option<Connection>,
             ledger.add(Entry::new("POST", UPLOAD, r.status));
         }
         6 => {
-            let req = Request::post("/api/v1/upload", Body::Multipart { filename: "c.ods".into(), size: rng.below(50_000) })
-                .header("Expect", "100-continue");
+            let req =
+                Request::post("/api/v1/upload", Body::Multipart { filename: "c.ods".into(), size: rng.below(50_000) })
+                    .header("Expect", "100-continue");
             let r = fresh(&req);
             ledger.add(Entry::new("POST", UPLOAD, r.status));
         }
@@ -184,7 +187,13 @@ fn h2_batch(rng: &mut Rng, target: SocketAddr, jobs: &Jobs, ledger: &Ledger) {
     let mut labels = Vec::new();
     for _ in 0..12 {
         let (ready_id, _) = &jobs.ready[rng.below(jobs.ready.len() as u64) as usize];
-        let base = H2Request { method: "GET", path: String::new(), chunks: Vec::new(), content_length: false, reset_after: None };
+        let base = H2Request {
+            method: "GET",
+            path: String::new(),
+            chunks: Vec::new(),
+            content_length: false,
+            reset_after: None,
+        };
         let (req, method, route) = match rng.below(7) {
             0 => (H2Request { path: format!("/api/v1/status/{ready_id}"), ..base }, "GET", STATUS),
             1 => (H2Request { path: format!("/api/v1/download/{ready_id}"), ..base }, "GET", DOWNLOAD),
@@ -203,7 +212,13 @@ fn h2_batch(rng: &mut Rng, target: SocketAddr, jobs: &Jobs, ledger: &Ledger) {
                 // RST_STREAM mid-upload.
                 let size = 20_000 + rng.below(100_000);
                 let path = "/api/v1/upload?filename=j.xlsx".to_string();
-                let req = H2Request { method: "POST", path, chunks: vec![size], content_length: true, reset_after: Some(size / 3) };
+                let req = H2Request {
+                    method: "POST",
+                    path,
+                    chunks: vec![size],
+                    content_length: true,
+                    reset_after: Some(size / 3),
+                };
                 (req, "POST", UPLOAD)
             }
             5 => {
@@ -211,7 +226,9 @@ fn h2_batch(rng: &mut Rng, target: SocketAddr, jobs: &Jobs, ledger: &Ledger) {
                 let path = format!("/api/v1/status/{ready_id}?delay_ms=400");
                 (H2Request { path, reset_after: Some(0), ..base }, "GET", STATUS)
             }
-            _ => (H2Request { path: format!("/api/v2/items/{}", rng.below(1_000)), ..base }, "GET", "/api/v2/items/{id}"),
+            _ => {
+                (H2Request { path: format!("/api/v2/items/{}", rng.below(1_000)), ..base }, "GET", "/api/v2/items/{id}")
+            }
         };
         requests.push(req);
         labels.push((method, route));
@@ -268,10 +285,7 @@ fn every_request_is_counted_once_across_workers_protocols_and_resets() {
     });
 
     assert_eq!(page.counters("http_requests_total", &["method", "route", "status"]), want);
-    assert_eq!(
-        page.counters("uploads_total", &["route", "status"]),
-        ledger.outcomes("POST", UPLOAD, upload_outcome)
-    );
+    assert_eq!(page.counters("uploads_total", &["route", "status"]), ledger.outcomes("POST", UPLOAD, upload_outcome));
     assert_eq!(
         page.counters("downloads_total", &["route", "status"]),
         ledger.outcomes("GET", DOWNLOAD, download_outcome)

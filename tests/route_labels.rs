@@ -21,9 +21,9 @@ use std::cell::RefCell;
 
 use routemeter::host::{CasWrite, HostError, SharedStore};
 use routemeter::route::{Limits, SharedLearned};
-use testkit::client::{Connection, Request};
 use routemeter_demo::server::ServeOptions;
 use support::apis::{self, Api, Score};
+use testkit::client::{Connection, Request};
 use testkit::stack::{Stack, StackOptions};
 
 /// The empty configuration's limits (max_routes 100, max_path_depth 16, learning on).
@@ -78,11 +78,19 @@ fn counts(labels: &[String]) -> BTreeMap<String, u64> {
 
 /// Sends `requests` through Envoy in order over one keep-alive connection and returns
 /// `http_requests_total` summed by route label.
-fn through_envoy(api: &Api, requests: &[apis::Request], plugin_config: &str, wait_for_openapi: Option<usize>) -> BTreeMap<String, u64> {
+fn through_envoy(
+    api: &Api,
+    requests: &[apis::Request],
+    plugin_config: &str,
+    wait_for_openapi: Option<usize>,
+) -> BTreeMap<String, u64> {
     let demo = ServeOptions { openapi: Some(api.document.clone().into()), ..StackOptions::default().demo };
-    let stack = Stack::start(StackOptions { demo, plugin_config: Some(plugin_config.to_string()), ..StackOptions::default() });
+    let stack =
+        Stack::start(StackOptions { demo, plugin_config: Some(plugin_config.to_string()), ..StackOptions::default() });
     if let Some(templates) = wait_for_openapi {
-        let page = stack.scrape_until("the OpenAPI document", |p| p.get("routemeter_openapi_routes", &[]) == Some(templates as f64));
+        let page = stack.scrape_until("the OpenAPI document", |p| {
+            p.get("routemeter_openapi_routes", &[]) == Some(templates as f64)
+        });
         assert_eq!(page.get("routemeter_openapi_routes", &[]), Some(templates as f64), "{}", stack.logs());
     }
     let mut conn = Connection::open(stack.listener).expect("connect");
@@ -92,7 +100,9 @@ fn through_envoy(api: &Api, requests: &[apis::Request], plugin_config: &str, wai
         conn.send(&Request::new(method, &r.path)).unwrap_or_else(|e| panic!("{} {}: {e}", r.method, r.path));
     }
     let total = requests.len() as f64;
-    let page = stack.scrape_until("every request counted", |p| p.series("http_requests_total").map(|s| s.value).sum::<f64>() == total);
+    let page = stack.scrape_until("every request counted", |p| {
+        p.series("http_requests_total").map(|s| s.value).sum::<f64>() == total
+    });
     let mut out = BTreeMap::new();
     for s in page.series("http_requests_total") {
         *out.entry(s.labels["route"].clone()).or_default() += s.value as u64;
@@ -107,7 +117,9 @@ const PER_TEMPLATE: usize = 25;
 fn runs(api: &Api) -> Vec<(u64, usize, Vec<apis::Request>)> {
     [(1, 30), (1, 300), (2, 30), (2, 300)]
         .into_iter()
-        .map(|(seed, pool)| (seed, pool, apis::traffic(api, seed * 1000 + pool as u64, Some(TEMPLATES), PER_TEMPLATE, pool)))
+        .map(|(seed, pool)| {
+            (seed, pool, apis::traffic(api, seed * 1000 + pool as u64, Some(TEMPLATES), PER_TEMPLATE, pool))
+        })
         .collect()
 }
 

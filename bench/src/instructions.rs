@@ -108,7 +108,10 @@ mod tests {
     fn reads_callgrind_control_counts() {
         let text = "PID 17278: envoy -c envoy.yaml\n\n  Totals:        Ir \n   Th 1      18,502 \n   Th 2           0 \n   Th 7  14,667,464 \n   Th12       1,000 \n";
         assert_eq!(parse_counts(text), Some(18_502 + 14_667_464 + 1_000));
-        assert_eq!(parse_counts("PID 1: envoy\n  No information available as instrumentation is switched off.\n"), None);
+        assert_eq!(
+            parse_counts("PID 1: envoy\n  No information available as instrumentation is switched off.\n"),
+            None
+        );
         assert_eq!(parse_counts("  Totals: Ir\n   Th 1  0\n"), None);
     }
 }

@@ -29,8 +29,8 @@ mod wrk;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use testkit::client::{Body, Request};
 use setup::{Bench, Filter, Launch, Variant};
+use testkit::client::{Body, Request};
 use wrk::Load;
 
 pub(crate) const NONE: Variant = Variant::new("none", Filter::None);
@@ -303,7 +303,8 @@ fn distinct_path(i: usize) -> Request {
 }
 
 fn upload(_: usize) -> Request {
-    Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(1 << 20)).header("Content-Type", "application/octet-stream")
+    Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(1 << 20))
+        .header("Content-Type", "application/octet-stream")
 }
 
 const WORKLOADS: [instructions::Workload; 3] = [
@@ -322,7 +323,9 @@ fn memory_report() -> Result<String, String> {
          | Envoy with | wasm file bytes | RSS kB | heap allocated bytes | RSS over none | heap over none |\n|---|---|---|---|---|---|\n",
     );
     let mut baseline = None;
-    for (filter, file) in [(NONE, String::new()), (EMPTY, setup::EMPTY_FILTER.to_string()), (ROUTEMETER, setup::routemeter_file())] {
+    for (filter, file) in
+        [(NONE, String::new()), (EMPTY, setup::EMPTY_FILTER.to_string()), (ROUTEMETER, setup::routemeter_file())]
+    {
         let variants: Vec<Variant> = if filter.name == NONE.name { vec![NONE] } else { vec![NONE, filter] };
         let bench = Bench::start(&variants, Launch::Native)?;
         for &v in &variants {
@@ -405,7 +408,10 @@ fn instruction_report() -> Result<String, String> {
         let _ = writeln!(out, "| {what} | {:.0} |", (n - base) / f64::from(calls));
     }
     if !extra.is_empty() {
-        let _ = writeln!(out, "\n`BENCH_PROBES` (small GETs):\n\n| probe | plan | instructions per request |\n|---|---|---|");
+        let _ = writeln!(
+            out,
+            "\n`BENCH_PROBES` (small GETs):\n\n| probe | plan | instructions per request |\n|---|---|---|"
+        );
     }
     for v in extra {
         let n = instructions::per_request(&bench, v, gets, 3)?;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::admin;
 use testkit::bootstrap::{demo_plugin_config, Bootstrap};
-pub use testkit::process::Proc as Process;
 use testkit::process::wait_port as port_open;
+pub use testkit::process::Proc as Process;
 
 use crate::wrk::{self, Load};
 use crate::Sample;
@@ -129,9 +129,15 @@ impl Bench {
                 c
             }
         };
-        envoy.arg("-c").arg(dir.join("envoy.json")).args(["--concurrency", "1", "--use-dynamic-base-id", "-l", "warning"]);
-        let envoy = Process::spawn(&mut envoy, &dir.join("envoy.log"))
-            .map_err(|e| format!("envoy (make deps): {e}"))?;
+        envoy.arg("-c").arg(dir.join("envoy.json")).args([
+            "--concurrency",
+            "1",
+            "--use-dynamic-base-id",
+            "-l",
+            "warning",
+        ]);
+        let envoy =
+            Process::spawn(&mut envoy, &dir.join("envoy.log")).map_err(|e| format!("envoy (make deps): {e}"))?;
         let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
         let bench = Bench { dir, envoy, _nginx: nginx, admin, variants: listeners, repo };
         wait_port(upstream, "the upstream")?;
@@ -155,13 +161,18 @@ impl Bench {
     }
 
     pub fn address(&self, v: Variant) -> Result<SocketAddr, String> {
-        self.variants.iter().find(|(x, _)| x.name == v.name).map(|(_, a)| *a).ok_or_else(|| format!("no listener {}", v.name))
+        self.variants
+            .iter()
+            .find(|(x, _)| x.name == v.name)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| format!("no listener {}", v.name))
     }
 
     /// Requests the listener completed, by Envoy's own counter.
     pub fn requests(&self, v: Variant) -> Result<f64, String> {
         let name = format!("http.{}.downstream_rq_total", v.name);
-        let (_, body) = admin::get(self.admin, &format!("/stats?filter=^{}$", name.replace('.', "\\."))).ok_or("admin")?;
+        let (_, body) =
+            admin::get(self.admin, &format!("/stats?filter=^{}$", name.replace('.', "\\."))).ok_or("admin")?;
         body.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}: ")))
             .and_then(|n| n.trim().parse().ok())
@@ -176,7 +187,12 @@ impl Bench {
         if requests < 1.0 {
             return Err("no requests completed".into());
         }
-        Ok(Sample { cpu_us_per_req: (cpu1 - cpu0) / requests, rps: result.rps, p50_us: result.p50_us, p99_us: result.p99_us })
+        Ok(Sample {
+            cpu_us_per_req: (cpu1 - cpu0) / requests,
+            rps: result.rps,
+            p50_us: result.p50_us,
+            p99_us: result.p99_us,
+        })
     }
 
     /// Envoy's resident set (kB, from `/proc`) and tcmalloc's allocated bytes (admin
@@ -205,7 +221,8 @@ impl Bench {
 pub fn cpu_us(pid: u32) -> Result<f64, String> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
     let fields: Vec<&str> = stat[stat.rfind(')').ok_or("bad /proc stat")? + 2..].split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().map_err(|e| e.to_string())? + fields[12].parse::<f64>().map_err(|e| e.to_string())?;
+    let ticks: f64 =
+        fields[11].parse::<f64>().map_err(|e| e.to_string())? + fields[12].parse::<f64>().map_err(|e| e.to_string())?;
     // CLK_TCK is 100 on Linux.
     Ok(ticks * 10_000.0)
 }
@@ -234,7 +251,13 @@ fn envoy_binary(repo: &std::path::Path) -> Result<PathBuf, String> {
 
 /// One Envoy: the shipped bootstrap's stats tags and listener, once per variant, all routing
 /// to one upstream.
-fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAddr)], upstream: u16, launch: Launch) -> Bootstrap {
+fn bootstrap(
+    repo: &std::path::Path,
+    admin: u16,
+    listeners: &[(Variant, SocketAddr)],
+    upstream: u16,
+    launch: Launch,
+) -> Bootstrap {
     let mut routemeter = demo_plugin_config(false);
     // Under callgrind every instruction of the process counts against the listener being
     // measured, a routemeter VM's periodic flush too (about 10 s of measurement per listener
@@ -244,7 +267,8 @@ fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAd
         routemeter["flush_interval_ms"] = 60_000.into();
     }
     let mut shipped = Bootstrap::shipped();
-    let mut wasm = |name: &str, vm: &str, file: &str, config: &str| shipped.wasm_config(&repo.join(file), vm, name, config);
+    let mut wasm =
+        |name: &str, vm: &str, file: &str, config: &str| shipped.wasm_config(&repo.join(file), vm, name, config);
     let built: Vec<(&str, u16, Option<Value>)> = listeners
         .iter()
         .map(|(v, addr)| {
@@ -257,9 +281,12 @@ fn bootstrap(repo: &std::path::Path, admin: u16, listeners: &[(Variant, SocketAd
                     // the VM to them with Envoy's capability_restriction_config: callbacks left
                     // out are skipped.
                     if let Ok(list) = std::env::var("BENCH_CAPABILITIES") {
-                        let allowed: serde_json::Map<String, Value> =
-                            list.split(',').map(|c| (c.trim().to_string(), Value::Object(Default::default()))).collect();
-                        config["capability_restriction_config"] = serde_json::json!({ "allowed_capabilities": allowed });
+                        let allowed: serde_json::Map<String, Value> = list
+                            .split(',')
+                            .map(|c| (c.trim().to_string(), Value::Object(Default::default())))
+                            .collect();
+                        config["capability_restriction_config"] =
+                            serde_json::json!({ "allowed_capabilities": allowed });
                     }
                     Some(config)
                 }

@@ -22,9 +22,7 @@ pub struct WrkResult {
 
 pub fn run(target: SocketAddr, load: &Load, dir: &Path) -> Result<WrkResult, String> {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t1", "--latency"])
-        .arg(format!("-c{}", load.connections))
-        .arg(format!("-d{}s", load.seconds));
+    cmd.args(["-t1", "--latency"]).arg(format!("-c{}", load.connections)).arg(format!("-d{}s", load.seconds));
     if let Some(script) = load.script {
         let file = dir.join(format!("wrk-{:x}.lua", script.len()));
         fs::write(&file, script).map_err(|e| e.to_string())?;
@@ -48,7 +46,8 @@ fn parse(text: &str) -> Option<WrkResult> {
             (it.next() == Some(p)).then(|| it.next()).flatten().and_then(duration_us)
         })
     };
-    let requests = text.lines().find_map(|l| l.trim().split_once(" requests in ")).and_then(|(n, _)| n.trim().parse().ok())?;
+    let requests =
+        text.lines().find_map(|l| l.trim().split_once(" requests in ")).and_then(|(n, _)| n.trim().parse().ok())?;
     Some(WrkResult { requests, rps, p50_us: percentile("50%")?, p99_us: percentile("99%")? })
 }
 

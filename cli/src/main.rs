@@ -98,12 +98,7 @@ fn convert(doc: &[u8], base_path: Option<&str>, mut base: Value) -> Result<Outpu
     let known: Vec<&str> = existing.iter().filter_map(|r| r.get("template").and_then(Value::as_str)).collect();
     let mut all = existing.clone();
     all.extend(
-        routes
-            .templates
-            .iter()
-            .map(|t| t.text())
-            .filter(|t| !known.contains(t))
-            .map(|t| json!({ "template": t })),
+        routes.templates.iter().map(|t| t.text()).filter(|t| !known.contains(t)).map(|t| json!({ "template": t })),
     );
     base["routes"] = Value::Array(all);
     let config = serde_json::to_string_pretty(&base).map_err(|e| e.to_string())?;
@@ -129,7 +124,10 @@ mod tests {
         let want = ["/v1/users/me", "/v1/files/{name}.{ext}", "/v1/users/{id}"];
         assert_eq!(templates(&convert(json, None, json!({})).unwrap()), want);
         assert_eq!(templates(&convert(yaml, None, json!({})).unwrap()), want);
-        assert_eq!(templates(&convert(yaml, Some("/"), json!({})).unwrap()), ["/users/me", "/files/{name}.{ext}", "/users/{id}"]);
+        assert_eq!(
+            templates(&convert(yaml, Some("/"), json!({})).unwrap()),
+            ["/users/me", "/files/{name}.{ext}", "/users/{id}"]
+        );
     }
 
     #[test]
@@ -145,7 +143,10 @@ mod tests {
 
     #[test]
     fn errors_say_what_is_wrong() {
-        assert_eq!(convert(b"{\"paths\": {}}", None, json!({})).err().unwrap(), "not an OpenAPI document: no `openapi` or `swagger` field");
+        assert_eq!(
+            convert(b"{\"paths\": {}}", None, json!({})).err().unwrap(),
+            "not an OpenAPI document: no `openapi` or `swagger` field"
+        );
         assert!(convert(b"\x00\x01", None, json!({})).err().unwrap().starts_with("neither JSON ("));
     }
 

@@ -100,7 +100,8 @@ fn chunked_upload_counts_decoded_bytes() {
     let down = get(addr, &format!("/api/v1/download/{}", job_id(&up)));
     assert_eq!((down.status, down.body_len), (200, 700));
     // The client's own chunked uploads too.
-    let up = client::send(addr, &Request::post("/api/v1/upload?filename=c.csv", Body::Chunked(vec![3, 400, 5]))).unwrap();
+    let up =
+        client::send(addr, &Request::post("/api/v1/upload?filename=c.csv", Body::Chunked(vec![3, 400, 5]))).unwrap();
     assert_eq!(json(&up)["size_bytes"], 408);
 }
 
@@ -169,7 +170,8 @@ fn http_1_0_closes_after_response() {
 #[test]
 fn expect_100_continue_gets_interim_response() {
     let mut conn = Raw::open(server()).unwrap();
-    conn.send(b"POST /api/v1/upload?filename=a.csv HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    conn.send(b"POST /api/v1/upload?filename=a.csv HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
     // The interim response must arrive before the body is sent.
     assert_eq!(conn.read_response().unwrap().status, 100);
     conn.send(b"a,b\n").unwrap();
@@ -230,7 +232,8 @@ fn disconnect_mid_body_leaves_server_healthy() {
 fn truncated_download_declares_everything_sends_part_and_closes() {
     let addr = server();
     let id = job_id(&upload(addr, "?filename=a.xlsx", 600));
-    let (cut, closed) = raw(addr, format!("GET /api/v1/download/{id}?truncate_at=250 HTTP/1.1\r\nHost: demo\r\n\r\n").as_bytes());
+    let (cut, closed) =
+        raw(addr, format!("GET /api/v1/download/{id}?truncate_at=250 HTTP/1.1\r\nHost: demo\r\n\r\n").as_bytes());
     assert_eq!(cut.status, 200);
     assert_eq!(cut.header("content-length"), Some("600"));
     assert_eq!(cut.header("connection"), Some("close"));

@@ -199,7 +199,10 @@ fn validate_latency(raw: RawLatency) -> Result<Option<LatencyConfig>, ConfigErro
         ));
     }
     if raw.quantiles.len() > MAX_QUANTILES {
-        return Err(err("latency_quantiles.quantiles", format!("at most {MAX_QUANTILES}, got {}", raw.quantiles.len())));
+        return Err(err(
+            "latency_quantiles.quantiles",
+            format!("at most {MAX_QUANTILES}, got {}", raw.quantiles.len()),
+        ));
     }
     let mut quantiles: Vec<Quantile> = Vec::new();
     for (i, &q) in raw.quantiles.iter().enumerate() {
@@ -207,7 +210,10 @@ fn validate_latency(raw: RawLatency) -> Result<Option<LatencyConfig>, ConfigErro
         // The label is the number as written; four decimals keep it short and exact.
         let label = format!("{q}");
         if !(q > 0.0 && q < 1.0) || label.len() > 6 {
-            return Err(err(field, format!("must be between 0 and 1 (exclusive) with at most 4 decimals, got {label}")));
+            return Err(err(
+                field,
+                format!("must be between 0 and 1 (exclusive) with at most 4 decimals, got {label}"),
+            ));
         }
         if quantiles.last().is_some_and(|last| last.value >= q) {
             return Err(err(field, "quantiles must be ascending, without repeats"));
@@ -230,13 +236,19 @@ fn validate_openapi(raw: RawOpenApi) -> Result<OpenApiConfig, ConfigError> {
         return Err(err("openapi.authority", "must be a host name (1-256 visible characters)"));
     }
     if !(10..=86_400).contains(&raw.refresh_seconds) {
-        return Err(err("openapi.refresh_seconds", format!("must be between 10 and 86400, got {}", raw.refresh_seconds)));
+        return Err(err(
+            "openapi.refresh_seconds",
+            format!("must be between 10 and 86400, got {}", raw.refresh_seconds),
+        ));
     }
     if !(100..=60_000).contains(&raw.timeout_ms) {
         return Err(err("openapi.timeout_ms", format!("must be between 100 and 60000, got {}", raw.timeout_ms)));
     }
     if !(1_024..=MAX_OPENAPI_BYTES).contains(&raw.max_bytes) {
-        return Err(err("openapi.max_bytes", format!("must be between 1024 and {MAX_OPENAPI_BYTES}, got {}", raw.max_bytes)));
+        return Err(err(
+            "openapi.max_bytes",
+            format!("must be between 1024 and {MAX_OPENAPI_BYTES}, got {}", raw.max_bytes),
+        ));
     }
     if let Some(base) = &raw.base_path {
         if !base.starts_with('/') || base.contains(['{', '}', '?', '#']) {
@@ -312,7 +324,9 @@ fn validate_route(field: &str, raw: RawRoute, labels: &mut OutcomeLabels) -> Res
         if labels.len() > MAX_OUTCOME_LABELS {
             return Err(err(
                 &at,
-                format!("more than {MAX_OUTCOME_LABELS} distinct outcome labels in the configuration (defaults included)"),
+                format!(
+                    "more than {MAX_OUTCOME_LABELS} distinct outcome labels in the configuration (defaults included)"
+                ),
             ));
         }
         overrides.push((status, id));

@@ -151,8 +151,12 @@ fn latency_quantiles_default_on_and_switch_off_with_an_empty_list() {
     let default = Config::from_json(b"{}").unwrap().latency.unwrap();
     let labels: Vec<&str> = default.quantiles.iter().map(|q| q.label.as_str()).collect();
     assert_eq!((labels, default.window_seconds), (vec!["0.5", "0.9", "0.99", "0.999"], 60));
-    let custom = Config::from_json(br#"{"latency_quantiles": {"quantiles": [0.75, 0.9999], "window_seconds": 300}}"#).unwrap();
+    let custom =
+        Config::from_json(br#"{"latency_quantiles": {"quantiles": [0.75, 0.9999], "window_seconds": 300}}"#).unwrap();
     let custom = custom.latency.unwrap();
-    assert_eq!((custom.quantiles[1].value, custom.quantiles[1].label.as_str(), custom.window_seconds), (0.9999, "0.9999", 300));
+    assert_eq!(
+        (custom.quantiles[1].value, custom.quantiles[1].label.as_str(), custom.window_seconds),
+        (0.9999, "0.9999", 300)
+    );
     assert_eq!(Config::from_json(br#"{"latency_quantiles": {"quantiles": []}}"#).unwrap().latency, None);
 }

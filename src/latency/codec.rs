@@ -192,7 +192,10 @@ mod tests {
         Blob {
             written_ns: 1_700_000_000_123_456_789,
             routes: vec![
-                ("/api/v1/status/{job_id}".into(), vec![(0, 1), (255, 3), (100_351, 1), (3_623_878_655, u64::from(u32::MAX))]),
+                (
+                    "/api/v1/status/{job_id}".into(),
+                    vec![(0, 1), (255, 3), (100_351, 1), (3_623_878_655, u64::from(u32::MAX))],
+                ),
                 ("__other__".into(), vec![]),
             ],
         }

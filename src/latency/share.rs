@@ -177,13 +177,22 @@ impl Sharing {
             self.gauges.values_mut().flatten().for_each(|(_, value)| *value = None);
         }
         let cas = if lease.is_none() && cas == 0 { CREATE_ONLY } else { cas };
-        if let Ok(CasWrite::Stored) = host.set_shared(LEASE_KEY, &encode_lease(id, now.saturating_add(timing.lease_ns())), cas) {
+        if let Ok(CasWrite::Stored) =
+            host.set_shared(LEASE_KEY, &encode_lease(id, now.saturating_add(timing.lease_ns())), cas)
+        {
             self.publish(now, timing, quantiles, max_labels, host);
         }
     }
 
     /// Merges every live VM's window and sets the quantile gauges.
-    fn publish<H: MetricsHost + SharedStore>(&mut self, now: u64, timing: Timing, quantiles: &[Quantile], max_labels: usize, host: &H) {
+    fn publish<H: MetricsHost + SharedStore>(
+        &mut self,
+        now: u64,
+        timing: Timing,
+        quantiles: &[Quantile],
+        max_labels: usize,
+        host: &H,
+    ) {
         let Ok((Some(registry), _)) = host.get_shared(REGISTRY_KEY) else { return };
         let Some((_, ids)) = decode_ids(&registry) else { return };
         let mut merged: BTreeMap<String, Sparse> = BTreeMap::new();
@@ -259,7 +268,14 @@ impl Sharing {
     }
 
     /// Sets a route's quantile gauges to `values`; true when every one of them holds its value.
-    fn set_gauges(&mut self, label: &str, quantiles: &[Quantile], values: &[u64], max_labels: usize, host: &impl MetricsHost) -> bool {
+    fn set_gauges(
+        &mut self,
+        label: &str,
+        quantiles: &[Quantile],
+        values: &[u64],
+        max_labels: usize,
+        host: &impl MetricsHost,
+    ) -> bool {
         if self.gauges.len() >= 2 * max_labels && !self.gauges.contains_key(label) {
             // Defining again is idempotent in Envoy; this only bounds the cache.
             self.gauges.clear();

@@ -188,7 +188,8 @@ mod tests {
         for (v, n) in [(0, 2), (3, 1), (255, 1), (256, 4), (1_000, 7), (250_000, 1), (MAX_MICROS, 3)] {
             h.record_n(v, n).unwrap();
         }
-        let theirs: Sparse = h.iter_recorded().map(|v| (v.value_iterated_to(), u64::from(v.count_at_value()))).collect();
+        let theirs: Sparse =
+            h.iter_recorded().map(|v| (v.value_iterated_to(), u64::from(v.count_at_value()))).collect();
         assert_eq!(sparse(&h), theirs);
         assert_eq!(theirs.len(), 7);
     }

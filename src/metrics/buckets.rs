@@ -79,7 +79,8 @@ mod tests {
     #[test]
     fn values_land_in_the_first_bound_they_do_not_exceed() {
         let b = Bounds::new(&[1.0, 2.5, 1000.0, 1e6]).unwrap();
-        let got: Vec<usize> = [0, 1, 2, 3, 1000, 1001, 1_000_000, 1_000_001, u64::MAX].iter().map(|v| b.index(*v)).collect();
+        let got: Vec<usize> =
+            [0, 1, 2, 3, 1000, 1001, 1_000_000, 1_000_001, u64::MAX].iter().map(|v| b.index(*v)).collect();
         assert_eq!(got, [0, 0, 1, 2, 2, 3, 3, 4, 4]);
         let les: Vec<&str> = (0..b.len()).map(|i| b.le(i)).collect();
         assert_eq!(les, ["1", "2.5", "1000", "1000000", "+Inf"]);

@@ -18,7 +18,8 @@ pub enum LabelKey {
 }
 
 impl LabelKey {
-    pub const ALL: [LabelKey; 5] = [LabelKey::Method, LabelKey::Route, LabelKey::Status, LabelKey::Le, LabelKey::Quantile];
+    pub const ALL: [LabelKey; 5] =
+        [LabelKey::Method, LabelKey::Route, LabelKey::Status, LabelKey::Le, LabelKey::Quantile];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,9 +98,10 @@ impl Metric {
             Metric::RequestsTotal | Metric::UploadsTotal | Metric::DownloadsTotal | Metric::OpenApiFetches => {
                 MetricKind::Counter
             }
-            Metric::RequestsInProgress | Metric::ConfigInvalid | Metric::OpenApiRoutes | Metric::RequestDurationQuantile => {
-                MetricKind::Gauge
-            }
+            Metric::RequestsInProgress
+            | Metric::ConfigInvalid
+            | Metric::OpenApiRoutes
+            | Metric::RequestDurationQuantile => MetricKind::Gauge,
             Metric::RequestDuration | Metric::RequestBodyBytes | Metric::ResponseBodyBytes | Metric::UploadFileSize => {
                 MetricKind::Histogram
             }

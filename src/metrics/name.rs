@@ -81,8 +81,14 @@ mod tests {
             part_name(Metric::RequestDuration, Part::Bucket("2.5"), &labels),
             "method=.=GET;.;route=.=/a;.;le=.=2.5;.;http_request_duration_milliseconds_bucket"
         );
-        assert_eq!(part_name(Metric::RequestDuration, Part::Sum, &labels), "method=.=GET;.;route=.=/a;.;http_request_duration_milliseconds_sum");
-        assert_eq!(part_name(Metric::UploadFileSize, Part::Count, &["/u"]), "route=.=/u;.;upload_file_size_bytes_count");
+        assert_eq!(
+            part_name(Metric::RequestDuration, Part::Sum, &labels),
+            "method=.=GET;.;route=.=/a;.;http_request_duration_milliseconds_sum"
+        );
+        assert_eq!(
+            part_name(Metric::UploadFileSize, Part::Count, &["/u"]),
+            "route=.=/u;.;upload_file_size_bytes_count"
+        );
     }
 
     #[test]

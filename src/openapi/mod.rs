@@ -86,7 +86,10 @@ fn from_document(doc: Document, base_path: Option<&str>) -> Result<Routes, OpenA
     let paths = doc.paths.ok_or_else(|| OpenApiError("the document has no `paths`".into()))?;
     let base = match base_path {
         Some(b) => b.trim_end_matches('/').to_string(),
-        None => doc.base_path.as_deref().map_or_else(|| server_base(doc.servers.first()), |b| b.trim_end_matches('/').to_string()),
+        None => doc
+            .base_path
+            .as_deref()
+            .map_or_else(|| server_base(doc.servers.first()), |b| b.trim_end_matches('/').to_string()),
     };
     let mut templates: Vec<Template> = Vec::new();
     let mut skipped = Vec::new();

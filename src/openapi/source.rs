@@ -68,7 +68,8 @@ impl OpenApiSource {
     /// A call to make now, if one is due and none is out.
     pub fn due(&mut self, now_ns: u64) -> Option<FetchRequest> {
         if let Some(since) = self.in_flight {
-            let lost_after = since.saturating_add(self.config.timeout_ms * 1_000_000).saturating_add(LOST_CALL_GRACE_NS);
+            let lost_after =
+                since.saturating_add(self.config.timeout_ms * 1_000_000).saturating_add(LOST_CALL_GRACE_NS);
             if now_ns < lost_after {
                 return None;
             }
@@ -94,7 +95,13 @@ impl OpenApiSource {
     }
 
     /// The answer: `status` is the `:status` header (absent on timeouts and resets).
-    pub fn on_response(&mut self, now_ns: u64, status: Option<u16>, body_size: usize, body: impl FnOnce() -> Option<Vec<u8>>) -> FetchOutcome {
+    pub fn on_response(
+        &mut self,
+        now_ns: u64,
+        status: Option<u16>,
+        body_size: usize,
+        body: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> FetchOutcome {
         self.in_flight = None;
         let outcome = match status {
             None => FetchOutcome::Unavailable,

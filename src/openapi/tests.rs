@@ -40,7 +40,14 @@ fn swagger_2_base_path_and_overrides() {
 
 #[test]
 fn server_urls() {
-    for (url, want) in [("https://h", ""), ("https://h/", ""), ("https://h/v1/", "/v1"), ("/api", "/api"), ("//kubernetes.local", ""), ("https://h/{tenant}/x", "")] {
+    for (url, want) in [
+        ("https://h", ""),
+        ("https://h/", ""),
+        ("https://h/v1/", "/v1"),
+        ("/api", "/api"),
+        ("//kubernetes.local", ""),
+        ("https://h/{tenant}/x", ""),
+    ] {
         let s = Server { url: url.to_string(), variables: BTreeMap::new() };
         assert_eq!(server_base(Some(&s)), want, "{url}");
     }
@@ -52,7 +59,10 @@ fn what_is_not_openapi_is_refused() {
         (b"{\"paths\": {}}", "not an OpenAPI document: no `openapi` or `swagger` field"),
         (b"{\"openapi\": \"3.0.0\"}", "the document has no `paths`"),
         (b"<html>", "not a JSON OpenAPI document: expected value at line 1 column 1"),
-        (b"{\"openapi\": \"3.0.0\", \"paths\": []}", "not a JSON OpenAPI document: invalid type: sequence, expected a map at line 1 column 30"),
+        (
+            b"{\"openapi\": \"3.0.0\", \"paths\": []}",
+            "not a JSON OpenAPI document: invalid type: sequence, expected a map at line 1 column 30",
+        ),
     ];
     for (doc, want) in cases {
         assert_eq!(parse(doc, None).unwrap_err().to_string(), *want);

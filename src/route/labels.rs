@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn interns_up_to_the_bound() {
         let mut l = Labels::new(3);
-        assert_eq!((l.intern("/a"), l.intern("/b"), l.intern("/a"), l.intern("/c")), (LabelId(1), LabelId(2), LabelId(1), OTHER));
+        assert_eq!(
+            (l.intern("/a"), l.intern("/b"), l.intern("/a"), l.intern("/c")),
+            (LabelId(1), LabelId(2), LabelId(1), OTHER)
+        );
         assert_eq!((l.label(LabelId(1)), l.label(LabelId(0)), l.label(LabelId(99))), ("/a", OTHER_LABEL, OTHER_LABEL));
     }
 }

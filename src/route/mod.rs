@@ -20,7 +20,7 @@ pub mod shared;
 mod template;
 mod templates;
 
-pub use labels::{Labels, LabelId, OTHER, OTHER_LABEL};
+pub use labels::{LabelId, Labels, OTHER, OTHER_LABEL};
 pub use learn::Limits;
 pub use sanitize::{finish_label, is_label_safe, push_sanitized};
 pub use shape::{is_id_like, PARAM};
@@ -84,7 +84,12 @@ pub struct RouteResolver {
 }
 
 impl RouteResolver {
-    pub fn new(rules: Vec<RouteRule>, exclusions: Vec<Template>, use_route_name: bool, limits: Limits) -> RouteResolver {
+    pub fn new(
+        rules: Vec<RouteRule>,
+        exclusions: Vec<Template>,
+        use_route_name: bool,
+        limits: Limits,
+    ) -> RouteResolver {
         let mut resolver = RouteResolver {
             configured: rules.len(),
             rules: Vec::new(),

@@ -126,12 +126,71 @@ fn is_random_token(seg: &[u8]) -> bool {
 /// Action and singleton words that REST APIs put where an id could also go
 /// (`/orders/search`, `/users/me`, `/releases/latest`).
 const ACTION_WORDS: &[&str] = &[
-    "activate", "activity", "all", "approve", "archive", "batch", "bulk", "cancel", "clone", "close", "config",
-    "confirm", "count", "current", "deactivate", "default", "disable", "download", "enable", "export", "find",
-    "history", "import", "info", "latest", "login", "logout", "lookup", "me", "merge", "metadata", "mine", "new",
-    "next", "open", "pause", "preview", "previous", "private", "public", "publish", "query", "refresh", "register",
-    "reject", "reset", "restore", "resume", "retry", "schema", "search", "self", "settings", "start", "status",
-    "stop", "subscribe", "summary", "sync", "test", "token", "unpublish", "unsubscribe", "upload", "validate",
+    "activate",
+    "activity",
+    "all",
+    "approve",
+    "archive",
+    "batch",
+    "bulk",
+    "cancel",
+    "clone",
+    "close",
+    "config",
+    "confirm",
+    "count",
+    "current",
+    "deactivate",
+    "default",
+    "disable",
+    "download",
+    "enable",
+    "export",
+    "find",
+    "history",
+    "import",
+    "info",
+    "latest",
+    "login",
+    "logout",
+    "lookup",
+    "me",
+    "merge",
+    "metadata",
+    "mine",
+    "new",
+    "next",
+    "open",
+    "pause",
+    "preview",
+    "previous",
+    "private",
+    "public",
+    "publish",
+    "query",
+    "refresh",
+    "register",
+    "reject",
+    "reset",
+    "restore",
+    "resume",
+    "retry",
+    "schema",
+    "search",
+    "self",
+    "settings",
+    "start",
+    "status",
+    "stop",
+    "subscribe",
+    "summary",
+    "sync",
+    "test",
+    "token",
+    "unpublish",
+    "unsubscribe",
+    "upload",
+    "validate",
     "verify",
 ];
 
@@ -162,7 +221,10 @@ pub fn looks_static(seg: &[u8]) -> bool {
 pub fn is_version_word(seg: &str) -> bool {
     let b = seg.as_bytes();
     ["api", "apis", "rest"].iter().any(|w| w.eq_ignore_ascii_case(seg))
-        || (b.len() >= 2 && (b[0] == b'v' || b[0] == b'V') && b[1].is_ascii_digit() && b.iter().all(u8::is_ascii_alphanumeric))
+        || (b.len() >= 2
+            && (b[0] == b'v' || b[0] == b'V')
+            && b[1].is_ascii_digit()
+            && b.iter().all(u8::is_ascii_alphanumeric))
         || is_version_number(b)
 }
 
@@ -177,8 +239,7 @@ pub fn is_version_number(b: &[u8]) -> bool {
 
 /// `2010-04-01`.
 pub fn is_date(b: &[u8]) -> bool {
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+    b.len() == 10 && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
 /// `Local`, `Today`: one capitalised word (names in paths are lower case; keys upper case).
@@ -204,7 +265,9 @@ fn is_snake_compound(seg: &[u8]) -> bool {
     seg.first().is_some_and(u8::is_ascii_lowercase)
         && seg.contains(&b'_')
         && letters >= 5
-        && seg.split(|&b| b == b'_').all(|p| !p.is_empty() && p.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && seg
+            .split(|&b| b == b'_')
+            .all(|p| !p.is_empty() && p.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 #[cfg(test)]

@@ -77,13 +77,12 @@ impl SharedLearned {
             Resolve::Label(n) => Some(n),
             Resolve::Other => None,
             Resolve::Learn => self.learn(store, |s, lim, seg| s.observe(path, lim, seg)).flatten(),
-            Resolve::Promote(depth) => {
-                self.learn(store, |s, lim, seg| {
+            Resolve::Promote(depth) => self
+                .learn(store, |s, lim, seg| {
                     s.promote_at(path, depth, lim, seg);
                     s.observe(path, lim, seg)
                 })
-                .flatten()
-            }
+                .flatten(),
         }
     }
 
@@ -146,7 +145,11 @@ impl SharedLearned {
     }
 
     /// Runs `op` on the latest shared state and publishes the result.
-    fn learn<R>(&mut self, store: &impl SharedStore, op: impl Fn(&mut Learned, &Limits, &mut String) -> R) -> Option<R> {
+    fn learn<R>(
+        &mut self,
+        store: &impl SharedStore,
+        op: impl Fn(&mut Learned, &Limits, &mut String) -> R,
+    ) -> Option<R> {
         for _ in 0..MAX_ATTEMPTS {
             let cas = self.read(store);
             let result = op(&mut self.state, &self.limits, &mut self.seg);
@@ -271,7 +274,17 @@ mod tests {
         assert_eq!(label(&mut w1, &store, "/users/alice"), "/users/{id}");
         assert_eq!(label(&mut w2, &store, "/users/bob"), "/users/{id}");
         // Worker 1 promotes `me`; worker 2's copy still sends it to {id} without asking...
-        let paths = ["/users/me", "/users/1", "/users/me", "/users/2", "/users/me", "/users/3", "/users/me", "/users/me", "/users/me"];
+        let paths = [
+            "/users/me",
+            "/users/1",
+            "/users/me",
+            "/users/2",
+            "/users/me",
+            "/users/3",
+            "/users/me",
+            "/users/me",
+            "/users/me",
+        ];
         let got: Vec<String> = paths.iter().map(|p| label(&mut w1, &store, p)).collect();
         assert_eq!(got.last().map(String::as_str), Some("/users/me"));
         assert_eq!(label(&mut w2, &store, "/users/me"), "/users/{id}");

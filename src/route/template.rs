@@ -104,7 +104,9 @@ impl Template {
             } else if piece.contains(['{', '}']) {
                 segments.push(parse_params(text, piece)?);
             } else if piece.contains('*') {
-                return Err(format!("template {text:?}: segment {piece:?} mixes text with '*'; '*' must be a whole last segment"));
+                return Err(format!(
+                    "template {text:?}: segment {piece:?} mixes text with '*'; '*' must be a whole last segment"
+                ));
             } else if !piece.bytes().all(is_label_safe) {
                 return Err(format!(
                     "template {text:?}: segment {piece:?} has characters outside RFC 3986 path characters (or ';', '=')"
@@ -165,7 +167,9 @@ fn parse_params(text: &str, piece: &str) -> Result<Segment, String> {
                     ));
                 }
                 if i == 0 && params.last() == Some(&pieces.len()) {
-                    return Err(format!("template {text:?}: segment {piece:?} has two parameters with no text between them"));
+                    return Err(format!(
+                        "template {text:?}: segment {piece:?} has two parameters with no text between them"
+                    ));
                 }
                 if i > 0 {
                     pieces.push(literal(text, piece, &rest[..i])?);
@@ -284,8 +288,10 @@ mod tests {
 
     #[test]
     fn specificity_puts_literals_first() {
-        let mut t: Vec<Template> =
-            ["/users/{id}", "/users/*", "/users/me", "/users/{id}.json"].iter().map(|s| Template::parse(s).unwrap()).collect();
+        let mut t: Vec<Template> = ["/users/{id}", "/users/*", "/users/me", "/users/{id}.json"]
+            .iter()
+            .map(|s| Template::parse(s).unwrap())
+            .collect();
         t.sort_by(|a, b| a.specificity().cmp(&b.specificity()).then_with(|| a.text().cmp(b.text())));
         let order: Vec<&str> = t.iter().map(Template::text).collect();
         assert_eq!(order, ["/users/me", "/users/{id}.json", "/users/{id}", "/users/*"]);

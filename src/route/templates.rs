@@ -62,7 +62,9 @@ impl TemplateSet {
 
     fn child(&mut self, at: usize, seg: &Segment) -> usize {
         let existing = match seg {
-            Segment::Literal(lit) => self.nodes[at].literals.binary_search_by(|(l, _)| l.cmp(lit)).ok().map(|i| self.nodes[at].literals[i].1),
+            Segment::Literal(lit) => {
+                self.nodes[at].literals.binary_search_by(|(l, _)| l.cmp(lit)).ok().map(|i| self.nodes[at].literals[i].1)
+            }
             Segment::Param => self.nodes[at].param,
             Segment::Pattern(p) => self.nodes[at].patterns.iter().find(|(q, _)| q == p).map(|(_, n)| *n),
         };

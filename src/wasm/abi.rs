@@ -144,7 +144,18 @@ pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Re
     let mut token: u32 = 0;
     // SAFETY: every pointer describes a live slice; token outlives the call.
     let status = unsafe {
-        proxy_http_call(cluster.as_ptr(), cluster.len(), map.as_ptr(), map.len(), null_mut(), 0, null_mut(), 0, timeout_ms, &mut token)
+        proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            map.as_ptr(),
+            map.len(),
+            null_mut(),
+            0,
+            null_mut(),
+            0,
+            timeout_ms,
+            &mut token,
+        )
     };
     check(status).map(|()| token)
 }
@@ -157,9 +168,11 @@ pub fn set_tick_period_ms(ms: u32) -> Result<(), HostError> {
 /// A header of the response to our HTTP call (only during `on_http_call_response`).
 pub fn http_call_response_header(name: &str) -> Option<Vec<u8>> {
     // SAFETY: name is a live str; out-pointers are valid for the call.
-    get_bytes(|d, s| unsafe { proxy_get_header_map_value(MAP_HTTP_CALL_RESPONSE_HEADERS, name.as_ptr(), name.len(), d, s) })
-        .ok()
-        .flatten()
+    get_bytes(|d, s| unsafe {
+        proxy_get_header_map_value(MAP_HTTP_CALL_RESPONSE_HEADERS, name.as_ptr(), name.len(), d, s)
+    })
+    .ok()
+    .flatten()
 }
 
 /// The body of the response to our HTTP call (only during `on_http_call_response`).

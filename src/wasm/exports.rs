@@ -146,7 +146,13 @@ pub extern "C" fn proxy_on_tick(_root: u32) {
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_http_call_response(_root: u32, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+pub extern "C" fn proxy_on_http_call_response(
+    _root: u32,
+    _token: u32,
+    _headers: usize,
+    body_size: usize,
+    _trailers: usize,
+) {
     with_vm(|vm| {
         let Some(plugin) = &mut vm.plugin else { return };
         let now = abi::now_nanos().unwrap_or(0);

@@ -46,7 +46,8 @@ impl Monitoring {
         let mut am = yaml("alertmanager/alertmanager.yml");
         am["route"]["group_wait"] = Y::from("1s");
         am["route"]["group_interval"] = Y::from("1s");
-        am["receivers"][0]["webhook_configs"][0]["url"] = Y::from(format!("http://{}/alerts", hook.addr.expect("bound")));
+        am["receivers"][0]["webhook_configs"][0]["url"] =
+            Y::from(format!("http://{}/alerts", hook.addr.expect("bound")));
         write_yaml(&dir.join("alertmanager.yml"), &am);
         let mut cmd = std::process::Command::new("prometheus-alertmanager");
         cmd.arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
@@ -108,7 +109,9 @@ impl Webhook {
                             Ok::<_, Infallible>(hyper::Response::new(Empty::<Bytes>::new()))
                         }
                     });
-                    tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service));
+                    tokio::spawn(
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service),
+                    );
                 }
             });
         });

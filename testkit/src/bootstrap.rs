@@ -79,7 +79,8 @@ impl Bootstrap {
     }
 
     pub fn plugin_config(&mut self) -> Value {
-        let text = Bootstrap::wasm_filter(self.listener())["configuration"]["value"].as_str().expect("plugin configuration");
+        let text =
+            Bootstrap::wasm_filter(self.listener())["configuration"]["value"].as_str().expect("plugin configuration");
         serde_json::from_str(text).expect("the shipped plugin configuration is JSON")
     }
 

@@ -32,7 +32,10 @@ pub enum Body {
     /// `Transfer-Encoding: chunked` with these chunk sizes.
     Chunked(Vec<u64>),
     /// `multipart/form-data` with one file part of `size` bytes.
-    Multipart { filename: String, size: u64 },
+    Multipart {
+        filename: String,
+        size: u64,
+    },
 }
 
 impl Body {

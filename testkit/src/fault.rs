@@ -85,8 +85,14 @@ impl Raw {
                 }
                 continue;
             };
-            let headers = head.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()));
-            let mut resp = Response { status: head.code.unwrap_or(0), headers: headers.collect(), body_len: 0, body_head: Vec::new() };
+            let headers =
+                head.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()));
+            let mut resp = Response {
+                status: head.code.unwrap_or(0),
+                headers: headers.collect(),
+                body_len: 0,
+                body_head: Vec::new(),
+            };
             if resp.header("transfer-encoding").is_some() {
                 return Err(io::Error::other("raw reads read content-length bodies only"));
             }

@@ -48,7 +48,11 @@ impl Ledger {
     }
 
     /// Entries matching `keep`, counted by `key`.
-    pub fn tally(&self, keep: impl Fn(&Entry) -> bool, key: impl Fn(&Entry) -> Vec<String>) -> BTreeMap<Vec<String>, u64> {
+    pub fn tally(
+        &self,
+        keep: impl Fn(&Entry) -> bool,
+        key: impl Fn(&Entry) -> Vec<String>,
+    ) -> BTreeMap<Vec<String>, u64> {
         let mut m = BTreeMap::new();
         for e in self.entries().iter().filter(|e| keep(e)) {
             *m.entry(key(e)).or_default() += 1;

@@ -37,9 +37,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Traffic { target } => {
-            traffic::demo_mix(target).map(|log| println!("  {} requests sent", log.len() + 1)).map_err(|e| format!("{target}: {e}"))
-        }
+        Command::Traffic { target } => traffic::demo_mix(target)
+            .map(|log| println!("  {} requests sent", log.len() + 1))
+            .map_err(|e| format!("{target}: {e}")),
         Command::Summary { admin } => {
             admin::scrape(admin).map(|page| print!("{}", summary::render(&page))).map_err(|e| format!("{admin}: {e}"))
         }

@@ -83,9 +83,12 @@ impl Stack {
             if let Some(status) = stack.envoy.exited() {
                 panic!("envoy exited during start-up with {status}\n{}", stack.logs());
             }
-            let Some(admin) = fs::read_to_string(&admin_file).ok().and_then(|s| s.trim().parse().ok()) else { return false };
+            let Some(admin) = fs::read_to_string(&admin_file).ok().and_then(|s| s.trim().parse().ok()) else {
+                return false;
+            };
             stack.admin = admin;
-            let listener = admin::get(admin, "/ready").filter(|(code, _)| *code == 200).and_then(|_| stack.read_listener());
+            let listener =
+                admin::get(admin, "/ready").filter(|(code, _)| *code == 200).and_then(|_| stack.read_listener());
             listener.map(|l| stack.listener = l).is_some()
         });
         assert!(ready, "envoy not ready within 60 s\n{}", stack.logs());

@@ -70,7 +70,11 @@ pub fn render(page: &Exposition) -> String {
             if metric == "uploads_total" {
                 if let Some(h) = page.histogram("upload_file_size_bytes", &[("route", &route)]) {
                     let mean = if h.count > 0 { h.sum / h.count as f64 } else { 0.0 };
-                    let _ = writeln!(out, "  upload sizes: {} uploads, ~{:.0} bytes in all, mean ~{mean:.0} bytes", h.count, h.sum);
+                    let _ = writeln!(
+                        out,
+                        "  upload sizes: {} uploads, ~{:.0} bytes in all, mean ~{mean:.0} bytes",
+                        h.count, h.sum
+                    );
                     let mut previous = 0;
                     for (le, cumulative) in &h.buckets {
                         let n = cumulative - previous;
@@ -119,8 +123,14 @@ mod tests {
         .unwrap();
         let text = render(&page);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[1], "/s                                          2      0      1        1      100.0%        0.0ms");
-        assert_eq!(lines[2], "/u                                          4      1      0        0        0.0%        0.0ms");
+        assert_eq!(
+            lines[1],
+            "/s                                          2      0      1        1      100.0%        0.0ms"
+        );
+        assert_eq!(
+            lines[2],
+            "/u                                          4      1      0        0        0.0%        0.0ms"
+        );
         assert!(text.contains("UPLOADS /u: success=3\n  upload sizes: 3 uploads, ~9000 bytes in all, mean ~3000 bytes\n    <=         1 KB: 1\n    <=        10 KB: 2\n"), "{text}");
     }
 }

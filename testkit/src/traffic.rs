@@ -34,7 +34,8 @@ pub fn demo_mix(target: SocketAddr) -> io::Result<Vec<(String, u16)>> {
         let resp = send(Request::post(&format!("/api/v1/upload?{query}"), body))?;
         jobs.extend(job_id(&resp));
     }
-    let resp = send(Request::post("/api/v1/upload", Body::Multipart { filename: "budget.xlsm".into(), size: 250_000 }))?;
+    let resp =
+        send(Request::post("/api/v1/upload", Body::Multipart { filename: "budget.xlsm".into(), size: 250_000 }))?;
     jobs.extend(job_id(&resp));
     send(Request::post("/api/v1/upload?filename=huge.xlsx", Body::Sized(60 << 20)))?;
     send(Request::post("/api/v1/upload?filename=slides.pptx", Body::Sized(9_000)))?;
@@ -52,7 +53,8 @@ pub fn demo_mix(target: SocketAddr) -> io::Result<Vec<(String, u16)>> {
     if let Some(id) = jobs.first() {
         send(Request::get(&format!("/api/v1/status/{id}?delay_ms=120")))?;
     }
-    for path in ["/users/1001/profile", "/users/1002/profile", "/api/v2/reports/2024-11/summary", "/health", "/health"] {
+    for path in ["/users/1001/profile", "/users/1002/profile", "/api/v2/reports/2024-11/summary", "/health", "/health"]
+    {
         send(Request::get(path))?;
     }
     Ok(log)

@@ -71,7 +71,10 @@ pub fn load(name: &str) -> Api {
                 .as_array()
                 .map(|ps| ps.iter().map(|p| (p["name"].as_str().unwrap_or("").to_string(), kind_of(p))).collect())
                 .unwrap_or_default();
-            by_path.entry(format!("{base}{clean}")).or_default().push(Operation { method: method.to_uppercase(), params });
+            by_path
+                .entry(format!("{base}{clean}"))
+                .or_default()
+                .push(Operation { method: method.to_uppercase(), params });
         }
     }
     let templates = by_path.into_iter().map(|(path, ops)| Template { path, ops }).collect();
@@ -101,7 +104,8 @@ fn kind_of(param: &Value) -> Kind {
         Kind::Int
     } else if format == "uuid" || name.contains("uuid") {
         Kind::Uuid
-    } else if name.contains("sha") || name.contains("digest") || matches!(name.as_str(), "ref" | "commit" | "basehead") {
+    } else if name.contains("sha") || name.contains("digest") || matches!(name.as_str(), "ref" | "commit" | "basehead")
+    {
         Kind::Sha
     } else if (name.contains("key") && !name.contains("id")) || name.contains("secret") || name.contains("variable") {
         Kind::Key
@@ -206,7 +210,11 @@ pub fn traffic(api: &Api, seed: u64, templates: Option<usize>, per_template: usi
         let template = &api.templates[t];
         for _ in 0..per_template {
             let op = rng.pick(&template.ops);
-            out.push(Request { method: op.method.clone(), path: fill(&template.path, op, &pools, &mut rng), template: t });
+            out.push(Request {
+                method: op.method.clone(),
+                path: fill(&template.path, op, &pools, &mut rng),
+                template: t,
+            });
         }
     }
     rng.shuffle(&mut out);

@@ -36,7 +36,8 @@ impl Host for NativeHost {
 
     /// As the wasm glue's `on_configure` does it.
     fn vm(&self, config_json: &str) -> Result<NativeVm, String> {
-        let plugin = routemeter::plugin::configure(config_json.as_bytes(), &EnvoyCalls(&self.envoy)).map_err(|e| e.to_string())?;
+        let plugin = routemeter::plugin::configure(config_json.as_bytes(), &EnvoyCalls(&self.envoy))
+            .map_err(|e| e.to_string())?;
         let vm = NativeVm { envoy: self.envoy.clone(), plugin: Rc::new(RefCell::new(plugin)), stopped: Rc::default() };
         let (weak, envoy, stopped) = (Rc::downgrade(&vm.plugin), self.envoy.clone(), vm.stopped.clone());
         self.envoy.register_ticker(Rc::new(move || {
@@ -253,7 +254,9 @@ impl StreamHost for NativeStream {
         if !self.headers_readable || self.envoy.faults().headers {
             return Default::default();
         }
-        let get = |name: &str| self.request_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        let get = |name: &str| {
+            self.request_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+        };
         (get(":method"), get(":path"))
     }
 

@@ -136,7 +136,8 @@ mod filter {
                     Op::Counter => hostcalls::increment_metric(self.counter, 1),
                     Op::Histogram => hostcalls::record_metric(self.histogram, 7),
                     Op::Expression => {
-                        hostcalls::call_foreign_function("expr_evaluate", Some(&self.expression.to_le_bytes())).map(drop)
+                        hostcalls::call_foreign_function("expr_evaluate", Some(&self.expression.to_le_bytes()))
+                            .map(drop)
                     }
                 };
             }

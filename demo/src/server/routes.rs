@@ -132,7 +132,10 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> io::Result<R
     // hyper's own limit on the head is not exact (a head read in one go is never measured).
     let head_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if head_bytes > MAX_HEAD_BYTES {
-        return Ok(closing(json_reply(431, json!({ "error": "bad_request", "reason": "request header section too large" }))));
+        return Ok(closing(json_reply(
+            431,
+            json!({ "error": "bad_request", "reason": "request header section too large" }),
+        )));
     }
     let max = shared.opts.max_upload_bytes;
     let cap = max.saturating_mul(4);
@@ -192,7 +195,10 @@ fn respond(route: Route<'_>, received: u64, filename: Option<&str>, o: &Override
         Route::Upload => {
             let max = shared.opts.max_upload_bytes;
             if received > max {
-                return json_reply(413, json!({ "error": "file_too_large", "max_bytes": max, "received_bytes": received }));
+                return json_reply(
+                    413,
+                    json!({ "error": "file_too_large", "max_bytes": max, "received_bytes": received }),
+                );
             }
             if let Err(reason) = upload::check_filename(filename) {
                 return json_reply(422, json!({ "error": "invalid_file", "reason": reason }));
@@ -212,7 +218,8 @@ fn respond(route: Route<'_>, received: u64, filename: Option<&str>, o: &Override
             Some(job) if !job.is_ready(now) => error(409, "not_ready"),
             Some(job) => {
                 let cut = o.truncate_at.filter(|sent| *sent < job.output_bytes);
-                let generated = Generated { left: cut.unwrap_or(job.output_bytes), cut_off: cut.is_some(), flushed: false };
+                let generated =
+                    Generated { left: cut.unwrap_or(job.output_bytes), cut_off: cut.is_some(), flushed: false };
                 let mut resp = Response::new(generated.boxed());
                 let headers = resp.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));

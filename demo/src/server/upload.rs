@@ -20,10 +20,7 @@ pub fn check_filename(name: Option<&str>) -> Result<(), String> {
     if ALLOWED_EXTENSIONS.contains(&ext.as_str()) {
         Ok(())
     } else {
-        Err(format!(
-            "unsupported extension '.{ext}'; expected one of {}",
-            ALLOWED_EXTENSIONS.join(", ")
-        ))
+        Err(format!("unsupported extension '.{ext}'; expected one of {}", ALLOWED_EXTENSIONS.join(", ")))
     }
 }
 
@@ -42,37 +39,18 @@ mod tests {
 
     #[test]
     fn extension_table() {
-        for ok in [
-            "a.xlsx",
-            "b.XLS",
-            "c.xlsm",
-            "d.Xlsb",
-            "e.ods",
-            "f.csv",
-            "dir/g.CSV",
-            "C:\\Users\\me\\h.xlsx",
-            "a.b.ods",
-        ] {
+        for ok in
+            ["a.xlsx", "b.XLS", "c.xlsm", "d.Xlsb", "e.ods", "f.csv", "dir/g.CSV", "C:\\Users\\me\\h.xlsx", "a.b.ods"]
+        {
             assert_eq!(check_filename(Some(ok)), Ok(()), "{ok}");
         }
-        for bad in [
-            "a.pdf",
-            "a.xlsx.exe",
-            "xlsx",
-            "a.",
-            "dir.xlsx/file",
-            "a.csv ",
-            "",
-        ] {
+        for bad in ["a.pdf", "a.xlsx.exe", "xlsx", "a.", "dir.xlsx/file", "a.csv ", ""] {
             assert!(check_filename(Some(bad)).is_err(), "{bad}");
         }
         assert!(check_filename(None).is_err());
         assert_eq!(
             check_filename(Some("a.pdf")),
-            Err(
-                "unsupported extension '.pdf'; expected one of xlsx, xls, xlsm, xlsb, ods, csv"
-                    .into()
-            )
+            Err("unsupported extension '.pdf'; expected one of xlsx, xls, xlsm, xlsb, ods, csv".into())
         );
     }
 
@@ -89,7 +67,10 @@ mod tests {
         // Only the start of a large body is looked at: the part need not end in it.
         assert_eq!(sniff(ct, &body[..80]), Some("report.XLSX".into()));
         assert_eq!(sniff("multipart/form-data; boundary=\"XyZ\"", body), Some("report.XLSX".into()));
-        assert_eq!(sniff(ct, b"--XyZ\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\nhi\r\n--XyZ--\r\n"), None);
+        assert_eq!(
+            sniff(ct, b"--XyZ\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\nhi\r\n--XyZ--\r\n"),
+            None
+        );
         assert_eq!(sniff("application/octet-stream", body), None);
         assert_eq!(sniff(ct, b"no multipart at all\r\n\r\n"), None);
     }

@@ -225,7 +225,12 @@ fn route_series<'a>(routes: &'a mut Vec<RouteSeries>, dirty: &mut Vec<LabelId>, 
     r
 }
 
-fn method_series(r: &mut RouteSeries, method: Method, duration_buckets: usize, size_buckets: usize) -> &mut MethodSeries {
+fn method_series(
+    r: &mut RouteSeries,
+    method: Method,
+    duration_buckets: usize,
+    size_buckets: usize,
+) -> &mut MethodSeries {
     r.by_method[method.index()].get_or_insert_with(|| {
         Box::new(MethodSeries {
             requests: Vec::new(),
@@ -237,7 +242,15 @@ fn method_series(r: &mut RouteSeries, method: Method, duration_buckets: usize, s
     })
 }
 
-fn add(h: &mut Histogram, mode: HistogramMode, bounds: &Bounds, metric: Metric, values: &[&str], v: u64, host: &impl MetricsHost) {
+fn add(
+    h: &mut Histogram,
+    mode: HistogramMode,
+    bounds: &Bounds,
+    metric: Metric,
+    values: &[&str],
+    v: u64,
+    host: &impl MetricsHost,
+) {
     match mode {
         HistogramMode::Exact => {
             let i = bounds.index(v);
@@ -247,7 +260,10 @@ fn add(h: &mut Histogram, mode: HistogramMode, bounds: &Bounds, metric: Metric, 
         }
         HistogramMode::Envoy => {
             if h.ids.is_none() {
-                h.ids = host.define_metric(metric.kind(), &part_name(metric, Part::Whole, values)).ok().map(|id| vec![id].into());
+                h.ids = host
+                    .define_metric(metric.kind(), &part_name(metric, Part::Whole, values))
+                    .ok()
+                    .map(|id| vec![id].into());
             }
             if let Some(ids) = &h.ids {
                 let _ = host.record_metric(ids[0], v);

@@ -70,7 +70,15 @@ fn aggregates(mode: HistogramMode) -> Aggregates {
 }
 
 fn finished(route: LabelId, status: u16, ms: u64, req: u64) -> Finished {
-    Finished { route, method: Method::Get, gauge_raised: true, status, duration_ms: Some(ms), request_bytes: req, response_bytes: 7 }
+    Finished {
+        route,
+        method: Method::Get,
+        gauge_raised: true,
+        status,
+        duration_ms: Some(ms),
+        request_bytes: req,
+        response_bytes: 7,
+    }
 }
 
 #[test]
@@ -154,7 +162,12 @@ fn envoy_mode_records_every_sample_into_an_envoy_histogram() {
     let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Envoy));
     agg.finished(&finished(LabelId(0), 200, 3, 10), &Names, &stats);
     agg.finished(&finished(LabelId(0), 200, 4, 20), &Names, &stats);
-    let i = stats.names.borrow().iter().position(|(k, n)| *k == MetricKind::Histogram && n.ends_with("http_request_duration_milliseconds")).unwrap();
+    let i = stats
+        .names
+        .borrow()
+        .iter()
+        .position(|(k, n)| *k == MetricKind::Histogram && n.ends_with("http_request_duration_milliseconds"))
+        .unwrap();
     assert_eq!(stats.samples.borrow()[i], [3, 4]);
     agg.flush(&Names, &stats);
     assert_eq!(stats.value("method=.=GET;.;route=.=/a;.;status=.=200;.;http_requests_total"), Some(2));

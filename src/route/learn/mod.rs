@@ -276,7 +276,9 @@ impl Learned {
             n = match self.trie.child(n, seg) {
                 Some(c) if self.trie.node(c).has(CONFIRMED) => c,
                 Some(_) => return,
-                None if node.param != 0 && (node.has(CONVERTED) || (node.has(IDS_SETTLED) && shape(seg.as_bytes()) == Shape::Id)) => {
+                None if node.param != 0
+                    && (node.has(CONVERTED) || (node.has(IDS_SETTLED) && shape(seg.as_bytes()) == Shape::Id)) =>
+                {
                     node.param
                 }
                 None => return,
@@ -371,7 +373,11 @@ impl Learned {
         let node = self.trie.node(n);
         // With no param child and no room for one, the id has nowhere to go: stop before
         // the bookkeeping, so a path `resolve` calls Other leaves the state as it was.
-        if node.has(CONVERTED) || node.has(IDS_SETTLED) || lim.thresholds.is_none() || (node.param == 0 && self.trie.len() >= lim.max_nodes) {
+        if node.has(CONVERTED)
+            || node.has(IDS_SETTLED)
+            || lim.thresholds.is_none()
+            || (node.param == 0 && self.trie.len() >= lim.max_nodes)
+        {
             return self.param_step(n, lim);
         }
         let could_be_version = (is_version_number(raw) || is_date(raw)) && self.version_context(n);
@@ -453,9 +459,10 @@ impl Learned {
         if parent.kind != Kind::Param || parent.has(CONVERTED) {
             return false;
         }
-        parent.children.iter().any(|&sib| {
-            sib != n && !self.trie.node(sib).has(CONFIRMED) && self.trie.child(sib, seg).is_some()
-        })
+        parent
+            .children
+            .iter()
+            .any(|&sib| sib != n && !self.trie.node(sib).has(CONFIRMED) && self.trie.child(sib, seg).is_some())
     }
 
     fn threshold(&self, n: NodeId, t: &Thresholds) -> u32 {
@@ -482,7 +489,8 @@ impl Learned {
                 continue;
             }
             p.total += 1;
-            let counts = shape(child.seg.as_bytes()) == Shape::Plain && !self.vocab.contains(&hash(child.seg.as_bytes()));
+            let counts =
+                shape(child.seg.as_bytes()) == Shape::Plain && !self.vocab.contains(&hash(child.seg.as_bytes()));
             p.plain += u32::from(counts);
         }
         p
@@ -507,7 +515,9 @@ impl Learned {
             .copied()
             .filter(|&c| {
                 let child = self.trie.node(c);
-                child.kind == Kind::Literal && !child.has(CONFIRMED) && !self.vocab.contains(&hash(child.seg.as_bytes()))
+                child.kind == Kind::Literal
+                    && !child.has(CONFIRMED)
+                    && !self.vocab.contains(&hash(child.seg.as_bytes()))
             })
             .collect();
         let Learned { trie, live, published, .. } = self;

@@ -66,7 +66,10 @@ impl Promotions {
         // Seen at least this often (the inherited part may belong to other values).
         let hits = slot.count - slot.inherited;
         let others = tally.total - hits.min(tally.total);
-        if hits >= MIN_HITS && hits.saturating_mul(10) >= tally.total.saturating_mul(MIN_SHARE_TENTHS) && others >= MIN_OTHERS {
+        if hits >= MIN_HITS
+            && hits.saturating_mul(10) >= tally.total.saturating_mul(MIN_SHARE_TENTHS)
+            && others >= MIN_OTHERS
+        {
             *slot = Slot::default();
             return true;
         }
@@ -104,10 +107,8 @@ mod tests {
     #[test]
     fn a_value_that_keeps_coming_back_is_promoted_once() {
         let mut p = Promotions::default();
-        let fired: Vec<bool> = ["search", "a", "search", "b", "search", "search", "c", "search"]
-            .iter()
-            .map(|v| p.observe(7, v))
-            .collect();
+        let fired: Vec<bool> =
+            ["search", "a", "search", "b", "search", "search", "c", "search"].iter().map(|v| p.observe(7, v)).collect();
         // The fifth `search` of eight values: 5 >= 30 % of 8, and 3 other values.
         assert_eq!(fired, [false, false, false, false, false, false, false, true]);
         assert!(!p.observe(7, "search"));

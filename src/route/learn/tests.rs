@@ -102,7 +102,11 @@ fn sub_resources_after_a_parameter_stay_literal() {
 #[test]
 fn after_a_singular_word_six_plain_values_convert() {
     let mut l = Learned::new();
-    let got = labels(&mut l, &lim(), &["/page/kavo", "/page/mira", "/page/teno", "/page/loru", "/page/sapi", "/page/dune", "/page/wilo"]);
+    let got = labels(
+        &mut l,
+        &lim(),
+        &["/page/kavo", "/page/mira", "/page/teno", "/page/loru", "/page/sapi", "/page/dune", "/page/wilo"],
+    );
     assert_eq!(got[..5], ["/page/kavo", "/page/mira", "/page/teno", "/page/loru", "/page/sapi"]);
     assert_eq!(got[5..], ["/page/{id}", "/page/{id}"]);
     assert_eq!(l.label_counts(), (1, 6));
@@ -111,10 +115,33 @@ fn after_a_singular_word_six_plain_values_convert() {
 #[test]
 fn confirmed_words_survive_a_conversion_and_raise_the_bar() {
     let mut l = Learned::new();
-    let got = labels(&mut l, &lim(), &["/gists/public", "/gists/public", "/gists/starred", "/gists/starred", "/gists/aa11", "/gists/kavo", "/gists/public"]);
+    let got = labels(
+        &mut l,
+        &lim(),
+        &[
+            "/gists/public",
+            "/gists/public",
+            "/gists/starred",
+            "/gists/starred",
+            "/gists/aa11",
+            "/gists/kavo",
+            "/gists/public",
+        ],
+    );
     // `public` and `starred` were each seen twice before another value came: confirmed. The
     // bar after a collection (1) is raised by them, at most to twice: two plain values.
-    assert_eq!(got, ["/gists/public", "/gists/public", "/gists/starred", "/gists/starred", "/gists/aa11", "/gists/{id}", "/gists/public"]);
+    assert_eq!(
+        got,
+        [
+            "/gists/public",
+            "/gists/public",
+            "/gists/starred",
+            "/gists/starred",
+            "/gists/aa11",
+            "/gists/{id}",
+            "/gists/public"
+        ]
+    );
     let got = labels(&mut l, &lim(), &["/gists/lemo", "/gists/starred", "/gists/aa11"]);
     assert_eq!(got, ["/gists/{id}", "/gists/starred", "/gists/{id}"]);
 }
@@ -125,7 +152,16 @@ fn ids_collapse_wherever_they_are_and_a_lone_repeated_number_after_api_is_a_vers
     let got = labels(
         &mut l,
         &lim(),
-        &["/rest/api/3/issue/PROJ-1", "/rest/api/3/project", "/rest/api/3/project", "/rest/api/3/field", "/items/1/x", "/items/1/x", "/items/1/x", "/items/1/x"],
+        &[
+            "/rest/api/3/issue/PROJ-1",
+            "/rest/api/3/project",
+            "/rest/api/3/project",
+            "/rest/api/3/field",
+            "/items/1/x",
+            "/items/1/x",
+            "/items/1/x",
+            "/items/1/x",
+        ],
     );
     assert_eq!(
         got,
@@ -218,8 +254,29 @@ fn random_segments_at_every_depth_stay_bounded() {
 fn learning_off_keeps_the_plain_heuristic() {
     let lim = Limits::new(100, 6, false);
     let mut l = Learned::new();
-    let got = labels(&mut l, &lim, &["/users/alice", "/users/42/files/7?x=1", "/a/b/c/d/e/f/g/h", "/rest/api/3/x", "/rest/api/3/x", "/rest/api/3/x"]);
-    assert_eq!(got, ["/users/alice", "/users/{id}/files/{id}", "/a/b/c/d/e/f/*", "/rest/api/{id}/x", "/rest/api/{id}/x", "/rest/api/{id}/x"]);
+    let got = labels(
+        &mut l,
+        &lim,
+        &[
+            "/users/alice",
+            "/users/42/files/7?x=1",
+            "/a/b/c/d/e/f/g/h",
+            "/rest/api/3/x",
+            "/rest/api/3/x",
+            "/rest/api/3/x",
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            "/users/alice",
+            "/users/{id}/files/{id}",
+            "/a/b/c/d/e/f/*",
+            "/rest/api/{id}/x",
+            "/rest/api/{id}/x",
+            "/rest/api/{id}/x"
+        ]
+    );
 }
 
 #[test]
@@ -284,10 +341,28 @@ fn route_names_share_the_cap() {
 
 #[test]
 fn version_ids() {
-    for (raw, want) in [("3", true), ("12", true), ("1.0", true), ("2.10", true), ("123", false), ("1.2345", false), ("v1", false), ("", false)] {
+    for (raw, want) in [
+        ("3", true),
+        ("12", true),
+        ("1.0", true),
+        ("2.10", true),
+        ("123", false),
+        ("1.2345", false),
+        ("v1", false),
+        ("", false),
+    ] {
         assert_eq!(is_version_number(raw.as_bytes()), want, "{raw}");
     }
-    for (seg, want) in [("v1", true), ("V2beta1", true), ("2.0", true), ("2010-04-01", false), ("api", true), ("Rest", true), ("video", false), ("users", false)] {
+    for (seg, want) in [
+        ("v1", true),
+        ("V2beta1", true),
+        ("2.0", true),
+        ("2010-04-01", false),
+        ("api", true),
+        ("Rest", true),
+        ("video", false),
+        ("users", false),
+    ] {
         assert_eq!(is_version_word(seg), want, "{seg}");
     }
 }
@@ -304,11 +379,21 @@ fn a_long_segment_with_a_format_suffix_is_an_id_not_a_literal() {
 #[test]
 fn a_repeated_id_after_a_word_stays_a_record_and_settles() {
     let mut l = Learned::new();
-    let got = labels(&mut l, &lim(), &["/user/7", "/user/7", "/user/7", "/user/7", "/report/2024-01-01", "/report/2024-01-01", "/report/2024-01-01"]);
-    assert_eq!(got, ["/user/{id}", "/user/{id}", "/user/{id}", "/user/{id}", "/report/{id}", "/report/{id}", "/report/{id}"]);
+    let got = labels(
+        &mut l,
+        &lim(),
+        &["/user/7", "/user/7", "/user/7", "/user/7", "/report/2024-01-01", "/report/2024-01-01", "/report/2024-01-01"],
+    );
+    assert_eq!(
+        got,
+        ["/user/{id}", "/user/{id}", "/user/{id}", "/user/{id}", "/report/{id}", "/report/{id}", "/report/{id}"]
+    );
     // Settled after the third: a fourth costs nothing (no state change, no shared write).
     let mut seg = String::new();
-    assert_eq!(l.resolve(b"/user/7", &lim(), &mut Promotions::default(), &mut seg), Resolve::Label(l.observe(b"/user/7", &lim(), &mut seg).unwrap()));
+    assert_eq!(
+        l.resolve(b"/user/7", &lim(), &mut Promotions::default(), &mut seg),
+        Resolve::Label(l.observe(b"/user/7", &lim(), &mut seg).unwrap())
+    );
 }
 
 #[test]
@@ -330,7 +415,8 @@ fn a_lone_id_repeated_costs_a_few_learning_steps_then_none() {
 #[test]
 fn a_version_relabel_republishes_the_labels_below_it() {
     let mut l = Learned::new();
-    let got = labels(&mut l, &lim(), &["/rest/api/3/issue", "/rest/api/3/field", "/rest/api/3/issue", "/rest/api/3/field"]);
+    let got =
+        labels(&mut l, &lim(), &["/rest/api/3/issue", "/rest/api/3/field", "/rest/api/3/issue", "/rest/api/3/field"]);
     assert_eq!(got, ["/rest/api/{id}/issue", "/rest/api/{id}/field", "/rest/api/3/issue", "/rest/api/3/field"]);
     // Two labels live; four ever published (the two with {id} retired by the relabel).
     assert_eq!(l.label_counts(), (2, 4));
@@ -354,7 +440,9 @@ fn names_that_repeat_still_make_a_parameter() {
     // Every name twice in a row (a user reloading a page): each gets confirmed, yet the
     // position converts once it holds three times its threshold of plain values.
     let mut l = Learned::new();
-    let names: Vec<String> = (0..300).map(|i| format!("name{}x", char::from(b'a' + (i % 26) as u8).to_string().repeat(1 + i / 26))).collect();
+    let names: Vec<String> = (0..300)
+        .map(|i| format!("name{}x", char::from(b'a' + (i % 26) as u8).to_string().repeat(1 + i / 26)))
+        .collect();
     let mut other = 0;
     for n in &names {
         for _ in 0..2 {

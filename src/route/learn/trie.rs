@@ -52,7 +52,17 @@ pub struct Node {
 
 impl Node {
     pub fn new(kind: Kind, parent: NodeId, seg: &str) -> Node {
-        Node { kind, flags: 0, parent, hits: 0, id_hash: 0, id_same: 0, seg: seg.into(), children: Vec::new(), param: 0 }
+        Node {
+            kind,
+            flags: 0,
+            parent,
+            hits: 0,
+            id_hash: 0,
+            id_same: 0,
+            seg: seg.into(),
+            children: Vec::new(),
+            param: 0,
+        }
     }
 
     pub fn has(&self, flag: u8) -> bool {

@@ -3,8 +3,8 @@
 //! paths. Fuel counts executed wasm operations, so the figures do not depend on how busy the
 //! machine is and can be compared across commits.
 
-use testkit::bootstrap::wasm_path;
 use proxy_sim::{Host, Stream, Vm, WasmHost, WasmVm};
+use testkit::bootstrap::wasm_path;
 
 /// The demo's plugin configuration as shipped in envoy/envoy.yaml (no OpenAPI fetch here).
 fn config() -> String {
@@ -41,7 +41,8 @@ fn main() {
             s.complete();
         }),
         ("GET unknown route with ids (heuristic), 404", &|vm, i| {
-            let mut s = vm.request("GET", &format!("/api/v2/users/{i}/orders/5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab?page=2"));
+            let mut s =
+                vm.request("GET", &format!("/api/v2/users/{i}/orders/5f0c2a3e-9b1d-4c7a-8e2f-0123456789ab?page=2"));
             s.respond(404, 22);
             s.complete();
         }),
@@ -71,7 +72,11 @@ fn main() {
     let vm = host.vm(&config()).unwrap_or_else(|e| panic!("{e}"));
     let traffic = |n: u64| {
         for i in 0..n {
-            for (method, path, status) in [("GET", format!("/api/v1/status/{i}"), 200), ("POST", "/api/v1/upload?filename=a.xlsx".into(), 201), ("GET", format!("/api/v1/download/{i}"), 200)] {
+            for (method, path, status) in [
+                ("GET", format!("/api/v1/status/{i}"), 200),
+                ("POST", "/api/v1/upload?filename=a.xlsx".into(), 201),
+                ("GET", format!("/api/v1/download/{i}"), 200),
+            ] {
                 let mut s = vm.request(method, &path);
                 s.respond(status, 1_000);
                 // Latencies spread over 0.25-0.85 ms, several HdrHistogram buckets.
@@ -139,6 +144,10 @@ fn main() {
         }
         host.envoy().advance_ms(15_000);
         host.envoy().settle();
-        println!("  {:<52} {:>9} bytes", format!("after round {} (2,000 requests, 43 s)", round + 1), vm.memory_bytes());
+        println!(
+            "  {:<52} {:>9} bytes",
+            format!("after round {} (2,000 requests, 43 s)", round + 1),
+            vm.memory_bytes()
+        );
     }
 }

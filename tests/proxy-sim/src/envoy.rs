@@ -417,11 +417,14 @@ mod tests {
     fn decodes_labels_and_name() {
         let (name, labels) = decode_stat_name("method=.=GET;.;route=.=/a/{id};.;status=.=200;.;http_requests_total");
         assert_eq!(name, "http_requests_total");
-        assert_eq!(labels.into_iter().collect::<Vec<_>>(), vec![
-            ("method".to_string(), "GET".to_string()),
-            ("route".to_string(), "/a/{id}".to_string()),
-            ("status".to_string(), "200".to_string()),
-        ]);
+        assert_eq!(
+            labels.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("method".to_string(), "GET".to_string()),
+                ("route".to_string(), "/a/{id}".to_string()),
+                ("status".to_string(), "200".to_string()),
+            ]
+        );
         assert_eq!(decode_stat_name("plain").0, "plain");
     }
 

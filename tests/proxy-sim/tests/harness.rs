@@ -18,7 +18,10 @@ fn unknown_contexts_never_trap() {
     // Request headers for 4242 arrived (unreadable outside a real stream: OTHER on "/"); a
     // stream first seen at its end (4244) is counted as well.
     assert_eq!(host.envoy().label_values("http_requests_in_progress", "route"), ["/"]);
-    assert_eq!(host.envoy().counter("http_requests_total", &[("method", "OTHER"), ("route", "/"), ("status", "0")]), Some(1));
+    assert_eq!(
+        host.envoy().counter("http_requests_total", &[("method", "OTHER"), ("route", "/"), ("status", "0")]),
+        Some(1)
+    );
 }
 
 /// Every host call the module makes is simulated, and it exports only the callbacks it uses:
@@ -28,7 +31,8 @@ fn only_the_callbacks_routemeter_uses_are_exported() {
     assert_eq!(WasmVm::stubbed_imports(), Vec::<String>::new());
     let host = WasmHost::new();
     let vm = host.vm("{}").unwrap();
-    for absent in ["proxy_on_context_create", "proxy_on_response_headers", "proxy_on_done", "proxy_on_request_trailers"] {
+    for absent in ["proxy_on_context_create", "proxy_on_response_headers", "proxy_on_done", "proxy_on_request_trailers"]
+    {
         assert!(!vm.exports_fn(absent), "{absent}");
     }
     let before = vm.stream_entries();

@@ -83,7 +83,10 @@ fn encode_header_map(pairs: &[(String, Vec<u8>)]) -> Vec<u8> {
 /// each key and value followed by a NUL.
 fn parse_header_map(bytes: &[u8]) -> Result<Vec<(String, String)>> {
     let u32_at = |i: usize| -> Result<usize> {
-        bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).ok_or_else(|| Error::msg("short header map"))
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| Error::msg("short header map"))
     };
     let n = u32_at(0)?;
     let mut at = 4 + 8 * n;
@@ -160,7 +163,11 @@ type HeaderList = [(String, Vec<u8>)];
 
 /// The stream's request or response headers, or the status Envoy answers when they cannot be
 /// read now (injected fault, outside their callbacks and the log phase).
-fn readable_headers<'a>(c: &'a Caller<'_, VmState>, map: i32, call: &str) -> Result<std::result::Result<&'a HeaderList, i32>> {
+fn readable_headers<'a>(
+    c: &'a Caller<'_, VmState>,
+    map: i32,
+    call: &str,
+) -> Result<std::result::Result<&'a HeaderList, i32>> {
     let facts = &c.data().stream;
     let headers = match map {
         MAP_HTTP_REQUEST_HEADERS => &facts.request_headers,
@@ -200,20 +207,28 @@ pub const IMPLEMENTED: &[&str] = &[
 
 /// Links the implemented host functions, then a trapping stub for every other import.
 pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
-    linker.func_wrap("env", "proxy_log", |mut c: Caller<'_, VmState>, level: i32, ptr: i32, len: i32| -> Result<i32> {
-        let msg = read_str(&mut c, ptr, len)?;
-        if std::env::var_os("PROXY_SIM_LOG").is_some() {
-            eprintln!("[wasm log {level}] {msg}");
-        }
-        c.data_mut().logs.push((level, msg));
-        Ok(OK)
-    })?;
-    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut c: Caller<'_, VmState>, out: i32| -> Result<i32> {
-        match envoy(&c).now_ns() {
-            Ok(ns) => write(&mut c, out, &ns.to_le_bytes()).map(|()| OK),
-            Err(s) => Ok(s.0 as i32),
-        }
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_log",
+        |mut c: Caller<'_, VmState>, level: i32, ptr: i32, len: i32| -> Result<i32> {
+            let msg = read_str(&mut c, ptr, len)?;
+            if std::env::var_os("PROXY_SIM_LOG").is_some() {
+                eprintln!("[wasm log {level}] {msg}");
+            }
+            c.data_mut().logs.push((level, msg));
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_current_time_nanoseconds",
+        |mut c: Caller<'_, VmState>, out: i32| -> Result<i32> {
+            match envoy(&c).now_ns() {
+                Ok(ns) => write(&mut c, out, &ns.to_le_bytes()).map(|()| OK),
+                Err(s) => Ok(s.0 as i32),
+            }
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
@@ -234,7 +249,13 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
-        |mut c: Caller<'_, VmState>, map: i32, key_ptr: i32, key_len: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+        |mut c: Caller<'_, VmState>,
+         map: i32,
+         key_ptr: i32,
+         key_len: i32,
+         ptr_out: i32,
+         size_out: i32|
+         -> Result<i32> {
             let key = read_str(&mut c, key_ptr, key_len)?;
             if map == MAP_HTTP_CALL_RESPONSE_HEADERS {
                 let status = c.data().call_response.as_ref().map(|(status, _)| status.to_string().into_bytes());
@@ -248,14 +269,18 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
             return_found(&mut c, value, ptr_out, size_out)
         },
     )?;
-    linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: Caller<'_, VmState>, map: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
-        let headers = match readable_headers(&c, map, "proxy_get_header_map_pairs")? {
-            Ok(headers) => headers,
-            Err(status) => return Ok(status),
-        };
-        let map = encode_header_map(headers);
-        return_bytes(&mut c, &map, ptr_out, size_out).map(|()| OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_pairs",
+        |mut c: Caller<'_, VmState>, map: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
+            let headers = match readable_headers(&c, map, "proxy_get_header_map_pairs")? {
+                Ok(headers) => headers,
+                Err(status) => return Ok(status),
+            };
+            let map = encode_header_map(headers);
+            return_bytes(&mut c, &map, ptr_out, size_out).map(|()| OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_property",
@@ -268,7 +293,13 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_shared_data",
-        |mut c: Caller<'_, VmState>, key_ptr: i32, key_len: i32, ptr_out: i32, size_out: i32, cas_out: i32| -> Result<i32> {
+        |mut c: Caller<'_, VmState>,
+         key_ptr: i32,
+         key_len: i32,
+         ptr_out: i32,
+         size_out: i32,
+         cas_out: i32|
+         -> Result<i32> {
             let key = read_str(&mut c, key_ptr, key_len)?;
             match envoy(&c).get_shared(&key) {
                 Ok((value, cas)) if value.is_empty() => {
@@ -364,7 +395,8 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         let wasmtime::ExternType::Func(ty) = import.ty() else {
             return Err(Error::msg(format!("import {module_name}.{name} is not a function; not simulated")));
         };
-        let message = format!("the filter called proxy-wasm import {module_name}.{name}, which the simulator does not implement");
+        let message =
+            format!("the filter called proxy-wasm import {module_name}.{name}, which the simulator does not implement");
         linker.func_new(&module_name, &name, ty, move |_, _, _| Err(Error::msg(message.clone())))?;
     }
     Ok(())

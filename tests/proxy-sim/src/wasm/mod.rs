@@ -153,21 +153,37 @@ impl WasmVm {
                 delete: get(&instance, &mut store, "proxy_on_delete")?,
             }
         };
-        let vm = WasmVm { inner: Rc::new(RefCell::new(Inner { store, instance, exports, next_context: ROOT_CONTEXT + 1, stopped: false })) };
+        let vm = WasmVm {
+            inner: Rc::new(RefCell::new(Inner {
+                store,
+                instance,
+                exports,
+                next_context: ROOT_CONTEXT + 1,
+                stopped: false,
+            })),
+        };
         vm.call_export::<(), ()>("_initialize", ())?;
         if vm.exports_fn("proxy_on_context_create") {
             vm.call_export::<(i32, i32), ()>("proxy_on_context_create", (ROOT_CONTEXT, 0))?;
         }
-        if vm.exports_fn("proxy_on_vm_start") && vm.call_export::<(i32, i32), i32>("proxy_on_vm_start", (ROOT_CONTEXT, 0))? == 0 {
+        if vm.exports_fn("proxy_on_vm_start")
+            && vm.call_export::<(i32, i32), i32>("proxy_on_vm_start", (ROOT_CONTEXT, 0))? == 0
+        {
             return Err("on_vm_start returned false".into());
         }
         let size = config_json.len() as i32;
-        if vm.exports_fn("proxy_on_configure") && vm.call_export::<(i32, i32), i32>("proxy_on_configure", (ROOT_CONTEXT, size))? == 0 {
+        if vm.exports_fn("proxy_on_configure")
+            && vm.call_export::<(i32, i32), i32>("proxy_on_configure", (ROOT_CONTEXT, size))? == 0
+        {
             return Err("on_configure returned false".into());
         }
         // routemeter accepts every configuration at the ABI level (so Envoy keeps running)
         // and reports a rejected one in its log.
-        if let Some(line) = vm.logs().into_iter().find_map(|(_, l)| l.find(CONFIG_REJECTED).map(|i| l[i + CONFIG_REJECTED.len()..].to_string())) {
+        if let Some(line) = vm
+            .logs()
+            .into_iter()
+            .find_map(|(_, l)| l.find(CONFIG_REJECTED).map(|i| l[i + CONFIG_REJECTED.len()..].to_string()))
+        {
             let reason = line.split("; routemeter records nothing").next().unwrap_or(&line).to_string();
             return Err(reason);
         }
@@ -193,12 +209,14 @@ impl WasmVm {
     }
 
     /// Calls an export by name; a trap becomes `Err` with the filter's last critical log.
-    pub fn call_export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&self, name: &str, params: P) -> Result<R, String> {
+    pub fn call_export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &self,
+        name: &str,
+        params: P,
+    ) -> Result<R, String> {
         let mut inner = self.inner.borrow_mut();
         let Inner { store, instance, .. } = &mut *inner;
-        let func = instance
-            .get_typed_func::<P, R>(&mut *store, name)
-            .map_err(|e| format!("export {name}: {e}"))?;
+        let func = instance.get_typed_func::<P, R>(&mut *store, name).map_err(|e| format!("export {name}: {e}"))?;
         func.call(&mut *store, params).map_err(|e| trap_report(name, &e, store.data()))
     }
 
@@ -224,7 +242,8 @@ impl WasmVm {
             _ => return Err(format!("no import {name}")),
         };
         let ty = func.ty(&*store);
-        let params: Vec<wasmtime::Val> = ty.params().map(|t| wasmtime::Val::default_for_ty(&t).unwrap_or(wasmtime::Val::I32(0))).collect();
+        let params: Vec<wasmtime::Val> =
+            ty.params().map(|t| wasmtime::Val::default_for_ty(&t).unwrap_or(wasmtime::Val::I32(0))).collect();
         let mut results: Vec<wasmtime::Val> = ty.results().map(|_| wasmtime::Val::I32(0)).collect();
         func.call(&mut *store, &params, &mut results).map_err(|e| format!("{e:?}"))
     }
@@ -256,7 +275,12 @@ impl WasmVm {
     }
 
     /// Runs one stream callback with `facts` as the host's view of the stream.
-    fn dispatch<R>(&self, what: &str, facts: &mut StreamFacts, call: impl FnOnce(&Exports, &mut Store<VmState>) -> wasmtime::Result<R>) -> R {
+    fn dispatch<R>(
+        &self,
+        what: &str,
+        facts: &mut StreamFacts,
+        call: impl FnOnce(&Exports, &mut Store<VmState>) -> wasmtime::Result<R>,
+    ) -> R {
         let mut inner = self.inner.borrow_mut();
         let Inner { store, exports, .. } = &mut *inner;
         store.data_mut().stream = std::mem::take(facts);
@@ -308,7 +332,9 @@ impl Vm for WasmVm {
         }
         let (ctx, n_headers) = (stream.ctx, stream.facts.request_headers.len() as i32);
         stream.facts.headers_readable = true;
-        stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| call_or(&e.request_headers, s, (ctx, n_headers, 0), 0));
+        stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| {
+            call_or(&e.request_headers, s, (ctx, n_headers, 0), 0)
+        });
         stream.facts.headers_readable = false;
         stream
     }
@@ -318,7 +344,8 @@ impl Vm for WasmVm {
             return;
         }
         // Envoy's startShutdown: on_done (true when not exported), then on_delete.
-        let done = !self.exports_fn("proxy_on_done") || self.call_root::<(i32,), i32>("proxy_on_done", (ROOT_CONTEXT,)) != 0;
+        let done =
+            !self.exports_fn("proxy_on_done") || self.call_root::<(i32,), i32>("proxy_on_done", (ROOT_CONTEXT,)) != 0;
         if done && self.exports_fn("proxy_on_delete") {
             self.call_root::<(i32,), ()>("proxy_on_delete", (ROOT_CONTEXT,));
         }
@@ -365,7 +392,9 @@ impl WasmVm {
         };
         let started_ns = self.envoy().clock_ns();
         let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false, started_ns, response_bytes: 0 };
-        stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| call_or(&e.context_create, s, (ctx, ROOT_CONTEXT), ()));
+        stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| {
+            call_or(&e.context_create, s, (ctx, ROOT_CONTEXT), ())
+        });
         stream
     }
 }
@@ -395,14 +424,18 @@ impl WasmStream {
 impl Stream for WasmStream {
     fn send_body(&mut self, len: usize) -> &mut Self {
         let ctx = self.ctx;
-        self.vm.dispatch("proxy_on_request_body", &mut self.facts, |e, s| call_or(&e.request_body, s, (ctx, len as i32, 0), 0));
+        self.vm.dispatch("proxy_on_request_body", &mut self.facts, |e, s| {
+            call_or(&e.request_body, s, (ctx, len as i32, 0), 0)
+        });
         self
     }
 
     fn respond(&mut self, status: u16, body_len: usize) -> &mut Self {
         let ctx = self.ctx;
         self.facts.response_headers = vec![(":status".into(), status.to_string().into_bytes())];
-        self.vm.dispatch("proxy_on_response_headers", &mut self.facts, |e, s| call_or(&e.response_headers, s, (ctx, 1, 0), 0));
+        self.vm.dispatch("proxy_on_response_headers", &mut self.facts, |e, s| {
+            call_or(&e.response_headers, s, (ctx, 1, 0), 0)
+        });
         if body_len > 0 {
             self.response_body(body_len);
         }
@@ -412,7 +445,9 @@ impl Stream for WasmStream {
     fn response_body(&mut self, len: usize) -> &mut Self {
         self.response_bytes += len as u64;
         let ctx = self.ctx;
-        self.vm.dispatch("proxy_on_response_body", &mut self.facts, |e, s| call_or(&e.response_body, s, (ctx, len as i32, 0), 0));
+        self.vm.dispatch("proxy_on_response_body", &mut self.facts, |e, s| {
+            call_or(&e.response_body, s, (ctx, len as i32, 0), 0)
+        });
         self
     }
 
