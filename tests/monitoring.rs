@@ -138,12 +138,15 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
 
     std::thread::sleep(Duration::from_secs(4));
     phase.store(1, Ordering::SeqCst);
-    hook.wait_for(
-        "RoutemeterHighErrorRate",
-        &[("route", "/api/v1/status/{job_id}")],
-        "firing",
-        Duration::from_secs(90),
-    );
+    let alert = |state| {
+        hook.wait_for(
+            "RoutemeterHighErrorRate",
+            &[("route", "/api/v1/status/{job_id}")],
+            state,
+            Duration::from_secs(90),
+        )
+    };
+    alert("firing");
 
     // Every dashboard query returns data now (Grafana's variables filled in as it would).
     let dashboard: serde_json::Value =
@@ -179,12 +182,7 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
 
     // The burst ends: the alert resolves and Alertmanager says so.
     phase.store(2, Ordering::SeqCst);
-    hook.wait_for(
-        "RoutemeterHighErrorRate",
-        &[("route", "/api/v1/status/{job_id}")],
-        "resolved",
-        Duration::from_secs(90),
-    );
+    alert("resolved");
     phase.store(3, Ordering::SeqCst);
     traffic.join().unwrap();
     let _ = fs::remove_dir_all(&dir);

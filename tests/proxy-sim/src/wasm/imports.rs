@@ -65,18 +65,13 @@ impl VmState {
 /// Written here again on purpose, not taken from `routemeter::header_map`: the simulator is the
 /// filter's oracle for Envoy's side, and a shared encoder would hide a bug common to both.
 fn encode_header_map(pairs: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+    // Sizes and data in one pass: the size table goes after the count, the data after it.
+    let (mut sizes, mut data) = (Vec::new(), Vec::new());
     for (k, v) in pairs {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        sizes.extend([k.len() as u32, v.len() as u32].iter().flat_map(|n| n.to_le_bytes()));
+        data.extend(k.as_bytes().iter().chain(&[0]).chain(v).chain(&[0]));
     }
-    for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v);
-        out.push(0);
-    }
-    out
+    [(pairs.len() as u32).to_le_bytes().to_vec(), sizes, data].concat()
 }
 
 /// A proxy-wasm serialised header map: count, then (key length, value length) pairs, then
