@@ -13,7 +13,7 @@ WASM_OPT := .tools/node_modules/.bin/wasm-opt
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int
 DEMO := target/release/routemeter-demo
 
-.PHONY: help deps wasm-target wasm demo cli validate test lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
+.PHONY: help deps wasm-target wasm demo cli slo validate test lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
 
 FUZZ_SECONDS ?= 600
 
@@ -47,8 +47,11 @@ $(WASM): $(WASM_BUILD) $(WASM_OPT) Makefile
 demo: ## build the demo converter service and routemeter-kit (its traffic mix and per-route summary)
 	cargo build --release -p routemeter-demo -p routemeter-testkit
 
-cli: ## build the routemeter command (target/release/routemeter: `routemeter openapi FILE`)
+cli: ## build the routemeter command (target/release/routemeter: `routemeter openapi FILE`, `routemeter slo FILE`)
 	cargo build --release -p routemeter-cli
+
+slo: ## regenerate the SLO rules and dashboard from envoy/envoy.yaml (monitoring/prometheus/slo-rules.yml, monitoring/grafana/slo.json)
+	cargo run --release -q -p routemeter-cli -- slo envoy/envoy.yaml --rules monitoring/prometheus/slo-rules.yml --dashboard monitoring/grafana/slo.json
 
 validate: deps wasm ## check every shipped Envoy config with `envoy --mode validate`
 	@for f in envoy/*.yaml; do \

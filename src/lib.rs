@@ -8,6 +8,7 @@
 //! - `latency`: per-route latency quantiles (HdrHistogram windows merged across VMs);
 //! - [`method`], [`outcome`]: the `method` label and upload/download outcome classes;
 //! - [`metrics`]: the metric contract, label encoding into stat names, the metric-id cache;
+//! - [`slo`]: per-route service level objectives (their latency thresholds become bucket bounds);
 //! - [`plugin`], [`stream`]: per-VM state and the per-stream lifecycle;
 //! - [`host`]: the traits through which the core reaches the proxy, with typed facts;
 //! - `wasm`: proxy-wasm callbacks and ABI calls implementing [`host`] (wasm32 only), and the
@@ -24,6 +25,7 @@ pub mod openapi;
 pub mod outcome;
 pub mod plugin;
 pub mod route;
+pub mod slo;
 pub mod stream;
 
 // The glue: host calls on wasm32 only; its decoding of Envoy's bytes everywhere (tested).

@@ -4,6 +4,10 @@
 //! 2.0) into routemeter's plugin configuration, one route template per path, most specific
 //! first: the same templates the filter loads when `openapi` points it at the upstream, as
 //! static configuration that can be reviewed and versioned.
+//!
+//! `routemeter slo FILE` turns the `slos` of a configuration (or of the Envoy bootstrap that
+//! carries it) into Prometheus recording and burn-rate alert rules and a Grafana dashboard
+//! ([`slo`]).
 
 use std::fs;
 use std::io::{self, Read};
@@ -13,6 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use routemeter::config::Config;
 use routemeter::openapi;
+use routemeter_cli::{plugin_config, slo};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -37,11 +42,33 @@ enum Command {
         #[arg(long)]
         into: Option<PathBuf>,
     },
+    /// Prometheus rules (SLIs, burn-rate alerts) and a Grafana dashboard for the `slos` of a
+    /// configuration.
+    Slo {
+        /// The Envoy bootstrap carrying routemeter (YAML or JSON), or the plugin configuration.
+        file: PathBuf,
+        /// Write the rules here instead of standard output.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Write the Grafana dashboard here.
+        #[arg(long)]
+        dashboard: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Slo { file, rules, dashboard } = &cli.command {
+        return match slo_files(file, rules.as_ref(), dashboard.as_ref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("routemeter: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match cli.command {
+        Command::Slo { .. } => return ExitCode::SUCCESS,
         Command::Openapi { file, base_path, into } => read(&file).and_then(|doc| {
             let base = read_config(into.as_ref())?;
             convert(&doc, base_path.as_deref(), base)
@@ -60,6 +87,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn slo_files(file: &PathBuf, rules: Option<&PathBuf>, dashboard: Option<&PathBuf>) -> Result<(), String> {
+    let config = plugin_config(&read(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
+    let write = |path: &PathBuf, text: String| fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()));
+    match rules {
+        Some(path) => write(path, slo::rules(&config.slos))?,
+        None => print!("{}", slo::rules(&config.slos)),
+    }
+    dashboard.map_or(Ok(()), |path| write(path, slo::dashboard(&config.slos)))
 }
 
 fn read(file: &PathBuf) -> Result<Vec<u8>, String> {

@@ -11,13 +11,14 @@ use crate::outcome::{OutcomeLabels, OutcomePolicy, RouteKind, StatusMatch};
 use crate::route::{RouteRule, Template};
 
 pub use raw::{
-    RawConfig, RawHistograms, RawKind, RawLatency, RawOpenApi, RawRoute, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES,
-    DEFAULT_QUANTILES, DEFAULT_WINDOW_SECONDS,
+    RawConfig, RawHistograms, RawKind, RawLatency, RawOpenApi, RawRoute, RawSlo, DEFAULT_MAX_PATH_DEPTH,
+    DEFAULT_MAX_ROUTES, DEFAULT_QUANTILES, DEFAULT_WINDOW_SECONDS,
 };
 
 use crate::latency::{LatencyConfig, Quantile};
 
 use crate::metrics::{Bounds, HistogramMode, Unit};
+use crate::slo::{Sli, Slo};
 
 const MAX_ROUTES_LIMIT: u64 = 10_000;
 const MAX_PATH_DEPTH_LIMIT: u64 = 32;
@@ -47,6 +48,7 @@ pub struct Config {
     pub size_buckets: Bounds,
     /// `None`: no quantile gauges (`"quantiles": []`).
     pub latency: Option<LatencyConfig>,
+    pub slos: Vec<Slo>,
 }
 
 /// Where to fetch the upstream's OpenAPI document, validated.
@@ -97,6 +99,7 @@ impl Default for Config {
             duration_buckets: default_bounds(Unit::Milliseconds),
             size_buckets: default_bounds(Unit::Bytes),
             latency: None,
+            slos: Vec::new(),
         })
     }
 }
@@ -166,6 +169,12 @@ impl Config {
             Some(list) => Bounds::new(&list).map_err(|reason| err(field, reason)),
         };
         let duration_buckets = bounds("duration_buckets_ms", raw.duration_buckets_ms, Unit::Milliseconds)?;
+        let histograms = match raw.histograms {
+            RawHistograms::Exact => HistogramMode::Exact,
+            RawHistograms::Envoy => HistogramMode::Envoy,
+        };
+        let slos = crate::slo::validate(raw.slos)?;
+        let duration_buckets = with_thresholds(duration_buckets, &slos, histograms)?;
         let size_buckets = bounds("size_buckets_bytes", raw.size_buckets_bytes, Unit::Bytes)?;
         let latency = validate_latency(raw.latency_quantiles)?;
         Ok(Config {
@@ -178,15 +187,37 @@ impl Config {
             openapi,
             outcome_labels,
             flush_interval_ms: raw.flush_interval_ms,
-            histograms: match raw.histograms {
-                RawHistograms::Exact => HistogramMode::Exact,
-                RawHistograms::Envoy => HistogramMode::Envoy,
-            },
+            histograms,
             duration_buckets,
             size_buckets,
             latency,
+            slos,
         })
     }
+}
+
+/// Every latency objective's threshold becomes a bound of the duration histogram, so
+/// `le="<threshold>"` counts the good events exactly (durations are whole milliseconds,
+/// rounded up). Envoy's own histograms have the bootstrap's buckets, which routemeter does
+/// not control: latency objectives need exact histograms.
+fn with_thresholds(bounds: Bounds, slos: &[Slo], mode: HistogramMode) -> Result<Bounds, ConfigError> {
+    let mut merged = bounds.bounds().to_vec();
+    for (i, slo) in slos.iter().enumerate() {
+        let Sli::Latency { threshold_ms } = slo.sli else { continue };
+        if mode == HistogramMode::Envoy {
+            let why = "latency objectives need \"histograms\": \"exact\" (Envoy's own histograms have the bootstrap's buckets)";
+            return Err(err(format!("slos[{i}].latency_ms"), why));
+        }
+        if !merged.contains(&(threshold_ms as f64)) {
+            merged.push(threshold_ms as f64);
+        }
+    }
+    if merged.len() == bounds.bounds().len() {
+        return Ok(bounds);
+    }
+    merged.sort_by(f64::total_cmp);
+    Bounds::new(&merged)
+        .map_err(|reason| err("slos", format!("with the latency thresholds the duration buckets {reason}")))
 }
 
 const MAX_QUANTILES: usize = 8;

@@ -34,6 +34,33 @@ pub struct RawConfig {
     pub size_buckets_bytes: Option<Vec<f64>>,
     /// Per-route latency quantiles over a sliding window, merged across workers.
     pub latency_quantiles: RawLatency,
+    /// Service level objectives (`routemeter slo` turns them into rules and a dashboard).
+    pub slos: Vec<RawSlo>,
+}
+
+/// One objective. Availability unless `latency_ms` is given.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A route label; absent: every route, each on its own.
+    #[serde(default)]
+    pub route: Option<String>,
+    /// Percent of events that must be good, e.g. 99.9.
+    pub objective: f64,
+    /// Good events finish within this many milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// Statuses of bad events (`"5xx"`, `"503"`, `"0"`: no response); default 5xx and 0.
+    #[serde(default)]
+    pub bad: Option<Vec<String>>,
+    #[serde(default = "default_window_days")]
+    pub window_days: u64,
+}
+
+fn default_window_days() -> u64 {
+    crate::slo::DEFAULT_WINDOW_DAYS
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +105,7 @@ impl Default for RawConfig {
             duration_buckets_ms: None,
             size_buckets_bytes: None,
             latency_quantiles: RawLatency::default(),
+            slos: Vec::new(),
         }
     }
 }

@@ -69,7 +69,7 @@ fn openapi_source_defaults() {
 #[test]
 fn errors_name_the_field() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`"),
+        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`, `slos`"),
         (r#"{"max_routes": 0}"#, "max_routes: must be between 1 and 10000, got 0"),
         (r#"{"max_routes": 10001}"#, "max_routes: must be between 1 and 10000, got 10001"),
         (r#"{"max_routes": -1}"#, "max_routes: invalid value: integer `-1`, expected u64"),
@@ -109,7 +109,7 @@ fn errors_name_the_field() {
         (r#"{"openapi": {"cluster": "app", "base_path": "v1"}}"#, "openapi.base_path: must be a literal path starting with '/', got \"v1\""),
         (r#"{"routes": 5}"#, "routes: invalid type: integer `5`, expected a sequence"),
         ("[]", "configuration: must be a JSON object"),
-        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`"),
+        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`, `slos`"),
         ("null", "configuration: must be a JSON object"),
         (r#"{"routes": [["/a"]]}"#, "routes[0]: must be a JSON object"),
         ("{", "configuration: EOF while parsing an object at line 1 column 1"),
@@ -159,4 +159,29 @@ fn latency_quantiles_default_on_and_switch_off_with_an_empty_list() {
         (0.9999, "0.9999", 300)
     );
     assert_eq!(Config::from_json(br#"{"latency_quantiles": {"quantiles": []}}"#).unwrap().latency, None);
+}
+
+#[test]
+fn latency_thresholds_become_duration_bounds() {
+    let c =
+        Config::from_json(br#"{"slos": [{"objective": 99, "latency_ms": 300}, {"objective": 99, "latency_ms": 250}]}"#)
+            .unwrap();
+    let mut want = crate::metrics::Unit::Milliseconds.buckets().to_vec();
+    want.push(300.0);
+    want.sort_by(f64::total_cmp);
+    assert_eq!(c.duration_buckets.bounds(), want);
+    let c =
+        Config::from_json(br#"{"duration_buckets_ms": [100], "slos": [{"objective": 99, "latency_ms": 40}]}"#).unwrap();
+    assert_eq!(c.duration_buckets.bounds(), [40.0, 100.0]);
+    let envoy = br#"{"histograms": "envoy", "slos": [{"objective": 99, "latency_ms": 40}]}"#;
+    assert_eq!(
+        Config::from_json(envoy).unwrap_err().to_string(),
+        "slos[0].latency_ms: latency objectives need \"histograms\": \"exact\" (Envoy's own histograms have the bootstrap's buckets)"
+    );
+    let bounds: Vec<u32> = (1..=40).collect();
+    let full = format!(r#"{{"duration_buckets_ms": {bounds:?}, "slos": [{{"objective": 99, "latency_ms": 41}}]}}"#);
+    assert_eq!(
+        Config::from_json(full.as_bytes()).unwrap_err().to_string(),
+        "slos: with the latency thresholds the duration buckets must have 1 to 40 bounds, got 41"
+    );
 }
