@@ -2,7 +2,8 @@
 //! rules' unit tests, and end to end: demo + Envoy + a real Prometheus scraping Envoy's admin
 //! endpoint + a real Alertmanager whose webhook is served here. A 5xx burst must fire
 //! RoutemeterHighErrorRate and reach the webhook, every dashboard query must return data,
-//! and the alert must resolve after the failures stop.
+//! and the alert must resolve after the failures stop. A latency burst must page through
+//! the generated SLO rules (`routemeter slo`), with the exact error budget of the ledger.
 //!
 //! Prometheus and Alertmanager come from Debian (`make test` installs them); where they
 //! cannot be installed these tests say SKIPPED and pass.
@@ -15,7 +16,7 @@ mod support;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,5 +186,94 @@ fn error_burst_fires_the_alert_dashboards_have_data_and_it_resolves() {
     alert("resolved");
     phase.store(3, Ordering::SeqCst);
     traffic.join().unwrap();
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The generated SLO rules (`monitoring/prometheus/slo-rules.yml`, checked up to date by the
+/// cli's tests) with every window divided by 30 (5 m -> 10 s ... 30 d -> 24 h), so that the
+/// status route's latency objective (99 % within 250 ms) pages within seconds.
+fn scaled_slo_rules() -> String {
+    let mut rules = fs::read_to_string(monitoring("prometheus/slo-rules.yml")).unwrap();
+    for (from, to) in [
+        ("5m", "10s"),
+        ("30m", "60s"),
+        ("1h", "120s"),
+        ("2h", "240s"),
+        ("6h", "720s"),
+        ("1d", "48m"),
+        ("3d", "144m"),
+        ("30d", "1440m"),
+    ] {
+        rules = rules.replace(&format!("[{from}]"), &format!("[{to}]"));
+    }
+    rules
+}
+
+/// End to end: a burst of slow responses on the status route burns its latency objective's
+/// budget; the generated page alert reaches Alertmanager's webhook with the route and the
+/// objective, the exact error-budget figure equals the client's ledger, and the alert
+/// resolves when the responses are fast again.
+#[test]
+fn a_latency_burst_pages_through_the_generated_slo_alerts_and_resolves() {
+    require_tools!();
+    const STATUS: &str = "/api/v1/status/{job_id}";
+    const SLO: &str = "api-v1-status-job-id-latency-250ms";
+    const ALERT: &str = "RoutemeterErrorBudgetBurn";
+    let stack = Stack::start(StackOptions::default());
+    let dir = std::env::temp_dir().join(format!("routemeter-slo-e2e-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let running = Monitoring::start(&dir, stack.admin, &[("slo-rules.yml", scaled_slo_rules())]);
+    let up = client::send(stack.listener, &Request::post("/api/v1/upload?filename=a.xlsx", Body::Sized(100))).unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&up.text()).unwrap()["job_id"].as_str().unwrap().to_string();
+
+    // Phase 0: fast answers only; 1: two clients also ask for 400 ms answers (over the
+    // 250 ms threshold); 2: fast only again; 3: stop. Each status request is in the ledger.
+    let phase = Arc::new(AtomicU8::new(0));
+    let (good, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let target = stack.listener;
+    let client = |slow: bool| {
+        let (phase, good, bad, id) = (phase.clone(), good.clone(), bad.clone(), id.clone());
+        std::thread::spawn(move || loop {
+            let p = phase.load(Ordering::SeqCst);
+            if p == 3 {
+                return;
+            }
+            if slow && p != 1 {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let path = if slow { format!("/api/v1/status/{id}?delay_ms=400") } else { format!("/api/v1/status/{id}") };
+            assert_eq!(client::send(target, &Request::get(&path)).unwrap().status, 200);
+            (if slow { &bad } else { &good }).fetch_add(1, Ordering::SeqCst);
+            if !slow {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let clients = [client(false), client(true), client(true)];
+    std::thread::sleep(Duration::from_secs(5));
+    phase.store(1, Ordering::SeqCst);
+    let labels = [("route", STATUS), ("sloth_slo", SLO), ("sloth_severity", "page")];
+    let hook = &running.hook;
+    hook.wait_for(ALERT, &labels, "firing", Duration::from_secs(90));
+    phase.store(2, Ordering::SeqCst);
+    hook.wait_for(ALERT, &labels, "resolved", Duration::from_secs(120));
+    phase.store(3, Ordering::SeqCst);
+    clients.into_iter().for_each(|c| c.join().unwrap());
+
+    // Exact: every status request is an event, the slow ones are the bad ones.
+    let (good, bad) = (good.load(Ordering::SeqCst) as f64, bad.load(Ordering::SeqCst) as f64);
+    let selector = format!("{{sloth_slo=\"{SLO}\",route=\"{STATUS}\"}}");
+    let value = |q: &str| query(running.prometheus, q).first().map(|(_, v)| *v);
+    let settled = testkit::process::wait_until(Duration::from_secs(20), || {
+        value(&format!("slo:sli_events:total{selector}")) == Some(good + bad)
+    });
+    assert!(settled, "events {:?}, ledger {}", value(&format!("slo:sli_events:total{selector}")), good + bad);
+    assert_eq!(value(&format!("slo:sli_bad_events:total{selector}")), Some(bad));
+    let remaining = value(&format!("slo:error_budget_remaining_since_start:ratio{selector}")).unwrap();
+    let want = 1.0 - (bad / (good + bad)) / 0.01;
+    assert!((remaining - want).abs() < 1e-12, "error budget remaining {remaining}, ledger says {want}");
+    assert!(bad > 0.0 && remaining < 0.0, "the burst spent more than the whole budget: {remaining}");
     let _ = fs::remove_dir_all(&dir);
 }

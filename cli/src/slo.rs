@@ -4,7 +4,8 @@
 //!   period, labelled `sloth_id`, `sloth_service`, `sloth_slo`, `sloth_window`;
 //! - the metadata (`slo:objective:ratio`, `slo:error_budget:ratio`, `slo:time_period:days`,
 //!   burn rates, `slo:period_error_budget_remaining:ratio`), and the exact event counts since
-//!   the counters started (`slo:sli_events:total`, `slo:sli_bad_events:total`);
+//!   the counters started (`slo:sli_events:total`, `slo:sli_bad_events:total`,
+//!   `slo:error_budget_remaining_since_start:ratio`);
 //! - multi-window multi-burn-rate alerts (the SRE workbook's): page when 2 % of the period's
 //!   budget goes in 1 h (checked over 5 m too) or 5 % in 6 h (30 m); ticket when 10 % goes in
 //!   1 d (2 h) or in 3 d (6 h). For 30 days: 14.4x, 6x, 3x, 1x.
@@ -172,6 +173,15 @@ fn groups(slo: &Slo) -> Vec<Group> {
         ),
         record("slo:sli_events:total", all, labels(slo, &[])),
         record("slo:sli_bad_events:total", bad, labels(slo, &[])),
+        // Exact (no rate extrapolation) while the counters are younger than the period: a
+        // cross-check of the period figure, and the figure for a proxy that restarted lately.
+        record(
+            "slo:error_budget_remaining_since_start:ratio",
+            format!(
+                "1 - (slo:sli_bad_events:total{{{id}}} / slo:sli_events:total{{{id}}})\n/ {on}\nslo:error_budget:ratio{{{id}}}"
+            ),
+            labels(slo, &[]),
+        ),
     ];
     let alerts = POLICY.iter().map(|(severity, windows)| {
         let conditions: Vec<String> = windows

@@ -208,14 +208,15 @@ fn with_thresholds(bounds: Bounds, slos: &[Slo], mode: HistogramMode) -> Result<
             let why = "latency objectives need \"histograms\": \"exact\" (Envoy's own histograms have the bootstrap's buckets)";
             return Err(err(format!("slos[{i}].latency_ms"), why));
         }
-        if !merged.contains(&(threshold_ms as f64)) {
-            merged.push(threshold_ms as f64);
+        // In order, by hand: a sort would bring the standard library's sort code into the module.
+        let t = threshold_ms as f64;
+        if let Err(at) = merged.binary_search_by(|b| b.total_cmp(&t)) {
+            merged.insert(at, t);
         }
     }
     if merged.len() == bounds.bounds().len() {
         return Ok(bounds);
     }
-    merged.sort_by(f64::total_cmp);
     Bounds::new(&merged)
         .map_err(|reason| err("slos", format!("with the latency thresholds the duration buckets {reason}")))
 }
