@@ -23,8 +23,12 @@ pub const SERVICE: &str = "routemeter";
 pub const ALERT: &str = "RoutemeterErrorBudgetBurn";
 const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
-/// (severity, [(long window, short window, share of the period's budget spent in the long one)]).
-const POLICY: [(&str, [(&str, &str, f64); 2]); 2] =
+/// A burn-rate condition: (long window, short window, share of the period's budget spent in
+/// the long one).
+type Condition = (&'static str, &'static str, f64);
+
+/// (severity, the conditions that raise it).
+const POLICY: [(&str, [Condition; 2]); 2] =
     [("page", [("1h", "5m", 0.02), ("6h", "30m", 0.05)]), ("ticket", [("1d", "2h", 0.1), ("3d", "6h", 0.1)])];
 
 #[derive(Serialize)]
