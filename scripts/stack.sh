@@ -23,7 +23,7 @@ Running (logs in $RUN_DIR/):
   demo service     http://127.0.0.1:8000
   Envoy            http://127.0.0.1:10000   (send traffic here)
   Envoy metrics    http://127.0.0.1:9901/stats/prometheus
-  Prometheus       http://127.0.0.1:9090    (alerts: /alerts; rules from monitoring/prometheus/rules.yml)
+  Prometheus       http://127.0.0.1:9090    (alerts: /alerts; rules from monitoring/prometheus/rules.yml and slo-rules.yml)
   Alertmanager     http://127.0.0.1:9093    (webhook receiver: http://127.0.0.1:5001/alerts, not started here)
   Grafana          import monitoring/grafana/routemeter.json with a Prometheus data source at :9090
 Ctrl-C stops all four.
