@@ -64,7 +64,7 @@ fn promtool(args: &[&str]) -> String {
 fn promtool_checks_the_scrape_config() {
     require_tools!();
     let out = promtool(&["check", "config", monitoring("prometheus/prometheus.yml").to_str().unwrap()]);
-    assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
+    assert!(out.contains("SUCCESS: 2 rule files found"), "{out}");
 }
 
 #[test]

@@ -3,10 +3,15 @@
 //! `proxy_on_context_create`, `proxy_on_response_headers`, `proxy_on_done` and the rest cost
 //! nothing per request.
 //!
-//! Without `proxy_on_context_create` a stream is known from its first callback on; without
-//! it the module also cannot tell which root context (plugin configuration) a stream belongs
-//! to, so one VM serves one configuration: a second, different configuration in the same VM
-//! (the same `vm_id`) is refused with an error in the log (give it its own `vm_id`).
+//! Without `proxy_on_context_create` a stream is known from its first callback on, and the
+//! module is not told which root context (plugin configuration) it belongs to. A new
+//! configuration in a running VM is how Envoy applies an update (ECDS, Istio's WasmPlugin):
+//! the new root context is configured while the old one still finishes its streams. So a
+//! stream belongs to the newest configuration when it starts and keeps that one; an older
+//! configuration flushes what it counted when its root context goes, and again after each of
+//! its streams that finishes later, and is dropped with its last stream. (Two listeners that
+//! share a `vm_id` with different configurations would have all new streams recorded with the
+//! newest: give each configuration its own `vm_id`.)
 //!
 //! Every export catches nothing and returns quickly: panics abort the VM (after the panic
 //! hook logs why), and nothing here calls an API that panics on a host status.
@@ -23,16 +28,49 @@ use crate::stream::StreamRecorder;
 /// `Action::Continue`: routemeter never pauses a stream.
 const CONTINUE: u32 = 0;
 
+/// One configured root context.
+struct Root {
+    id: u32,
+    /// `None` when its configuration was rejected: its streams pass through unrecorded.
+    plugin: Option<Plugin>,
+    /// Its root context is gone; it lives on only for streams that started with it.
+    retired: bool,
+}
+
+/// A stream: the root context it started with, and what it has seen.
+#[derive(Default)]
+struct Stream {
+    root: u32,
+    recorder: StreamRecorder,
+}
+
 #[derive(Default)]
 struct Vm {
-    /// The root context whose configuration the plugin runs.
-    root: Option<u32>,
-    /// Its configuration, to tell a second root context's apart.
-    config: Vec<u8>,
-    /// `None` until a configuration is accepted; streams then pass through unrecorded.
-    plugin: Option<Plugin>,
+    /// Oldest first; new streams start with the last.
+    roots: Vec<Root>,
     /// Streams by context id, from their first callback to `proxy_on_delete`.
-    streams: HashMap<u32, StreamRecorder, BuildHasherDefault<ContextIds>>,
+    streams: HashMap<u32, Stream, BuildHasherDefault<ContextIds>>,
+}
+
+impl Vm {
+    fn root(&mut self, id: u32) -> Option<&mut Root> {
+        self.roots.iter_mut().find(|r| r.id == id)
+    }
+
+    /// The stream `context`, new ones with the newest configuration, and its root's plugin.
+    fn stream(&mut self, context: u32) -> Option<(&mut Stream, &mut Root)> {
+        let newest = self.roots.last()?.id;
+        let stream = self.streams.entry(context).or_insert_with(|| Stream { root: newest, ..Stream::default() });
+        let root = self.roots.iter_mut().find(|r| r.id == stream.root)?;
+        Some((stream, root))
+    }
+
+    /// Drops a retired root once no stream started with it is left.
+    fn drop_if_done(&mut self, root: u32) {
+        if !self.streams.values().any(|s| s.root == root) {
+            self.roots.retain(|r| !(r.id == root && r.retired));
+        }
+    }
 }
 
 /// Context ids are small sequential integers: hashing them is wasted work.
@@ -100,16 +138,7 @@ pub extern "C" fn proxy_on_configure(root: u32, plugin_configuration_size: usize
         }
     };
     with_vm(|vm| {
-        if vm.root.is_some_and(|r| r != root) {
-            if bytes != vm.config {
-                log::error!(
-                    "invalid plugin configuration: a second, different routemeter configuration shares this VM; \
-                     give each configuration its own vm_id (this one is ignored, the first stays in use)"
-                );
-            }
-            return;
-        }
-        match plugin::configure(&bytes, &HostCalls) {
+        let plugin = match plugin::configure(&bytes, &HostCalls) {
             Ok(plugin) => {
                 log::info!("configured: {}", plugin.describe());
                 // The tick flushes what the VM counted, refreshes learned routes, runs the
@@ -117,23 +146,25 @@ pub extern "C" fn proxy_on_configure(root: u32, plugin_configuration_size: usize
                 if let Err(status) = abi::set_tick_period_ms(plugin.tick_period_ms() as u32) {
                     log::error!("no tick (host status {}): counts cannot reach Envoy's stats", status.0);
                 }
-                vm.plugin = Some(plugin);
+                Some(plugin)
             }
             Err(e) => {
                 log::error!("invalid plugin configuration: {e}; routemeter records nothing until it is fixed");
-                vm.plugin = None;
+                None
             }
+        };
+        match vm.root(root) {
+            Some(known) => known.plugin = plugin,
+            None => vm.roots.push(Root { id: root, plugin, retired: false }),
         }
-        vm.root = Some(root);
-        vm.config = bytes;
     });
     1
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_tick(_root: u32) {
+pub extern "C" fn proxy_on_tick(root: u32) {
     with_vm(|vm| {
-        let Some(plugin) = &mut vm.plugin else { return };
+        let Some(Root { plugin: Some(plugin), .. }) = vm.root(root) else { return };
         let now = abi::now_nanos();
         let Some(fetch) = plugin.tick(now, &HostCalls) else { return };
         let headers = [(":method", "GET"), (":path", fetch.path.as_str()), (":authority", fetch.authority.as_str())];
@@ -147,14 +178,14 @@ pub extern "C" fn proxy_on_tick(_root: u32) {
 
 #[no_mangle]
 pub extern "C" fn proxy_on_http_call_response(
-    _root: u32,
+    root: u32,
     _token: u32,
     _headers: usize,
     body_size: usize,
     _trailers: usize,
 ) {
     with_vm(|vm| {
-        let Some(plugin) = &mut vm.plugin else { return };
+        let Some(Root { plugin: Some(plugin), .. }) = vm.root(root) else { return };
         let now = abi::now_nanos().unwrap_or(0);
         // Absent on a timeout or reset (Envoy then passes no headers).
         let status = abi::http_call_response_header(":status").and_then(|v| decode::status(&v));
@@ -165,8 +196,8 @@ pub extern "C" fn proxy_on_http_call_response(
 #[no_mangle]
 pub extern "C" fn proxy_on_request_headers(context: u32, _headers: usize, _end_of_stream: u32) -> u32 {
     with_vm(|vm| {
-        let Vm { plugin: Some(plugin), streams, .. } = vm else { return };
-        streams.entry(context).or_default().on_request_headers(plugin, &HostCalls);
+        let Some((stream, Root { plugin: Some(plugin), .. })) = vm.stream(context) else { return };
+        stream.recorder.on_request_headers(plugin, &HostCalls);
     });
     CONTINUE
 }
@@ -175,7 +206,7 @@ pub extern "C" fn proxy_on_request_headers(context: u32, _headers: usize, _end_o
 pub extern "C" fn proxy_on_request_body(context: u32, body_size: usize, _end_of_stream: u32) -> u32 {
     with_vm(|vm| {
         if let Some(stream) = vm.streams.get_mut(&context) {
-            stream.on_request_body(body_size);
+            stream.recorder.on_request_body(body_size);
         }
     });
     CONTINUE
@@ -185,7 +216,7 @@ pub extern "C" fn proxy_on_request_body(context: u32, body_size: usize, _end_of_
 pub extern "C" fn proxy_on_response_body(context: u32, body_size: usize, _end_of_stream: u32) -> u32 {
     with_vm(|vm| {
         if let Some(stream) = vm.streams.get_mut(&context) {
-            stream.on_response_body(body_size);
+            stream.recorder.on_response_body(body_size);
         }
     });
     CONTINUE
@@ -197,22 +228,33 @@ pub extern "C" fn proxy_on_response_body(context: u32, body_size: usize, _end_of
 #[no_mangle]
 pub extern "C" fn proxy_on_log(context: u32) {
     with_vm(|vm| {
-        let Vm { plugin: Some(plugin), streams, .. } = vm else { return };
-        streams.entry(context).or_default().on_log(plugin, &HostCalls);
+        let Some((stream, Root { plugin: Some(plugin), retired, .. })) = vm.stream(context) else { return };
+        stream.recorder.on_log(plugin, &HostCalls);
+        // A configuration whose root context is gone has no tick: flush now.
+        if *retired {
+            plugin.flush(&HostCalls);
+        }
     });
 }
 
-/// A stream's context goes away; for the root context, the VM is stopping (reconfiguration,
-/// module update, shutdown): what it counted is flushed, so a reload loses nothing.
+/// A stream's context goes away; or a root context: its configuration was replaced, or the
+/// VM is stopping (module update, shutdown). What it counted is flushed, so a reload loses
+/// nothing; it stays for streams that started with it.
 #[no_mangle]
 pub extern "C" fn proxy_on_delete(context: u32) {
     with_vm(|vm| {
-        if vm.root == Some(context) {
-            if let Some(plugin) = &mut vm.plugin {
+        if let Some(root) = vm.root(context) {
+            if let Some(plugin) = &mut root.plugin {
                 plugin.stop(&HostCalls);
             }
-            return;
+            root.retired = true;
+            vm.drop_if_done(context);
+        } else if let Some(stream) = vm.streams.remove(&context) {
+            // Only a retired configuration is looked after (a scan of the streams): the common
+            // case costs one comparison per root.
+            if vm.roots.iter().any(|r| r.id == stream.root && r.retired) {
+                vm.drop_if_done(stream.root);
+            }
         }
-        vm.streams.remove(&context);
     });
 }

@@ -40,6 +40,30 @@ pub fn wasm_path() -> PathBuf {
 
 /// The demo's plugin configuration as shipped in `envoy/envoy.yaml`. `with_openapi: false`
 /// leaves out the OpenAPI source, for hosts with no demo cluster to fetch it from.
+fn read_yaml(file: &str) -> Value {
+    let path = repo_root().join(file);
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `envoy/ecds/routemeter.yaml`, the shipped ECDS resource (a discovery response).
+pub fn shipped_ecds_resource() -> Value {
+    read_yaml("envoy/ecds/routemeter.yaml")
+}
+
+/// Writes the ECDS resource with this module and plugin configuration into `dir`, the way a
+/// control plane's update must arrive for a watched directory: a new file moved in at once.
+pub fn write_ecds_resource(dir: &Path, module: &Path, plugin_config: &str) {
+    let mut resource = shipped_ecds_resource();
+    let config = &mut resource["resources"][0]["typed_config"]["config"];
+    config["vm_config"]["code"]["local"]["filename"] = json!(module);
+    config["configuration"]["value"] = json!(plugin_config);
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let tmp = dir.with_extension("tmp.json");
+    fs::write(&tmp, serde_json::to_string(&resource).expect("a resource serialises")).expect("write the resource");
+    fs::rename(&tmp, dir.join("routemeter.yaml")).expect("move the resource in");
+}
+
 pub fn demo_plugin_config(with_openapi: bool) -> Value {
     let mut config = Bootstrap::shipped().plugin_config();
     if !with_openapi {
@@ -54,9 +78,28 @@ pub struct Bootstrap(pub Value);
 
 impl Bootstrap {
     pub fn shipped() -> Bootstrap {
-        let path = repo_root().join("envoy/envoy.yaml");
-        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        Bootstrap(serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        Bootstrap(read_yaml("envoy/envoy.yaml"))
+    }
+
+    /// `envoy/envoy-ecds.yaml`: the filter's configuration comes from extension config
+    /// discovery (a watched file, as istiod would send it).
+    pub fn shipped_ecds() -> Bootstrap {
+        Bootstrap(read_yaml("envoy/envoy-ecds.yaml"))
+    }
+
+    /// The ECDS bootstrap for a test: ports 0, the given upstream, the resource read from
+    /// `ecds_dir/routemeter.yaml` (written with [`write_ecds_resource`]).
+    pub fn for_test_ecds(demo: SocketAddr, ecds_dir: &Path) -> Bootstrap {
+        let mut b = Bootstrap::shipped_ecds();
+        *b.at("/admin/address/socket_address/port_value") = json!(0);
+        *b.at("/static_resources/listeners/0/address/socket_address/port_value") = json!(0);
+        b.set_upstream(demo.port());
+        let filters = Bootstrap::hcm(b.listener())["http_filters"].as_array_mut().expect("http_filters");
+        let source = &mut filters[0]["config_discovery"]["config_source"]["path_config_source"];
+        source["path"] = json!(ecds_dir.join("routemeter.yaml"));
+        source["watched_directory"]["path"] = json!(ecds_dir);
+        b.0["stats_flush_interval"] = json!("0.2s");
+        b
     }
 
     fn at(&mut self, pointer: &str) -> &mut Value {

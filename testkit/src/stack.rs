@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use routemeter_demo::server::{self, RunningServer, ServeOptions};
 
 use crate::admin;
-use crate::bootstrap::{envoy_bin, repo_root, Bootstrap};
+use crate::bootstrap::{demo_plugin_config, envoy_bin, repo_root, wasm_path, write_ecds_resource, Bootstrap};
 use crate::process::{free_ports, wait_until, Proc};
 use crate::prom::Exposition;
 
@@ -29,6 +29,8 @@ pub struct StackOptions {
     pub refused_route: bool,
     /// Adds a `dog_statsd` stats sink sending to this UDP address.
     pub dog_statsd: Option<SocketAddr>,
+    /// The ECDS bootstrap (`envoy/envoy-ecds.yaml`); [`Stack::reconfigure`] sends updates.
+    pub ecds: bool,
 }
 
 impl Default for StackOptions {
@@ -39,6 +41,7 @@ impl Default for StackOptions {
             plugin_config: None,
             refused_route: false,
             dog_statsd: None,
+            ecds: false,
         }
     }
 }
@@ -59,8 +62,14 @@ impl Stack {
         let dir = std::env::temp_dir().join(format!("routemeter-e2e-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("temp dir");
-        let mut bootstrap = Bootstrap::for_test(demo.addr);
-        if let Some(json) = &opts.plugin_config {
+        let mut bootstrap = if opts.ecds {
+            let config = opts.plugin_config.clone().unwrap_or_else(|| demo_plugin_config(true).to_string());
+            write_ecds_resource(&dir.join("ecds"), &wasm_path(), &config);
+            Bootstrap::for_test_ecds(demo.addr, &dir.join("ecds"))
+        } else {
+            Bootstrap::for_test(demo.addr)
+        };
+        if let Some(json) = opts.plugin_config.as_ref().filter(|_| !opts.ecds) {
             bootstrap.set_plugin_config(json);
         }
         if opts.refused_route {
@@ -123,6 +132,11 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// An ECDS update (an `ecds` stack only): this module and plugin configuration.
+    pub fn reconfigure(&self, module: &std::path::Path, plugin_config: &str) {
+        write_ecds_resource(&self.dir.join("ecds"), module, plugin_config);
     }
 
     pub fn logs(&self) -> String {

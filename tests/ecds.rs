@@ -1,0 +1,187 @@
+//! routemeter delivered the way Istio delivers a WasmPlugin: by extension config discovery
+//! (ECDS), here from a watched file (`envoy/envoy-ecds.yaml`). Under steady load from two
+//! workers the plugin configuration changes (a route template added, other duration
+//! buckets): afterwards every counter equals the client's ledger, every in-flight gauge is
+//! back at 0, and no request failed. A module swap starts new VMs, and Envoy drops a VM's
+//! stats with it: the counters restart, as after a restart of Envoy (README, Known limits).
+
+// A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use testkit::bootstrap::{demo_plugin_config, shipped_ecds_resource, wasm_path, Bootstrap};
+use testkit::client::{self, Body, Connection, Request};
+use testkit::ledger::{Entry, Ledger};
+use testkit::process::wait_until;
+use testkit::rng::Rng;
+use testkit::stack::{Stack, StackOptions};
+
+const UPLOAD: &str = "/api/v1/upload";
+const STATUS: &str = "/api/v1/status/{job_id}";
+const ITEMS: &str = "/api/v2/items/{id}";
+
+#[test]
+fn the_ecds_bootstrap_is_the_shipped_one_with_its_filter_discovered() {
+    let mut plain = Bootstrap::shipped().0;
+    let mut ecds = Bootstrap::shipped_ecds().0;
+    let filters = "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters";
+    let take_first = |b: &mut Value| b.pointer_mut(filters).unwrap().as_array_mut().unwrap().remove(0);
+    let (wasm, discovered) = (take_first(&mut plain), take_first(&mut ecds));
+    assert_eq!(discovered["name"], "routemeter");
+    assert_eq!(
+        discovered["config_discovery"]["type_urls"],
+        json!(["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"])
+    );
+    // The resource is the shipped filter's configuration, word for word.
+    let resource = shipped_ecds_resource();
+    assert_eq!(resource["resources"][0]["name"], "routemeter");
+    assert_eq!(resource["resources"][0]["typed_config"], wasm["typed_config"]);
+    // Everything else is the same bootstrap (xDS needs a node).
+    ecds.as_object_mut().unwrap().remove("node");
+    assert_eq!(ecds, plain);
+}
+
+/// The same module with one more custom section: other bytes, so Envoy starts a new VM, as for
+/// a rebuilt filter.
+fn rebuilt_module(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(wasm_path()).unwrap();
+    let name = b"routemeter-rebuilt";
+    bytes.extend_from_slice(&[0, (name.len() + 1) as u8, name.len() as u8]);
+    bytes.extend_from_slice(name);
+    let path = dir.join("routemeter-rebuilt.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Requests until `stop`: status polls on a keep-alive connection and fresh ones, small
+/// uploads, paths with ids; each in the ledger with the label routemeter must give it.
+fn load(target: SocketAddr, job: &str, seed: u64, ledger: &Ledger, stop: &AtomicBool) {
+    let mut rng = Rng::new(seed);
+    let mut conn = Connection::open(target).unwrap();
+    while !stop.load(Ordering::SeqCst) {
+        let (req, route) = match rng.below(4) {
+            0 => (Request::get(&format!("/api/v1/status/{job}")), STATUS),
+            1 => (Request::post("/api/v1/upload?filename=a.csv", Body::Sized(1 + rng.below(5_000))), UPLOAD),
+            2 => (Request::get(&format!("/api/v2/items/{}", rng.below(1_000_000))), ITEMS),
+            _ => (Request::get("/health"), ""),
+        };
+        let resp = if rng.below(2) == 0 { conn.send(&req) } else { client::send(target, &req) };
+        let resp = resp.unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path));
+        match route {
+            "" => ledger.add_excluded(),
+            _ => ledger.add(Entry::new(if req.method == "GET" { "GET" } else { "POST" }, route, resp.status)),
+        }
+    }
+}
+
+/// Stops the load when dropped, also when an assertion fails mid-way (or the scope would wait
+/// for the load threads forever).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn reloads(stack: &Stack) -> u64 {
+    let (_, body) = testkit::admin::get(stack.admin, "/stats?filter=extension_config_discovery").unwrap();
+    body.lines()
+        .filter(|l| l.contains("config_reload:"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn start() -> (Stack, String, Ledger) {
+    let stack = Stack::start(StackOptions { concurrency: 2, ecds: true, ..StackOptions::default() });
+    let up = client::send(stack.listener, &Request::post("/api/v1/upload?filename=a.csv", Body::Sized(10))).unwrap();
+    let job = serde_json::from_str::<Value>(&up.text()).unwrap()["job_id"].as_str().unwrap().to_string();
+    let ledger = Ledger::default();
+    ledger.add(Entry::new("POST", UPLOAD, up.status));
+    (stack, job, ledger)
+}
+
+/// Waits until the page agrees with the ledger, then checks every counter, gauge and
+/// histogram count against it.
+fn reconcile(stack: &Stack, ledger: &Ledger) {
+    let want = ledger.requests();
+    let page = stack.scrape_until("counters to match the ledger", |p| {
+        p.counters("http_requests_total", &["method", "route", "status"]) == want
+            && p.series("http_requests_in_progress").all(|s| s.value == 0.0)
+    });
+    assert_eq!(page.counters("http_requests_total", &["method", "route", "status"]), want, "{}", stack.logs());
+    let gauges: BTreeMap<_, _> = page.counters("http_requests_in_progress", &["method", "route"]);
+    assert!(!gauges.is_empty() && gauges.values().all(|v| *v == 0), "{gauges:?}");
+    // Every request is in exactly one duration histogram count, whatever the buckets were.
+    assert_eq!(page.counters("http_request_duration_milliseconds_count", &["method", "route"]), ledger.pairs());
+}
+
+#[test]
+fn a_configuration_change_under_load_loses_and_double_counts_nothing() {
+    let (stack, job, ledger) = start();
+    let stop = AtomicBool::new(false);
+    let reloads_at_start = reloads(&stack);
+    std::thread::scope(|scope| {
+        let _stop = StopOnDrop(&stop);
+        for seed in 1..=4 {
+            let (ledger, stop, job, target) = (&ledger, &stop, job.as_str(), stack.listener);
+            scope.spawn(move || load(target, job, seed, ledger, stop));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        // A route template the traffic does not use, and other duration buckets. The new
+        // configuration lands in the running VMs while the old one finishes its streams.
+        let mut config = demo_plugin_config(true);
+        config["routes"].as_array_mut().unwrap().push(json!({ "template": "/api/v3/reports/{id}" }));
+        config["duration_buckets_ms"] = json!([1, 5, 50, 500, 5000]);
+        stack.reconfigure(&wasm_path(), &config.to_string());
+        let applied = wait_until(Duration::from_secs(20), || reloads(&stack) > reloads_at_start);
+        assert!(applied, "the configuration update was not applied\n{}", stack.logs());
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    reconcile(&stack, &ledger);
+    let page = stack.scrape();
+    let les = page.label_values("http_request_duration_milliseconds_bucket", "le");
+    assert!(les.contains(&"5".to_string()) && les.contains(&"2500".to_string()), "both bucket sets: {les:?}");
+    assert!(ledger.entries().len() > 100 && ledger.excluded() > 0, "{} requests", ledger.entries().len());
+    eprintln!("{} requests reconciled across a configuration change", ledger.entries().len());
+}
+
+/// Measured, not wished: Envoy keeps a Wasm VM's stats in a scope that goes with the VM, so a
+/// new module (new VMs) starts every routemeter series from nothing, as a restart would.
+/// Prometheus' `rate()` and `increase()` treat that as a counter reset.
+#[test]
+fn a_module_swap_restarts_the_counters_as_a_restart_would() {
+    let (stack, job, ledger) = start();
+    let stop = AtomicBool::new(true);
+    for seed in 1..=2 {
+        stop.store(false, Ordering::SeqCst);
+        let _stop = StopOnDrop(&stop);
+        std::thread::scope(|scope| {
+            scope.spawn(|| load(stack.listener, &job, seed, &ledger, &stop));
+            std::thread::sleep(Duration::from_secs(1));
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    reconcile(&stack, &ledger);
+    let dir = std::env::temp_dir().join(format!("routemeter-ecds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let reloads_at_start = reloads(&stack);
+    stack.reconfigure(&rebuilt_module(&dir), &demo_plugin_config(true).to_string());
+    let applied = wait_until(Duration::from_secs(20), || reloads(&stack) > reloads_at_start);
+    assert!(applied, "the module swap was not applied\n{}", stack.logs());
+    let gone = wait_until(Duration::from_secs(10), || stack.scrape().series("http_requests_total").count() == 0);
+    assert!(gone, "the old VMs' series outlived them");
+    // The new VMs count from zero: exactly what they saw.
+    let after = Ledger::default();
+    for i in 0..20 {
+        let resp = client::send(stack.listener, &Request::get(&format!("/api/v2/items/{i}"))).unwrap();
+        after.add(Entry::new("GET", ITEMS, resp.status));
+    }
+    reconcile(&stack, &after);
+    let _ = std::fs::remove_dir_all(&dir);
+}
