@@ -185,3 +185,15 @@ fn a_module_swap_restarts_the_counters_as_a_restart_would() {
     reconcile(&stack, &after);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Istio's `WasmPlugin` carries the shipped plugin configuration, all but the OpenAPI source
+/// (whose cluster has another name in a mesh), and the same failure policy.
+#[test]
+fn the_istio_wasmplugin_carries_the_shipped_configuration() {
+    let path = testkit::bootstrap::repo_root().join("envoy/istio/wasmplugin.yaml");
+    let plugin: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(plugin["spec"]["pluginConfig"], demo_plugin_config(false));
+    let shipped = shipped_ecds_resource();
+    assert_eq!(shipped["resources"][0]["typed_config"]["config"]["failure_policy"], "FAIL_OPEN");
+    assert_eq!(plugin["spec"]["failStrategy"], "FAIL_OPEN");
+}
