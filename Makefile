@@ -13,7 +13,7 @@ WASM_OPT := .tools/node_modules/.bin/wasm-opt
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int
 DEMO := target/release/routemeter-demo
 
-.PHONY: help deps wasm-target wasm demo cli slo validate test lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
+.PHONY: help deps wasm-target wasm demo cli slo validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
 
 FUZZ_SECONDS ?= 600
 
@@ -61,6 +61,11 @@ validate: deps wasm ## check every shipped Envoy config with `envoy --mode valid
 
 test: deps wasm validate monitoring-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager) tests
 	cargo test --workspace
+
+soak: deps wasm ## 10 minutes of load through Envoy (two workers): memory flat after warm-up, every request counted once (make test runs 60 s)
+	SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release --test soak -- --nocapture
+
+SOAK_SECONDS ?= 600
 
 # Prometheus 2.42 + promtool and Alertmanager from Debian, for the monitoring tests and `make stack`.
 # If they cannot be installed, the monitoring tests say SKIPPED instead of failing.

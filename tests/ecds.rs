@@ -9,21 +9,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use testkit::bootstrap::{demo_plugin_config, shipped_ecds_resource, wasm_path, Bootstrap};
-use testkit::client::{self, Body, Connection, Request};
+use testkit::client::{self, Body, Request};
 use testkit::ledger::{Entry, Ledger};
 use testkit::process::wait_until;
-use testkit::rng::Rng;
 use testkit::stack::{Stack, StackOptions};
-
-const UPLOAD: &str = "/api/v1/upload";
-const STATUS: &str = "/api/v1/status/{job_id}";
-const ITEMS: &str = "/api/v2/items/{id}";
+use testkit::traffic::{steady, StopOnDrop, ITEMS, UPLOAD};
 
 #[test]
 fn the_ecds_bootstrap_is_the_shipped_one_with_its_filter_discovered() {
@@ -56,37 +51,6 @@ fn rebuilt_module(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("routemeter-rebuilt.wasm");
     std::fs::write(&path, bytes).unwrap();
     path
-}
-
-/// Requests until `stop`: status polls on a keep-alive connection and fresh ones, small
-/// uploads, paths with ids; each in the ledger with the label routemeter must give it.
-fn load(target: SocketAddr, job: &str, seed: u64, ledger: &Ledger, stop: &AtomicBool) {
-    let mut rng = Rng::new(seed);
-    let mut conn = Connection::open(target).unwrap();
-    while !stop.load(Ordering::SeqCst) {
-        let (req, route) = match rng.below(4) {
-            0 => (Request::get(&format!("/api/v1/status/{job}")), STATUS),
-            1 => (Request::post("/api/v1/upload?filename=a.csv", Body::Sized(1 + rng.below(5_000))), UPLOAD),
-            2 => (Request::get(&format!("/api/v2/items/{}", rng.below(1_000_000))), ITEMS),
-            _ => (Request::get("/health"), ""),
-        };
-        let resp = if rng.below(2) == 0 { conn.send(&req) } else { client::send(target, &req) };
-        let resp = resp.unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path));
-        match route {
-            "" => ledger.add_excluded(),
-            _ => ledger.add(Entry::new(if req.method == "GET" { "GET" } else { "POST" }, route, resp.status)),
-        }
-    }
-}
-
-/// Stops the load when dropped, also when an assertion fails mid-way (or the scope would wait
-/// for the load threads forever).
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
 }
 
 fn reloads(stack: &Stack) -> u64 {
@@ -130,7 +94,7 @@ fn a_configuration_change_under_load_loses_and_double_counts_nothing() {
         let _stop = StopOnDrop(&stop);
         for seed in 1..=4 {
             let (ledger, stop, job, target) = (&ledger, &stop, job.as_str(), stack.listener);
-            scope.spawn(move || load(target, job, seed, ledger, stop));
+            scope.spawn(move || steady(target, job, seed, false, ledger, stop));
         }
         std::thread::sleep(Duration::from_secs(2));
         // A route template the traffic does not use, and other duration buckets. The new
@@ -162,7 +126,7 @@ fn a_module_swap_restarts_the_counters_as_a_restart_would() {
         stop.store(false, Ordering::SeqCst);
         let _stop = StopOnDrop(&stop);
         std::thread::scope(|scope| {
-            scope.spawn(|| load(stack.listener, &job, seed, &ledger, &stop));
+            scope.spawn(|| steady(stack.listener, &job, seed, false, &ledger, &stop));
             std::thread::sleep(Duration::from_secs(1));
             stop.store(true, Ordering::SeqCst);
         });

@@ -111,6 +111,16 @@ impl Stack {
         (port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port as u16)))
     }
 
+    /// Envoy's resident memory (kB, `/proc`) and heap (bytes, admin `/memory`).
+    pub fn envoy_memory(&self) -> (u64, u64) {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.envoy.id())).unwrap_or_default();
+        let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.split_whitespace().next()?.parse().ok());
+        let heap = admin::get(self.admin, "/memory")
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["allocated"].as_str()?.parse().ok());
+        (rss.unwrap_or(0), heap.unwrap_or(0))
+    }
+
     /// The parsed `/stats/prometheus` page (the parse itself checks the format).
     pub fn scrape(&self) -> Exposition {
         admin::scrape(self.admin).unwrap_or_else(|e| panic!("scrape failed: {e}"))

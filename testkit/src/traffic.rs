@@ -1,12 +1,60 @@
-//! The traffic mix `make run` sends through Envoy: the converter's whole life cycle
-//! (uploads that succeed and fail for every reason, status polls, downloads ready and not),
-//! plus paths with ids in them and health checks, so every routemeter series has data.
+//! Traffic through Envoy: the mix `make run` sends (the converter's whole life cycle: uploads
+//! that succeed and fail for every reason, status polls, downloads ready and not, paths with
+//! ids, health checks), and the steady load of the reconfiguration and soak tests, every
+//! request in a ledger.
 
 use std::io;
 use std::net::SocketAddr;
 
-use crate::client::{self, Body, Request, Response};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::client::{self, Body, Connection, Request, Response};
 use crate::fault;
+use crate::ledger::{Entry, Ledger};
+use crate::rng::Rng;
+
+pub const UPLOAD: &str = "/api/v1/upload";
+pub const STATUS: &str = "/api/v1/status/{job_id}";
+pub const ITEMS: &str = "/api/v2/items/{id}";
+/// The ledger's route for paths of random words: their labels are the route cap's business.
+pub const ANY: &str = "*";
+
+/// Stops a load when dropped, also when an assertion fails mid-way (or a thread scope would
+/// wait for the load threads forever).
+pub struct StopOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Requests until `stop`, on a keep-alive connection and fresh ones: status polls of `job`,
+/// small uploads, paths with ids, health checks (excluded), and with `hostile` paths of
+/// random words (as many distinct paths as requests). Every request is in the ledger with the
+/// label routemeter must give it.
+pub fn steady(target: SocketAddr, job: &str, seed: u64, hostile: bool, ledger: &Ledger, stop: &AtomicBool) {
+    let mut rng = Rng::new(seed);
+    let mut conn = Connection::open(target).ok();
+    while !stop.load(Ordering::SeqCst) {
+        let (req, route) = match rng.below(if hostile { 5 } else { 4 }) {
+            0 => (Request::get(&format!("/api/v1/status/{job}")), STATUS),
+            1 => (Request::post("/api/v1/upload?filename=a.csv", Body::Sized(1 + rng.below(5_000))), UPLOAD),
+            2 => (Request::get(&format!("/api/v2/items/{}", rng.below(1_000_000))), ITEMS),
+            3 => (Request::get("/health"), ""),
+            _ => (Request::get(&format!("/{}/{}/{}", rng.word(6), rng.word(8), rng.word(4))), ANY),
+        };
+        let resp = match conn.as_mut().filter(|_| rng.below(2) == 0) {
+            Some(c) => c.send(&req),
+            None => client::send(target, &req),
+        };
+        let resp = resp.unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path));
+        match route {
+            "" => ledger.add_excluded(),
+            _ => ledger.add(Entry::new(if req.method == "GET" { "GET" } else { "POST" }, route, resp.status)),
+        }
+    }
+}
 
 /// Sends the mix to `target`, printing one line per request; returns (request, status).
 pub fn demo_mix(target: SocketAddr) -> io::Result<Vec<(String, u16)>> {
