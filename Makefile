@@ -63,7 +63,7 @@ test: deps wasm validate monitoring-tools ## unit, dual-host (native + wasm), en
 	cargo test --workspace
 
 soak: deps wasm ## 10 minutes of load through Envoy (two workers): memory flat after warm-up, every request counted once (make test runs 60 s)
-	SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release --test soak -- --nocapture
+	SOAK_SECONDS=$(SOAK_SECONDS) cargo test --test soak -- --nocapture
 
 SOAK_SECONDS ?= 600
 
