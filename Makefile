@@ -13,7 +13,7 @@ WASM_OPT := .tools/node_modules/.bin/wasm-opt
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int
 DEMO := target/release/routemeter-demo
 
-.PHONY: help deps wasm-target wasm demo cli slo validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
+.PHONY: help deps wasm-target wasm demo cli istio slo validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
 
 FUZZ_SECONDS ?= 600
 
@@ -49,6 +49,9 @@ demo: ## build the demo converter service and routemeter-kit (its traffic mix an
 
 cli: ## build the routemeter command (target/release/routemeter: `routemeter openapi FILE`, `routemeter slo FILE`)
 	cargo build --release -p routemeter-cli
+
+istio: ## regenerate the Istio artefacts from envoy/envoy.yaml (envoy/istio/: WasmPlugin, bootstrap override, pod annotations)
+	cargo run --release -q -p routemeter-cli -- istio envoy/envoy.yaml --out envoy/istio
 
 slo: ## regenerate the SLO rules and dashboard from envoy/envoy.yaml (monitoring/prometheus/slo-rules.yml, monitoring/grafana/slo.json)
 	cargo run --release -q -p routemeter-cli -- slo envoy/envoy.yaml --rules monitoring/prometheus/slo-rules.yml --dashboard monitoring/grafana/slo.json

@@ -107,24 +107,24 @@ fn readme_envoy_mode_snippet_has_the_default_bounds() {
 
 #[test]
 fn istio_artefacts_match_too() {
-    let json = read("envoy/istio/bootstrap-override.yaml");
-    for key in LabelKey::ALL {
-        let regex = key.tag_regex().replace('\\', "\\\\");
-        let spec = format!("\"tag_name\": \"{}\",", key.as_str());
-        assert!(json.contains(&spec), "{spec}");
-        assert!(json.contains(&format!("\"regex\": \"{regex}\"")), "{regex}");
-    }
+    let yaml = |file: &str| -> serde_json::Value { serde_yaml_ng::from_str(&read(file)).unwrap() };
+    let config = yaml("envoy/istio/bootstrap-override.yaml");
+    let custom: serde_json::Value =
+        serde_json::from_str(config["data"]["custom_bootstrap.json"].as_str().unwrap()).unwrap();
+    let tags = custom["stats_config"]["stats_tags"].as_array().unwrap();
+    let want: Vec<(String, String)> = LabelKey::ALL.iter().map(|k| (k.as_str().to_string(), k.tag_regex())).collect();
+    let got: Vec<(String, String)> = tags
+        .iter()
+        .map(|t| (t["tag_name"].as_str().unwrap().to_string(), t["regex"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(got, want);
     // Istio keeps only what proxyStatsMatcher includes: every metric, histogram parts too.
-    let proxy = read("envoy/istio/proxy-config.yaml");
-    let line = proxy.lines().map(str::trim).find(|l| l.starts_with("- \"wasmcustom")).unwrap();
-    for m in Metric::ALL {
-        assert!(
-            line.contains(&format!("|{}|", m.name()))
-                || line.contains(&format!("({}|", m.name()))
-                || line.contains(&format!("|{})", m.name())),
-            "{}",
-            m.name()
-        );
-    }
-    assert!(line.ends_with("(_bucket|_sum|_count)?\""), "{line}");
+    let proxy = yaml("envoy/istio/proxy-config.yaml");
+    let annotation = proxy["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"].as_str().unwrap();
+    let matcher: serde_json::Value = serde_yaml_ng::from_str(annotation).unwrap();
+    let regex = matcher["proxyStatsMatcher"]["inclusionRegexps"][0].as_str().unwrap();
+    let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    assert_eq!(regex, format!("wasmcustom\\..*({})(_bucket|_sum|_count)?", names.join("|")));
+    let re = regex::Regex::new(&format!("^{regex}$")).unwrap();
+    assert!(re.is_match("wasmcustom.route=.=/a;.;le=.=5;.;http_request_duration_milliseconds_bucket"));
 }

@@ -1,7 +1,19 @@
 //! The library behind the `routemeter` command: what its subcommands generate, so tests can
 //! check the output against the real tools (promtool, Prometheus).
 
+pub mod istio;
 pub mod slo;
+
+/// Every wasm filter configuration in a bootstrap (objects with a `vm_config` and a
+/// `configuration`).
+fn walk_wasm_filters<'a>(v: &'a Value, found: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(o) if o.contains_key("vm_config") && o.contains_key("configuration") => found.push(v),
+        Value::Object(o) => o.values().for_each(|c| walk_wasm_filters(c, found)),
+        Value::Array(a) => a.iter().for_each(|c| walk_wasm_filters(c, found)),
+        _ => {}
+    }
+}
 
 use routemeter::config::Config;
 use serde_json::Value;
@@ -12,15 +24,7 @@ use serde_json::Value;
 pub fn plugin_config(bytes: &[u8]) -> Result<Config, String> {
     let value: Value = serde_yaml_ng::from_slice(bytes).map_err(|e| e.to_string())?;
     let mut found = Vec::new();
-    fn walk<'a>(v: &'a Value, found: &mut Vec<&'a Value>) {
-        match v {
-            Value::Object(o) if o.contains_key("vm_config") && o.contains_key("configuration") => found.push(v),
-            Value::Object(o) => o.values().for_each(|c| walk(c, found)),
-            Value::Array(a) => a.iter().for_each(|c| walk(c, found)),
-            _ => {}
-        }
-    }
-    walk(&value, &mut found);
+    walk_wasm_filters(&value, &mut found);
     let text = match found.as_slice() {
         [] if value.get("static_resources").is_none() => return Config::from_json(bytes).map_err(|e| e.to_string()),
         [] => return Err("no wasm filter with a configuration in this bootstrap".into()),

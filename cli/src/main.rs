@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use routemeter::config::Config;
 use routemeter::openapi;
-use routemeter_cli::{plugin_config, slo};
+use routemeter_cli::{istio, plugin_config, slo};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -41,6 +41,15 @@ enum Command {
         /// templates it already has are not repeated, its other fields are kept.
         #[arg(long)]
         into: Option<PathBuf>,
+    },
+    /// The Istio artefacts (WasmPlugin, bootstrap override, pod annotations) for the routemeter
+    /// of an Envoy bootstrap.
+    Istio {
+        /// The Envoy bootstrap carrying routemeter (YAML or JSON).
+        file: PathBuf,
+        /// The folder to write wasmplugin.yaml, bootstrap-override.yaml, proxy-config.yaml to.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Prometheus rules (SLIs, burn-rate alerts) and a Grafana dashboard for the `slos` of a
     /// configuration.
@@ -67,8 +76,17 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Istio { file, out } = &cli.command {
+        return match istio_files(file, out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("routemeter: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match cli.command {
-        Command::Slo { .. } => return ExitCode::SUCCESS,
+        Command::Slo { .. } | Command::Istio { .. } => return ExitCode::SUCCESS,
         Command::Openapi { file, base_path, into } => read(&file).and_then(|doc| {
             let base = read_config(into.as_ref())?;
             convert(&doc, base_path.as_deref(), base)
@@ -87,6 +105,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn istio_files(file: &PathBuf, out: &std::path::Path) -> Result<(), String> {
+    let bootstrap: Value = serde_yaml_ng::from_slice(&read(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
+    for (name, text) in istio::artefacts(&bootstrap)? {
+        let path = out.join(name);
+        fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn slo_files(file: &PathBuf, rules: Option<&PathBuf>, dashboard: Option<&PathBuf>) -> Result<(), String> {

@@ -1,5 +1,6 @@
-//! `routemeter slo` against the real tool: the rules generated from the shipped configuration
-//! are committed and up to date, `promtool check rules` accepts them, and `promtool test
+//! What the `routemeter` command generates, against the real tools and the committed files:
+//! the Istio artefacts and the SLO rules generated from the shipped bootstrap are committed
+//! and up to date; for the SLO rules, `promtool check rules` accepts them, and `promtool test
 //! rules` proves every generated alert: it fires on a fast burn (page, and ticket), fires on a
 //! slow burn (ticket only), stays quiet within budget, and stays quiet when another route
 //! burns. The scenarios and what must fire are worked out here from the SRE workbook's
@@ -132,4 +133,14 @@ fn promtool_proves_every_generated_alert() {
     let out = promtool(&["test", "rules", file.to_str().unwrap()]).unwrap_or_else(|e| panic!("{e}\n{tests}"));
     assert!(out.contains("SUCCESS"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_committed_istio_artefacts_are_what_the_shipped_bootstrap_generates() {
+    let bootstrap: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(repo("envoy/envoy.yaml")).unwrap()).unwrap();
+    for (name, text) in routemeter_cli::istio::artefacts(&bootstrap).unwrap() {
+        let committed = std::fs::read_to_string(repo(&format!("envoy/istio/{name}"))).unwrap();
+        assert!(committed == text, "envoy/istio/{name} is stale: run `make istio`");
+    }
 }
