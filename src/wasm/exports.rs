@@ -154,7 +154,13 @@ pub extern "C" fn proxy_on_configure(root: u32, plugin_configuration_size: usize
             }
         };
         match vm.root(root) {
-            Some(known) => known.plugin = plugin,
+            // The same root context configured again: what the old plugin counted goes first.
+            Some(known) => {
+                if let Some(old) = &mut known.plugin {
+                    old.stop(&HostCalls);
+                }
+                known.plugin = plugin;
+            }
             None => vm.roots.push(Root { id: root, plugin, retired: false }),
         }
     });
