@@ -12,8 +12,11 @@ WASM_OPT := .tools/node_modules/.bin/wasm-opt
 # The features rustc's wasm32-unknown-unknown output uses; wasm-opt must be told.
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int
 DEMO := target/release/routemeter-demo
+# Test-only module for the crash tests: the filter plus a trap on request (Cargo feature
+# test-trap), built apart so it never replaces the shipped one.
+WASM_TRAP := target/routemeter-trap.wasm
 
-.PHONY: help deps wasm-target wasm demo cli istio slo validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
+.PHONY: help deps wasm-target wasm trap-wasm demo cli istio slo validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
 
 FUZZ_SECONDS ?= 600
 
@@ -44,6 +47,10 @@ $(WASM): $(WASM_BUILD) $(WASM_OPT) Makefile
 	$(WASM_OPT) -Oz --strip-debug --strip-producers $(WASM_FEATURES) $< -o $@.tmp
 	mv $@.tmp $@
 
+trap-wasm: wasm-target ## the test-only module the crash tests load (target/routemeter-trap.wasm; never shipped)
+	cargo build --release --target wasm32-unknown-unknown -p routemeter --features test-trap --target-dir target/test-trap
+	cp target/test-trap/wasm32-unknown-unknown/release/routemeter.wasm $(WASM_TRAP)
+
 demo: ## build the demo converter service and routemeter-kit (its traffic mix and per-route summary)
 	cargo build --release -p routemeter-demo -p routemeter-testkit
 
@@ -62,7 +69,7 @@ validate: deps wasm ## check every shipped Envoy config with `envoy --mode valid
 	    $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error; exit 1; }; \
 	  echo "valid: $$f"; done
 
-test: deps wasm validate monitoring-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager) tests
+test: deps wasm trap-wasm validate monitoring-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager) tests
 	cargo test --workspace
 
 soak: deps wasm ## 10 minutes of load through Envoy (two workers): memory flat after warm-up, every request counted once (make test runs 60 s)

@@ -57,6 +57,11 @@ pub enum CasWrite {
     Conflict,
 }
 
+/// The CAS that only creates: Envoy checks a non-zero CAS only against an existing key, and
+/// its CAS counter starts at 1 and counts writes, so writing a new key with CAS `u32::MAX`
+/// succeeds only while the key is still absent (proxy-wasm-cpp-host `SharedData::set`).
+pub const CREATE_ONLY: u32 = u32::MAX;
+
 /// Data shared by all VMs of the plugin (one per Envoy worker thread), with CAS versions.
 pub trait SharedStore {
     /// The value and its version (0 when the key does not exist yet).
@@ -68,3 +73,6 @@ pub trait SharedStore {
 /// Everything a stream needs; implemented for any type that has all three.
 pub trait Host: MetricsHost + StreamHost + SharedStore {}
 impl<T: MetricsHost + StreamHost + SharedStore> Host for T {}
+
+#[cfg(test)]
+pub mod memory;

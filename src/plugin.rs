@@ -6,6 +6,7 @@ use crate::config::{Config, ConfigError};
 use crate::host::{Host, MetricId, MetricsHost, SharedStore};
 use crate::latency::LatencyQuantiles;
 use crate::method::Method;
+use crate::metrics::handover::{self, Unpublished};
 use crate::metrics::{stat_name, Aggregates, Finished, Metric, SeriesLabels};
 use crate::openapi::source::{FetchOutcome, FetchRequest, OpenApiSource};
 use crate::outcome::OutcomeId;
@@ -32,6 +33,10 @@ pub struct Plugin {
     resolver: RouteResolver,
     outcome_labels: OutcomeLabels,
     aggregates: Aggregates,
+    /// Series this VM defined that the shared list (for a module update) does not have yet.
+    unpublished: Unpublished,
+    /// The version of the shared series list this VM last took over.
+    series_version: u32,
     /// `None` when no quantiles are configured.
     latency: Option<LatencyQuantiles>,
     flush_interval_ms: u64,
@@ -45,14 +50,20 @@ pub struct Plugin {
 /// (0 or 1). A rejected configuration is the caller's to log; it must not stop Envoy:
 /// Envoy 1.40 refuses the whole bootstrap when `on_configure` fails, whatever the failure
 /// policy, so the glue stays loaded as a pass-through and this gauge makes the state visible.
+///
+/// First it takes over every series earlier VMs of this `vm_id` defined ([`handover`]), so
+/// that a module update keeps them, whatever this configuration is.
 pub fn configure(bytes: &[u8], host: &(impl MetricsHost + SharedStore)) -> Result<Plugin, ConfigError> {
+    let series_version = handover::take_over(host, 0);
     let parsed = Config::from_json(bytes);
     let invalid = Metric::ConfigInvalid;
     if let Ok(id) = host.define_metric(invalid.kind(), &stat_name(invalid, &[])) {
         // On a gauge, record sets the value: 1 however many VMs report it.
         let _ = host.record_metric(id, u64::from(parsed.is_err()));
     }
-    Ok(Plugin::new(parsed?))
+    let mut plugin = Plugin::new(parsed?);
+    plugin.series_version = series_version;
+    Ok(plugin)
 }
 
 impl Plugin {
@@ -76,6 +87,8 @@ impl Plugin {
             resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, limits),
             outcome_labels: config.outcome_labels,
             aggregates: Aggregates::new(config.histograms, config.duration_buckets, config.size_buckets),
+            unpublished: Unpublished::default(),
+            series_version: 0,
             latency: config.latency.as_ref().map(LatencyQuantiles::new),
             flush_interval_ms: config.flush_interval_ms,
             openapi: config.openapi.map(OpenApiSource::new),
@@ -94,6 +107,7 @@ impl Plugin {
     /// whether the OpenAPI document is due (the glue makes the call).
     pub fn tick(&mut self, now_ns: Option<u64>, host: &impl Host) -> Option<FetchRequest> {
         self.flush(host);
+        self.series_version = handover::take_over(host, self.series_version);
         if let (Some(latency), Some(now)) = (&mut self.latency, now_ns) {
             let resolver = &self.resolver;
             latency.tick(
@@ -108,10 +122,17 @@ impl Plugin {
         self.openapi.as_mut()?.due(now_ns?)
     }
 
-    /// Hands everything counted since the last flush to Envoy's stats (also when the VM stops).
-    pub fn flush(&mut self, host: &impl MetricsHost) {
+    /// Hands everything counted since the last flush to Envoy's stats (also when the VM
+    /// stops), and lists the series it defined for the next module ([`handover`]).
+    pub fn flush(&mut self, host: &(impl MetricsHost + SharedStore)) {
         let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
-        self.aggregates.flush(&labels, host);
+        self.aggregates.flush(&labels, &self.unpublished.noting(host));
+        self.unpublished.publish(host);
+    }
+
+    /// Requests finished and the in-flight change not yet flushed ([`Aggregates::unflushed`]).
+    pub fn unflushed(&self) -> (u64, i64) {
+        self.aggregates.unflushed()
     }
 
     /// The VM stops (reconfiguration, shutdown): flush, and take its latency window out of
@@ -246,7 +267,8 @@ impl Plugin {
             request_bytes: req.request_bytes,
             response_bytes: req.response_bytes,
         };
-        self.aggregates.finished(&finished, &labels, host);
+        // Only `envoy` histograms define series here (their first sample).
+        self.aggregates.finished(&finished, &labels, &self.unpublished.noting(host));
 
         let Some(rule) = req.rule.and_then(|r| self.resolver.rule(r)) else { return };
         let Some(outcome) = rule.outcomes.classify(rule.kind, status) else { return };
@@ -258,7 +280,7 @@ impl Plugin {
         let upload = rule.kind == RouteKind::Upload;
         self.aggregates.outcome(req.route, metric, outcome);
         if upload {
-            self.aggregates.upload_size(req.route, req.request_bytes, &labels, host);
+            self.aggregates.upload_size(req.route, req.request_bytes, &labels, &self.unpublished.noting(host));
         }
     }
 

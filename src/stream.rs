@@ -76,6 +76,11 @@ impl StreamRecorder {
         plugin.finish(req, status, duration_ns, now, host);
     }
 
+    /// True while the request has raised the in-flight gauge and not brought it down.
+    pub fn holds_gauge(&self) -> bool {
+        matches!(&self.state, StreamState::Recording(req) if req.gauge_raised)
+    }
+
     /// True while a request has started and not finished.
     pub fn is_recording(&self) -> bool {
         matches!(self.state, StreamState::Recording(_))

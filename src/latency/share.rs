@@ -19,9 +19,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::host::{CasWrite, MetricId, MetricsHost, SharedStore};
+use crate::host::{CasWrite, MetricId, MetricsHost, SharedStore, CREATE_ONLY};
 use crate::metrics::{stat_name, Metric};
-use crate::route::shared::CREATE_ONLY;
 
 use super::codec::{decode_ids, decode_labels, decode_lease, encode_ids, encode_labels, encode_lease, Blob};
 use hdrhistogram::Histogram;

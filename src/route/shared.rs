@@ -15,14 +15,12 @@
 //! `SharedData::set`). Without shared data (another host, or a failing call), the VM learns
 //! on its own until the shared value can be read again.
 
-use crate::host::{CasWrite, SharedStore};
+use crate::host::{CasWrite, SharedStore, CREATE_ONLY};
 
 use super::learn::{decode, encode, Learned, Limits, NodeId, Promotions, Resolve};
 
 /// Shared-data key of the learned routes (the format is versioned inside the value too).
 pub const SHARED_KEY: &str = "routemeter.learned_routes.v1";
-/// The CAS that only creates: see the module docs.
-pub const CREATE_ONLY: u32 = u32::MAX;
 /// Compare-and-swap attempts before a request settles for `__other__` (it learns next time).
 const MAX_ATTEMPTS: usize = 16;
 

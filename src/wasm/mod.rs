@@ -21,3 +21,5 @@ mod exports;
 mod host_calls;
 #[cfg(target_arch = "wasm32")]
 mod logger;
+#[cfg(all(target_arch = "wasm32", feature = "test-trap"))]
+mod test_trap;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::client::{self, Body, Connection, Request, Response};
 use crate::fault;
+use crate::h2c::{self, H2Request};
 use crate::ledger::{Entry, Ledger};
 use crate::rng::Rng;
 
@@ -29,6 +30,25 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+/// One request of the steady mix: method, path, body bytes (uploads), the ledger's route
+/// (`""` for excluded health checks).
+fn pick(rng: &mut Rng, job: &str, hostile: bool) -> (&'static str, String, u64, &'static str) {
+    match rng.below(if hostile { 5 } else { 4 }) {
+        0 => ("GET", format!("/api/v1/status/{job}"), 0, STATUS),
+        1 => ("POST", "/api/v1/upload?filename=a.csv".to_string(), 1 + rng.below(5_000), UPLOAD),
+        2 => ("GET", format!("/api/v2/items/{}", rng.below(1_000_000)), 0, ITEMS),
+        3 => ("GET", "/health".to_string(), 0, ""),
+        _ => ("GET", format!("/{}/{}/{}", rng.word(6), rng.word(8), rng.word(4)), 0, ANY),
+    }
+}
+
+fn note(ledger: &Ledger, method: &'static str, route: &'static str, status: u16) {
+    match route {
+        "" => ledger.add_excluded(),
+        _ => ledger.add(Entry::new(method, route, status)),
+    }
+}
+
 /// Requests until `stop`, on a keep-alive connection and fresh ones: status polls of `job`,
 /// small uploads, paths with ids, health checks (excluded), and with `hostile` paths of
 /// random words (as many distinct paths as requests). Every request is in the ledger with the
@@ -37,21 +57,39 @@ pub fn steady(target: SocketAddr, job: &str, seed: u64, hostile: bool, ledger: &
     let mut rng = Rng::new(seed);
     let mut conn = Connection::open(target).ok();
     while !stop.load(Ordering::SeqCst) {
-        let (req, route) = match rng.below(if hostile { 5 } else { 4 }) {
-            0 => (Request::get(&format!("/api/v1/status/{job}")), STATUS),
-            1 => (Request::post("/api/v1/upload?filename=a.csv", Body::Sized(1 + rng.below(5_000))), UPLOAD),
-            2 => (Request::get(&format!("/api/v2/items/{}", rng.below(1_000_000))), ITEMS),
-            3 => (Request::get("/health"), ""),
-            _ => (Request::get(&format!("/{}/{}/{}", rng.word(6), rng.word(8), rng.word(4))), ANY),
+        let (method, path, body, route) = pick(&mut rng, job, hostile);
+        let req = match method {
+            "POST" => Request::post(&path, Body::Sized(body)),
+            _ => Request::get(&path),
         };
         let resp = match conn.as_mut().filter(|_| rng.below(2) == 0) {
             Some(c) => c.send(&req),
             None => client::send(target, &req),
         };
         let resp = resp.unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path));
-        match route {
-            "" => ledger.add_excluded(),
-            _ => ledger.add(Entry::new(if req.method == "GET" { "GET" } else { "POST" }, route, resp.status)),
+        note(ledger, method, route, resp.status);
+    }
+}
+
+/// The same mix over HTTP/2 (h2c, prior knowledge): batches of 16 concurrent streams, each
+/// batch on a new connection, until `stop`.
+pub fn steady_h2c(target: SocketAddr, job: &str, seed: u64, hostile: bool, ledger: &Ledger, stop: &AtomicBool) {
+    let mut rng = Rng::new(seed);
+    while !stop.load(Ordering::SeqCst) {
+        let batch: Vec<_> = (0..16).map(|_| pick(&mut rng, job, hostile)).collect();
+        let requests = batch
+            .iter()
+            .map(|(method, path, body, _)| H2Request {
+                method,
+                path: path.clone(),
+                chunks: if *body > 0 { vec![*body] } else { Vec::new() },
+                content_length: true,
+                reset_after: None,
+            })
+            .collect();
+        for (seen, (method, path, _, route)) in h2c::run(target, requests).into_iter().zip(&batch) {
+            assert!(seen.status != 0, "{method} {path}: no response over h2c");
+            note(ledger, method, route, seen.status);
         }
     }
 }

@@ -209,6 +209,22 @@ impl Aggregates {
     pub fn pending_routes(&self) -> usize {
         self.dirty.len()
     }
+
+    /// What the next flush would hand to Envoy: requests finished since the last flush (all
+    /// statuses), and the net change of the in-flight gauges. This is what a VM that dies
+    /// now takes with it (the crash tests read it from a test build).
+    pub fn unflushed(&self) -> (u64, i64) {
+        let mut requests = 0;
+        let mut in_progress = 0;
+        for route in &self.dirty {
+            let Some(r) = self.routes.get(route.index()) else { continue };
+            for s in r.by_method.iter().flatten() {
+                requests += s.requests.iter().map(|(_, c)| c.pending).sum::<u64>();
+                in_progress += s.in_progress.pending;
+            }
+        }
+        (requests, in_progress)
+    }
 }
 
 /// The series of a route, listed for the next flush.

@@ -173,3 +173,21 @@ fn envoy_mode_records_every_sample_into_an_envoy_histogram() {
     assert_eq!(stats.value("method=.=GET;.;route=.=/a;.;status=.=200;.;http_requests_total"), Some(2));
     assert!(stats.names.borrow().iter().all(|(_, n)| !n.ends_with("_bucket")));
 }
+
+#[test]
+fn unflushed_is_what_the_next_flush_hands_over() {
+    let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Exact));
+    assert_eq!(agg.unflushed(), (0, 0));
+    for route in [LabelId(0), LabelId(1), LabelId(0)] {
+        agg.started(route, Method::Get);
+    }
+    agg.finished(&finished(LabelId(0), 200, 1, 0), &Names, &stats);
+    agg.finished(&finished(LabelId(1), 503, 1, 0), &Names, &stats);
+    // Two finished (one per route), one still in flight.
+    assert_eq!(agg.unflushed(), (2, 1));
+    agg.flush(&Names, &stats);
+    assert_eq!(agg.unflushed(), (0, 0));
+    // The one in flight ends after the flush: its gauge change is unflushed, -1.
+    agg.finished(&finished(LabelId(0), 200, 1, 0), &Names, &stats);
+    assert_eq!(agg.unflushed(), (1, -1));
+}

@@ -1,0 +1,30 @@
+//! Test builds only (`--features test-trap`; `make trap-wasm` writes
+//! target/routemeter-trap.wasm, never the shipped module): a request carrying the header
+//! `x-routemeter-trap` makes the VM trap, as a bug in the filter would. Before trapping it
+//! logs exactly what the crash takes with it, so the crash tests assert the loss instead of
+//! estimating it:
+//! - `unflushed_requests`: requests finished since the last flush, never to reach Envoy;
+//! - `stuck_in_flight`: streams whose raised in-flight gauge already reached Envoy and whose
+//!   end never will (streams started since the last flush took their +1 with them).
+
+use super::{abi, header_map};
+
+pub const HEADER: &str = "x-routemeter-trap";
+
+/// Called at the start of request headers, before the stream is recorded.
+pub fn trap_if_asked<'a>(plugins: impl Iterator<Item = &'a crate::plugin::Plugin>, holding_gauge: usize) {
+    let asked = abi::request_headers().is_some_and(|map| header_map::find(&map, HEADER).is_some());
+    if !asked {
+        return;
+    }
+    let (mut requests, mut gauge) = (0, 0);
+    for plugin in plugins {
+        let (r, g) = plugin.unflushed();
+        requests += r;
+        gauge += g;
+    }
+    // Held now, minus the part of that whose +1 is still unflushed.
+    let stuck = holding_gauge as i64 - gauge;
+    log::error!("test-trap: failing the VM; unflushed_requests={requests} stuck_in_flight={stuck}");
+    core::arch::wasm32::unreachable()
+}
