@@ -13,12 +13,12 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use testkit::bootstrap::{demo_plugin_config, shipped_ecds_resource, wasm_path, Bootstrap};
+use testkit::bootstrap::{demo_plugin_config, shipped_ecds_resource, trap_wasm_path, wasm_path, Bootstrap};
 use testkit::client::{self, Body, Request};
 use testkit::ledger::{Entry, Ledger};
 use testkit::process::wait_until;
 use testkit::stack::{Stack, StackOptions};
-use testkit::traffic::{steady, steady_h2c, StopOnDrop, UPLOAD};
+use testkit::traffic::{steady, steady_h2c, StopOnDrop, ITEMS, UPLOAD};
 
 #[test]
 fn the_ecds_bootstrap_is_the_shipped_one_with_its_filter_discovered() {
@@ -62,7 +62,12 @@ fn reloads(stack: &Stack) -> u64 {
 }
 
 fn start() -> (Stack, String, Ledger) {
-    let stack = Stack::start(StackOptions { concurrency: 2, ecds: true, ..StackOptions::default() });
+    start_with(StackOptions::default())
+}
+
+/// Two workers, the filter from ECDS, and a job to poll (its upload is in the ledger).
+fn start_with(opts: StackOptions) -> (Stack, String, Ledger) {
+    let stack = Stack::start(StackOptions { concurrency: 2, ecds: true, ..opts });
     let up = client::send(stack.listener, &Request::post("/api/v1/upload?filename=a.csv", Body::Sized(10))).unwrap();
     let job = serde_json::from_str::<Value>(&up.text()).unwrap()["job_id"].as_str().unwrap().to_string();
     let ledger = Ledger::default();
@@ -155,6 +160,150 @@ fn a_module_swap_under_load_loses_and_double_counts_nothing() {
     under_load(&stack, &job, &ledger, || update(&stack, &wasm_path(), &config));
     reconcile(&stack, &ledger);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a crash took with it, as the test build logs it just before it traps (`wasm::test_trap`).
+#[derive(Debug)]
+struct Crash {
+    /// Envoy's thread id: the worker whose VM failed.
+    thread: String,
+    unflushed_requests: u64,
+    in_flight: u64,
+    /// Raises of the in-flight gauge from this VM that reached Envoy and whose lowering never
+    /// will: requests in flight that started before the last flush, and requests that
+    /// started before it and finished after it.
+    stuck_in_flight: u64,
+}
+
+impl Crash {
+    /// Requests the crash took out of the counts: finished and unflushed, in flight, and the
+    /// request that trapped.
+    fn lost(&self) -> u64 {
+        self.unflushed_requests + self.in_flight + 1
+    }
+}
+
+fn crashes(stack: &Stack) -> Vec<Crash> {
+    let log = stack.envoy_log();
+    let field = |line: &str, key: &str| -> u64 {
+        let at = line.find(&format!("{key}=")).unwrap_or_else(|| panic!("no {key} in {line}"));
+        line[at + key.len() + 1..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    log.lines()
+        .filter(|l| l.contains("test-trap: failing the VM;"))
+        .map(|l| Crash {
+            // "[time][thread][level]..."
+            thread: l.split("][").nth(1).unwrap().to_string(),
+            unflushed_requests: field(l, "unflushed_requests"),
+            in_flight: field(l, "in_flight"),
+            stuck_in_flight: field(l, "stuck_in_flight"),
+        })
+        .collect()
+}
+
+const TRAP: &str = "x-routemeter-trap";
+
+fn total(counts: &BTreeMap<Vec<String>, u64>) -> u64 {
+    counts.values().sum()
+}
+
+/// Waits for the counts to settle at `ledger` minus `lost` requests in all, then checks that
+/// no series counted more than the ledger, and that the in-flight gauges add up to `stuck`.
+fn reconcile_after_crash(stack: &Stack, ledger: &Ledger, lost: u64, stuck: u64) {
+    let want = ledger.requests();
+    let page = stack.scrape_until("counters to settle", |p| {
+        total(&p.counters("http_requests_total", &["method", "route", "status"])) + lost == total(&want)
+    });
+    let counted = page.counters("http_requests_total", &["method", "route", "status"]);
+    assert_eq!(total(&counted) + lost, total(&want), "{counted:?}\n{want:?}\n{}", stack.logs());
+    for (series, n) in &counted {
+        assert!(*n <= want.get(series).copied().unwrap_or(0), "{series:?} counted {n}, the ledger has {want:?}");
+    }
+    let durations = page.counters("http_request_duration_milliseconds_count", &["method", "route"]);
+    assert_eq!(total(&durations) + lost, total(&ledger.pairs()));
+    let gauges = page.counters("http_requests_in_progress", &["method", "route"]);
+    assert_eq!(total(&gauges), stuck, "{gauges:?}");
+}
+
+fn reload_successes(stack: &Stack) -> u64 {
+    stack.scrape().get("envoy_wasm_routemeter_vm_reload_success", &[]).unwrap_or(0.0) as u64
+}
+
+/// A VM that traps (a bug in the filter, made to happen by the test build) under steady load,
+/// with `FAIL_RELOAD`: Envoy answers the request it trapped in with a 503, starts a new VM on
+/// that worker for the next request, and the counters go on (the stats belong to the
+/// configuration, which the new VM shares). The crash loses exactly what the VM held: the
+/// requests it counted since its last flush, the ones in flight, the one that trapped; the
+/// in-flight gauges keep exactly the raises it had flushed and never lowered.
+#[test]
+fn a_vm_crash_under_fail_reload_loses_exactly_what_the_vm_held() {
+    let opts =
+        StackOptions { module: Some(trap_wasm_path()), failure_policy: Some("FAIL_RELOAD"), ..Default::default() };
+    let (stack, job, ledger) = start_with(opts);
+    let trapped = std::sync::Mutex::new(0);
+    under_load(&stack, &job, &ledger, || {
+        let resp = client::send(stack.listener, &Request::get("/api/v2/items/7").header(TRAP, "1")).unwrap();
+        ledger.add(Entry::new("GET", ITEMS, resp.status));
+        *trapped.lock().unwrap() = resp.status;
+    });
+    let crashes = crashes(&stack);
+    assert_eq!(crashes.len(), 1, "{crashes:?}");
+    let crash = &crashes[0];
+    eprintln!("{} requests; the crash: {crash:?}", ledger.entries().len());
+    assert_eq!(*trapped.lock().unwrap(), 503, "Envoy's answer to the request the VM failed in");
+    assert!(reload_successes(&stack) >= 1, "no VM was reloaded");
+    reconcile_after_crash(&stack, &ledger, crash.lost(), crash.stuck_in_flight);
+    // Traffic never failed otherwise: only the trapped request and those in flight on the
+    // failed VM may have had Envoy's 503.
+    let failed = ledger.entries().iter().filter(|e| e.status == 503).count() as u64;
+    assert!(failed >= 1 && failed <= 1 + crash.in_flight, "{failed} requests failed; {crash:?}");
+}
+
+/// With `FAIL_OPEN` a VM that traps stays failed: its worker passes requests unrecorded (and
+/// never fails them) until the next configuration or module update starts a new VM. Traffic
+/// is stopped around the crashes and the update so that the test knows exactly which
+/// requests no VM saw: both workers' VMs are made to fail, then load runs blind, then a
+/// configuration update brings recording back.
+#[test]
+fn a_vm_crash_under_fail_open_stops_recording_until_the_next_update() {
+    let opts = StackOptions { module: Some(trap_wasm_path()), failure_policy: Some("FAIL_OPEN"), ..Default::default() };
+    let (stack, job, ledger) = start_with(opts);
+    under_load(&stack, &job, &ledger, || {});
+    let blind = Ledger::default();
+    for i in 0..100 {
+        if crashes(&stack).len() == 2 {
+            break;
+        }
+        // A fresh connection each time: a worker is picked anew.
+        let resp =
+            client::send(stack.listener, &Request::get(&format!("/api/v2/items/{i}")).header(TRAP, "1")).unwrap();
+        blind.add(Entry::new("GET", ITEMS, resp.status));
+    }
+    let crashes = crashes(&stack);
+    assert_eq!(crashes.len(), 2, "{crashes:?}");
+    assert_ne!(crashes[0].thread, crashes[1].thread, "both workers");
+    assert!(crashes.iter().all(|c| c.in_flight == 0), "traffic was stopped: {crashes:?}");
+    let lost: u64 = crashes.iter().map(|c| c.unflushed_requests).sum();
+    let stuck: u64 = crashes.iter().map(|c| c.stuck_in_flight).sum();
+    reconcile_after_crash(&stack, &ledger, lost, stuck);
+    let frozen = stack.scrape().counters("http_requests_total", &["method", "route", "status"]);
+    // Blind: both VMs failed, every request passes and none is recorded.
+    under_load(&stack, &job, &blind, || {});
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stack.scrape().counters("http_requests_total", &["method", "route", "status"]), frozen);
+    let failed: Vec<_> = blind.entries().into_iter().filter(|e| e.status >= 500).collect();
+    assert_eq!(failed.len(), 2, "only the two trapped requests failed: {failed:?}");
+    // A configuration update starts new VMs: recording resumes where the counters were.
+    let mut config = demo_plugin_config(true);
+    config["duration_buckets_ms"] = json!([1, 5, 50, 500, 5000]);
+    update(&stack, &trap_wasm_path(), &config);
+    let after = Ledger::default();
+    under_load(&stack, &job, &after, || {});
+    for e in after.entries() {
+        ledger.add(e);
+    }
+    reconcile_after_crash(&stack, &ledger, lost, stuck);
+    eprintln!("{} recorded, {} blind; the crashes: {crashes:?}", ledger.entries().len(), blind.entries().len());
 }
 
 /// Istio's `WasmPlugin` carries the shipped plugin configuration, all but the OpenAPI source

@@ -4,8 +4,12 @@
 //! logs exactly what the crash takes with it, so the crash tests assert the loss instead of
 //! estimating it:
 //! - `unflushed_requests`: requests finished since the last flush, never to reach Envoy;
-//! - `stuck_in_flight`: streams whose raised in-flight gauge already reached Envoy and whose
-//!   end never will (streams started since the last flush took their +1 with them).
+//! - `in_flight`: requests started and not finished, never to be counted by anyone;
+//! - `stuck_in_flight`: raises of the in-flight gauge that reached Envoy and whose lowering
+//!   never will: requests in flight that started before the last flush, and requests that
+//!   started before it and finished after it (their -1 was waiting for the next flush).
+//!
+//! The request that traps is not recorded either.
 
 use super::{abi, header_map};
 
@@ -23,8 +27,11 @@ pub fn trap_if_asked<'a>(plugins: impl Iterator<Item = &'a crate::plugin::Plugin
         requests += r;
         gauge += g;
     }
-    // Held now, minus the part of that whose +1 is still unflushed.
+    // Envoy has this VM's flushed raises minus its flushed lowerings: what the streams hold
+    // now, minus the net change still waiting for a flush.
     let stuck = holding_gauge as i64 - gauge;
-    log::error!("test-trap: failing the VM; unflushed_requests={requests} stuck_in_flight={stuck}");
+    log::error!(
+        "test-trap: failing the VM; unflushed_requests={requests} in_flight={holding_gauge} stuck_in_flight={stuck}"
+    );
     core::arch::wasm32::unreachable()
 }

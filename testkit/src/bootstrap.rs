@@ -38,8 +38,17 @@ pub fn wasm_path() -> PathBuf {
     shipped
 }
 
-/// The demo's plugin configuration as shipped in `envoy/envoy.yaml`. `with_openapi: false`
-/// leaves out the OpenAPI source, for hosts with no demo cluster to fetch it from.
+/// The test-only module of the crash tests (`make trap-wasm`): the filter, and a trap on a
+/// request with the header `x-routemeter-trap`. Refuses one older than the shipped module.
+pub fn trap_wasm_path() -> PathBuf {
+    let path = repo_root().join("target/routemeter-trap.wasm");
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(&path), modified(&wasm_path())) {
+        (Some(trap), Some(shipped)) if trap >= shipped => path,
+        _ => panic!("{} is missing or older than the filter: run `make trap-wasm` (make test does)", path.display()),
+    }
+}
+
 fn read_yaml(file: &str) -> Value {
     let path = repo_root().join(file);
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -51,11 +60,15 @@ pub fn shipped_ecds_resource() -> Value {
     read_yaml("envoy/ecds/routemeter.yaml")
 }
 
-/// Writes the ECDS resource with this module and plugin configuration into `dir`, the way a
-/// control plane's update must arrive for a watched directory: a new file moved in at once.
-pub fn write_ecds_resource(dir: &Path, module: &Path, plugin_config: &str) {
+/// Writes the ECDS resource with this module, plugin configuration and failure policy (the
+/// shipped one when `None`) into `dir`, the way a control plane's update must arrive for a
+/// watched directory: a new file moved in at once.
+pub fn write_ecds_resource(dir: &Path, module: &Path, plugin_config: &str, failure_policy: Option<&str>) {
     let mut resource = shipped_ecds_resource();
     let config = &mut resource["resources"][0]["typed_config"]["config"];
+    if let Some(policy) = failure_policy {
+        config["failure_policy"] = json!(policy);
+    }
     config["vm_config"]["code"]["local"]["filename"] = json!(module);
     config["configuration"]["value"] = json!(plugin_config);
     fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -64,6 +77,8 @@ pub fn write_ecds_resource(dir: &Path, module: &Path, plugin_config: &str) {
     fs::rename(&tmp, dir.join("routemeter.yaml")).expect("move the resource in");
 }
 
+/// The demo's plugin configuration as shipped in `envoy/envoy.yaml`. `with_openapi: false`
+/// leaves out the OpenAPI source, for hosts with no demo cluster to fetch it from.
 pub fn demo_plugin_config(with_openapi: bool) -> Value {
     let mut config = Bootstrap::shipped().plugin_config();
     if !with_openapi {

@@ -31,6 +31,10 @@ pub struct StackOptions {
     pub dog_statsd: Option<SocketAddr>,
     /// The ECDS bootstrap (`envoy/envoy-ecds.yaml`); [`Stack::reconfigure`] sends updates.
     pub ecds: bool,
+    /// ECDS only: the module to start with (the shipped one when `None`).
+    pub module: Option<PathBuf>,
+    /// ECDS only: the failure policy of every resource sent (the shipped one when `None`).
+    pub failure_policy: Option<&'static str>,
 }
 
 impl Default for StackOptions {
@@ -42,6 +46,8 @@ impl Default for StackOptions {
             refused_route: false,
             dog_statsd: None,
             ecds: false,
+            module: None,
+            failure_policy: None,
         }
     }
 }
@@ -53,6 +59,7 @@ pub struct Stack {
     pub listener: SocketAddr,
     pub admin: SocketAddr,
     dir: PathBuf,
+    failure_policy: Option<&'static str>,
 }
 
 impl Stack {
@@ -64,7 +71,8 @@ impl Stack {
         fs::create_dir_all(&dir).expect("temp dir");
         let mut bootstrap = if opts.ecds {
             let config = opts.plugin_config.clone().unwrap_or_else(|| demo_plugin_config(true).to_string());
-            write_ecds_resource(&dir.join("ecds"), &wasm_path(), &config);
+            let module = opts.module.clone().unwrap_or_else(wasm_path);
+            write_ecds_resource(&dir.join("ecds"), &module, &config, opts.failure_policy);
             Bootstrap::for_test_ecds(demo.addr, &dir.join("ecds"))
         } else {
             Bootstrap::for_test(demo.addr)
@@ -87,7 +95,8 @@ impl Stack {
         // stderr, not --log-path: Envoy flushes a log file only every 10 s.
         let envoy = Proc::spawn(&mut cmd, &dir.join("envoy.log")).expect("spawn envoy");
         let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
-        let mut stack = Stack { envoy, demo, listener: unbound, admin: unbound, dir };
+        let mut stack =
+            Stack { envoy, demo, listener: unbound, admin: unbound, dir, failure_policy: opts.failure_policy };
         let ready = wait_until(Duration::from_secs(60), || {
             if let Some(status) = stack.envoy.exited() {
                 panic!("envoy exited during start-up with {status}\n{}", stack.logs());
@@ -146,7 +155,7 @@ impl Stack {
 
     /// An ECDS update (an `ecds` stack only): this module and plugin configuration.
     pub fn reconfigure(&self, module: &std::path::Path, plugin_config: &str) {
-        write_ecds_resource(&self.dir.join("ecds"), module, plugin_config);
+        write_ecds_resource(&self.dir.join("ecds"), module, plugin_config, self.failure_policy);
     }
 
     pub fn logs(&self) -> String {
