@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use crate::prom::Exposition;
+use crate::traffic::ANY;
+
 /// One request as the client saw it: the method and route labels routemeter must give it,
 /// the status (0: no response), body bytes each way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,5 +81,34 @@ impl Ledger {
     /// Entries with this method and route.
     pub fn select(&self, method: &str, route: &str) -> Vec<Entry> {
         self.entries().into_iter().filter(|e| e.method == method && e.route == route).collect()
+    }
+
+    /// Whether `page` shows exactly this ledger: every series of a known route equal (requests
+    /// by status, duration histogram counts), requests to random paths ([`ANY`]) all there in
+    /// total under whatever labels the route cap gave them, and no request in flight. The
+    /// error says what differs.
+    pub fn check(&self, page: &Exposition) -> Result<(), String> {
+        let known = |e: &Entry| e.route != ANY;
+        let random = self.entries().iter().filter(|e| !known(e)).count() as u64;
+        let by_status = |e: &Entry| vec![e.method.to_string(), e.route.to_string(), e.status.to_string()];
+        let by_route = |e: &Entry| vec![e.method.to_string(), e.route.to_string()];
+        let checks = [
+            ("http_requests_total", &["method", "route", "status"][..], self.tally(known, by_status)),
+            ("http_request_duration_milliseconds_count", &["method", "route"][..], self.tally(known, by_route)),
+        ];
+        for (metric, keys, want) in checks {
+            let counted = page.counters(metric, keys);
+            if let Some((series, n)) = want.iter().find(|(k, n)| counted.get(*k) != Some(n)) {
+                return Err(format!("{metric} {series:?}: the ledger has {n}, the page {:?}", counted.get(series)));
+            }
+            let (all, expected) = (counted.values().sum::<u64>(), want.values().sum::<u64>() + random);
+            if all != expected {
+                return Err(format!("{metric}: {all} in all, the ledger has {expected} ({random} to random paths)"));
+            }
+        }
+        match page.series("http_requests_in_progress").find(|s| s.value != 0.0) {
+            Some(s) => Err(format!("in flight after the load: {s:?}")),
+            None => Ok(()),
+        }
     }
 }
