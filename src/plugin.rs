@@ -127,7 +127,7 @@ impl Plugin {
     pub fn flush(&mut self, host: &(impl MetricsHost + SharedStore)) {
         let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
         self.aggregates.flush(&labels, &self.unpublished.noting(host));
-        self.unpublished.publish(host);
+        self.series_version = self.unpublished.publish(host, self.series_version);
     }
 
     /// Requests finished and the in-flight change not yet flushed ([`Aggregates::unflushed`]).

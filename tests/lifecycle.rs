@@ -307,6 +307,29 @@ fn metric_ids_are_defined_once_per_series(host) {
     assert_eq!(envoy.define_calls(), after_first);
 }
 
+/// A module update starts VMs in a new configuration; Envoy keeps only the stats some
+/// configuration holds. So every series a flush defines is listed in shared data, and a VM
+/// being configured defines every listed series before anything else (`metrics::handover`).
+fn a_new_vm_first_defines_every_series_the_others_listed(host) {
+    let envoy = host.envoy();
+    let old = host.vm(&demo()).unwrap();
+    for (method, path, status) in [("GET", "/api/v1/status/1", 200), ("POST", "/api/v1/upload", 201)] {
+        let mut s = old.request(method, path);
+        s.respond(status, 10);
+        s.complete();
+    }
+    old.tick();
+    let listed = String::from_utf8(envoy.shared_data("routemeter.series.v1").unwrap()).unwrap();
+    // Each request: requests{status}, in-flight, duration (15 bounds, +Inf, sum, count), two
+    // sizes (11 + 3 each); the upload also uploads_total{outcome} and its file size (11 + 3).
+    assert_eq!(listed.lines().count(), 48 + 48 + 1 + 14);
+    assert!(listed.lines().all(|l| l.starts_with("c ") || l.starts_with("g ")), "{listed}");
+    let before = envoy.define_calls();
+    let _new = host.vm(&demo()).unwrap();
+    // The configuration gauge, then every listed series.
+    assert_eq!(envoy.define_calls() - before, 1 + 111);
+}
+
 fn route_name_label_when_configured(host) {
     let envoy = host.envoy();
     let vm = host.vm(r#"{"use_route_name": true, "routes": [{"template": "/api/v1/status/{id}"}]}"#).unwrap();

@@ -78,17 +78,16 @@ impl Unpublished {
     }
 
     /// Adds what is waiting to the shared list (compare-and-swap). What could not be written
-    /// waits for the next call.
-    pub fn publish(&self, store: &impl SharedStore) {
+    /// waits for the next call. `known` is the list version this VM has taken over; the
+    /// result is the version it has taken over now: the one it wrote, when nobody else had
+    /// added anything since `known` (its own series need no second definition).
+    pub fn publish(&self, store: &impl SharedStore, known: u32) -> u32 {
         let mut waiting = self.0.borrow_mut();
         if waiting.is_empty() {
-            return;
+            return known;
         }
         for _ in 0..MAX_ATTEMPTS {
-            let (value, cas) = match store.get_shared(SHARED_KEY) {
-                Ok(read) => read,
-                Err(HostError(_)) => return,
-            };
+            let Ok((value, cas)) = store.get_shared(SHARED_KEY) else { return known };
             let old = value.unwrap_or_default();
             let old_text = String::from_utf8_lossy(&old);
             let listed: HashSet<&str> = old_text.lines().collect();
@@ -102,18 +101,25 @@ impl Unpublished {
             }
             if text.len() == old.len() {
                 waiting.clear();
-                return;
+                return known;
             }
-            let cas = if cas == 0 { CREATE_ONLY } else { cas };
-            match store.set_shared(SHARED_KEY, text.as_bytes(), cas) {
+            match store.set_shared(SHARED_KEY, text.as_bytes(), if cas == 0 { CREATE_ONLY } else { cas }) {
                 Ok(CasWrite::Stored) => {
                     waiting.clear();
-                    return;
+                    if cas != known {
+                        return known;
+                    }
+                    // Envoy does not say which version a write made: read it back.
+                    return match store.get_shared(SHARED_KEY) {
+                        Ok((Some(now), version)) if now == text.as_bytes() => version,
+                        _ => known,
+                    };
                 }
                 Ok(CasWrite::Conflict) => continue,
-                Err(_) => return,
+                Err(_) => return known,
             }
         }
+        known
     }
 
     pub fn len(&self) -> usize {

@@ -12,7 +12,7 @@ fn vm_defines(store: &Memory, names: &[(MetricKind, &str)]) -> Unpublished {
     for (kind, name) in names {
         host.define_metric(*kind, name).unwrap();
     }
-    unpublished.publish(store);
+    unpublished.publish(store, 0);
     unpublished
 }
 
@@ -63,9 +63,9 @@ fn a_lost_race_is_retried_and_an_unavailable_store_keeps_the_series_waiting() {
     store.unavailable.set(false);
     // Always losing: still waiting after the attempts, published when a write gets through.
     store.conflicts.set(MAX_ATTEMPTS);
-    waiting.publish(&store);
+    waiting.publish(&store, 0);
     assert_eq!(waiting.len(), 1);
-    waiting.publish(&store);
+    waiting.publish(&store, 0);
     assert!(waiting.is_empty());
     assert_eq!(store.get_shared(SHARED_KEY).unwrap().0.unwrap(), format!("c {}\ng {}\n", A.1, B.1).as_bytes());
 }
@@ -79,4 +79,23 @@ fn the_list_stops_growing_at_its_bound() {
     vm_defines(&store, &[(MetricKind::Counter, &first), (MetricKind::Counter, &second)]);
     let listed = store.get_shared(SHARED_KEY).unwrap().0.unwrap();
     assert_eq!(listed, format!("c {first}\n").as_bytes());
+}
+
+#[test]
+fn a_vm_that_wrote_the_latest_list_need_not_take_it_over_again() {
+    let store = Memory::default();
+    let mine = Unpublished::default();
+    mine.noting(&store).define_metric(A.0, A.1).unwrap();
+    let version = mine.publish(&store, take_over(&store, 0));
+    store.defined.borrow_mut().clear();
+    assert_eq!(take_over(&store, version), version);
+    assert!(store.defined.borrow().is_empty());
+    // Another VM added a series in between: this VM's next write leaves it to take over.
+    vm_defines(&store, &[B]);
+    mine.noting(&store).define_metric(C.0, C.1).unwrap();
+    let after = mine.publish(&store, version);
+    assert_eq!(after, version);
+    store.defined.borrow_mut().clear();
+    take_over(&store, after);
+    assert_eq!(*store.defined.borrow(), series(&[A, B, C]));
 }
