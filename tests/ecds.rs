@@ -79,6 +79,9 @@ fn start_with(opts: StackOptions) -> (Stack, String, Ledger) {
 /// Waits until the page agrees with the ledger, then checks it exactly
 /// ([`Ledger::check`]), and that the route cap held across the change.
 fn reconcile(stack: &Stack, ledger: &Ledger) {
+    // The demo answers this mix with 200, 201 and 404 only: a 5xx is Envoy failing a request.
+    let failed: Vec<_> = ledger.entries().into_iter().filter(|e| e.status >= 500).collect();
+    assert!(failed.is_empty(), "requests failed: {failed:?}");
     let page = stack.scrape_until("counters to match the ledger", |p| ledger.check(p).is_ok());
     ledger.check(&page).unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
     assert!(page.series("http_requests_in_progress").count() > 0);
