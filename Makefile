@@ -88,6 +88,7 @@ lint: ## formatting (rustfmt.toml), clippy with every warning denied (the manife
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-unknown-unknown -p routemeter -p empty-filter -p probe-filter -- -D warnings
+	cargo clippy --release --target wasm32-unknown-unknown -p routemeter --features test-trap --target-dir target/test-trap -- -D warnings
 
 run: deps wasm demo ## build, start the demo service and Envoy, send traffic, print the metrics; Ctrl-C stops
 	scripts/run.sh
