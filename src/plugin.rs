@@ -35,8 +35,8 @@ pub struct Plugin {
     aggregates: Aggregates,
     /// Series this VM defined that the shared list (for a module update) does not have yet.
     unpublished: Unpublished,
-    /// The version of the shared series list this VM last took over.
-    series_version: u32,
+    /// How much of the shared series list (bytes) this VM has taken over.
+    series_taken: usize,
     /// `None` when no quantiles are configured.
     latency: Option<LatencyQuantiles>,
     flush_interval_ms: u64,
@@ -51,10 +51,16 @@ pub struct Plugin {
 /// Envoy 1.40 refuses the whole bootstrap when `on_configure` fails, whatever the failure
 /// policy, so the glue stays loaded as a pass-through and this gauge makes the state visible.
 ///
-/// First it takes over every series earlier VMs of this `vm_id` defined ([`handover`]), so
-/// that a module update keeps them, whatever this configuration is.
-pub fn configure(bytes: &[u8], host: &(impl MetricsHost + SharedStore)) -> Result<Plugin, ConfigError> {
-    let series_version = handover::take_over(host, 0);
+/// First it takes over the series VMs of this `vm_id` listed ([`handover`]), so that a
+/// module update keeps them, whatever this configuration is: all of them in a new VM
+/// (`series_taken` 0), what was added since in a VM configured again (the count of its
+/// current configuration, [`Plugin::series_taken`]).
+pub fn configure(
+    bytes: &[u8],
+    series_taken: usize,
+    host: &(impl MetricsHost + SharedStore),
+) -> Result<Plugin, ConfigError> {
+    let series_taken = handover::take_over(host, series_taken);
     let parsed = Config::from_json(bytes);
     let invalid = Metric::ConfigInvalid;
     if let Ok(id) = host.define_metric(invalid.kind(), &stat_name(invalid, &[])) {
@@ -62,7 +68,7 @@ pub fn configure(bytes: &[u8], host: &(impl MetricsHost + SharedStore)) -> Resul
         let _ = host.record_metric(id, u64::from(parsed.is_err()));
     }
     let mut plugin = Plugin::new(parsed?);
-    plugin.series_version = series_version;
+    plugin.series_taken = series_taken;
     Ok(plugin)
 }
 
@@ -88,7 +94,7 @@ impl Plugin {
             outcome_labels: config.outcome_labels,
             aggregates: Aggregates::new(config.histograms, config.duration_buckets, config.size_buckets),
             unpublished: Unpublished::default(),
-            series_version: 0,
+            series_taken: 0,
             latency: config.latency.as_ref().map(LatencyQuantiles::new),
             flush_interval_ms: config.flush_interval_ms,
             openapi: config.openapi.map(OpenApiSource::new),
@@ -107,7 +113,7 @@ impl Plugin {
     /// whether the OpenAPI document is due (the glue makes the call).
     pub fn tick(&mut self, now_ns: Option<u64>, host: &impl Host) -> Option<FetchRequest> {
         self.flush(host);
-        self.series_version = handover::take_over(host, self.series_version);
+        self.series_taken = handover::take_over(host, self.series_taken);
         if let (Some(latency), Some(now)) = (&mut self.latency, now_ns) {
             let resolver = &self.resolver;
             latency.tick(
@@ -127,7 +133,12 @@ impl Plugin {
     pub fn flush(&mut self, host: &(impl MetricsHost + SharedStore)) {
         let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
         self.aggregates.flush(&labels, &self.unpublished.noting(host));
-        self.series_version = self.unpublished.publish(host, self.series_version);
+        self.series_taken = self.unpublished.publish(host, self.series_taken);
+    }
+
+    /// How much of the shared series list this VM has taken over ([`handover::take_over`]).
+    pub fn series_taken(&self) -> usize {
+        self.series_taken
     }
 
     /// Requests finished and the in-flight change not yet flushed ([`Aggregates::unflushed`]).
@@ -148,7 +159,7 @@ impl Plugin {
     pub fn openapi_dispatch_failed(&mut self, now_ns: u64, host: &impl MetricsHost) {
         if let Some(source) = &mut self.openapi {
             let outcome = source.dispatch_failed(now_ns);
-            self.openapi_outcome(outcome, host);
+            self.openapi_outcome_noted(outcome, host);
         }
     }
 
@@ -164,8 +175,15 @@ impl Plugin {
     ) {
         if let Some(source) = &mut self.openapi {
             let outcome = source.on_response(now_ns, status, body_size, body);
-            self.openapi_outcome(outcome, host);
+            self.openapi_outcome_noted(outcome, host);
         }
+    }
+
+    /// [`Plugin::openapi_outcome`], its new series listed for the next module.
+    fn openapi_outcome_noted(&mut self, outcome: FetchOutcome, host: &impl MetricsHost) {
+        let unpublished = std::mem::take(&mut self.unpublished);
+        self.openapi_outcome(outcome, &unpublished.noting(host));
+        self.unpublished = unpublished;
     }
 
     fn openapi_outcome(&mut self, outcome: FetchOutcome, host: &impl MetricsHost) {

@@ -325,9 +325,19 @@ fn a_new_vm_first_defines_every_series_the_others_listed(host) {
     assert_eq!(listed.lines().count(), 48 + 48 + 1 + 14);
     assert!(listed.lines().all(|l| l.starts_with("c ") || l.starts_with("g ")), "{listed}");
     let before = envoy.define_calls();
-    let _new = host.vm(&demo()).unwrap();
-    // The configuration gauge, then every listed series.
-    assert_eq!(envoy.define_calls() - before, 1 + 111);
+    let new = host.vm(&demo()).unwrap();
+    // Every listed series, then the configuration gauge.
+    assert_eq!(envoy.define_calls() - before, 111 + 1);
+    // A series added later is taken over alone, not with the whole list again (each
+    // definition costs Envoy a metric id for the life of the VM).
+    let before = envoy.define_calls();
+    let mut s = old.request("GET", "/api/v1/status/2");
+    s.respond(404, 10);
+    s.complete();
+    old.tick();
+    new.tick();
+    // The old VM defines requests{404}; the new one takes it over.
+    assert_eq!(envoy.define_calls() - before, 2);
 }
 
 fn route_name_label_when_configured(host) {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use testkit::client::{self, Body, Request};
 use testkit::ledger::{Entry, Ledger};
 use testkit::stack::{Stack, StackOptions};
-use testkit::traffic::{steady, StopOnDrop, ANY, UPLOAD};
+use testkit::traffic::{steady, Steady, StopOnDrop, ANY, UPLOAD};
 
 /// Growth allowed after the warm-up: allocator noise, not a leak (a leak of one small
 /// allocation per request would be tens of MB over a minute at these rates).
@@ -35,7 +35,7 @@ fn memory_stays_flat_and_every_request_is_counted_once() {
         let _stop = StopOnDrop(&stop);
         for seed in 1..=4 {
             let (ledger, stop, job, target) = (&ledger, &stop, job.as_str(), stack.listener);
-            scope.spawn(move || steady(target, job, seed, true, ledger, stop));
+            scope.spawn(move || steady(Steady { hostile: true, ..Steady::new(target, job, seed) }, ledger, stop));
         }
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(seconds) {

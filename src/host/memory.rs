@@ -12,6 +12,8 @@ pub struct Memory {
     writes: Cell<u32>,
     /// Every series defined, in order, once each.
     pub defined: RefCell<Vec<(MetricKind, String)>>,
+    /// `define_metric` calls (each costs Envoy a metric id for the life of the VM).
+    pub define_calls: Cell<usize>,
     /// The next this many writes lose a race.
     pub conflicts: Cell<usize>,
     /// Every shared-data call fails while set.
@@ -19,7 +21,8 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Another VM of the same `vm_id`: these shared data, its own stats.
+    /// Another VM of the same `vm_id`, as it finds the shared data now (a copy: later writes
+    /// are not shared), with its own stats.
     pub fn another_vm(&self) -> Memory {
         let vm = Memory::default();
         *vm.shared.borrow_mut() = self.shared.borrow().clone();
@@ -54,6 +57,7 @@ impl SharedStore for Memory {
 
 impl MetricsHost for Memory {
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError> {
+        self.define_calls.set(self.define_calls.get() + 1);
         let mut defined = self.defined.borrow_mut();
         let i = match defined.iter().position(|(_, n)| n == name) {
             Some(i) => i,

@@ -7,8 +7,10 @@
 //! update starts new VMs in a new configuration: without help, every routemeter series went
 //! with the old VMs, and with them what they flushed on their way out.
 //!
-//! So every series a VM defines is listed in shared data, which lives as long as any VM of
-//! the `vm_id` does, and a VM being configured first defines every listed series. Envoy
+//! So every series of the request metrics (and the OpenAPI fetch counter) a VM defines is
+//! listed in shared data, which lives as long as any VM of the `vm_id` does, and a VM being
+//! configured first defines every listed series. (Gauges set whole, like the latency
+//! quantiles, are not listed: the new VMs set them again.) Envoy
 //! configures a new module once on the main thread (its "canary") while it builds the new
 //! configuration, before it lets the old one go: from then on the new configuration holds
 //! every series, the old VMs' last flushes land in them, and the counters never go back.
@@ -48,23 +50,28 @@ fn parse(line: &str) -> Option<(MetricKind, &str)> {
     (!name.is_empty()).then_some((kind, name))
 }
 
-/// Defines every listed series in this VM, so that its configuration holds them, unless the
-/// list is still at `version` (what the last call saw; 0 takes over whatever is listed).
-/// Returns the list's version. Unreadable lines are skipped; a host failure leaves that
-/// series alone.
+/// Defines the listed series this VM has not taken over yet, so that its configuration holds
+/// them: the list only grows at its end, and `taken` is how many of its bytes this VM has
+/// taken over (0: none). Returns the new count. A list shorter than `taken`, or one that does
+/// not break there between two lines, was written anew: all of it is taken over.
 ///
-/// Configuring takes over once; every tick takes over again when the list changed, so that
-/// series the old VMs define while they drain are held too. (A series the old VMs define for
-/// the first time in their very last flush, as their configuration goes, still goes with it.)
-pub fn take_over(host: &(impl MetricsHost + SharedStore), version: u32) -> u32 {
-    let Ok((Some(bytes), now)) = host.get_shared(SHARED_KEY) else { return version };
-    if now == version && version != 0 {
-        return version;
-    }
-    for (kind, name) in String::from_utf8_lossy(&bytes).lines().filter_map(parse) {
+/// Each definition costs Envoy a little memory for as long as the VM lives (a metric id), so
+/// a series is defined at most twice per VM: when it first counts something, and here.
+/// Configuring takes over once; every tick takes over what was added since, so that series
+/// the old VMs define while they drain are held too. (A series the old VMs define for the
+/// first time after the new VMs' last tick before the old configuration goes still goes with
+/// it: at most one flush interval.)
+pub fn take_over(host: &(impl MetricsHost + SharedStore), taken: usize) -> usize {
+    let Ok((Some(bytes), _)) = host.get_shared(SHARED_KEY) else { return taken };
+    let from = match taken.checked_sub(1).and_then(|last| bytes.get(last)) {
+        Some(b'\n') => taken,
+        _ => 0,
+    };
+    let Some(added) = bytes.get(from..) else { return taken };
+    for (kind, name) in String::from_utf8_lossy(added).lines().filter_map(parse) {
         let _ = host.define_metric(kind, name);
     }
-    now
+    bytes.len()
 }
 
 /// Series defined since the last publication, waiting for it.
@@ -77,49 +84,46 @@ impl Unpublished {
         Noting { host, log: self }
     }
 
-    /// Adds what is waiting to the shared list (compare-and-swap). What could not be written
-    /// waits for the next call. `known` is the list version this VM has taken over; the
-    /// result is the version it has taken over now: the one it wrote, when nobody else had
-    /// added anything since `known` (its own series need no second definition).
-    pub fn publish(&self, store: &impl SharedStore, known: u32) -> u32 {
+    /// Appends what is waiting to the shared list (compare-and-swap). What could not be
+    /// written waits for the next call. `taken` is how much of the list this VM has taken
+    /// over ([`take_over`]); the result is how much it has now: all of it when nobody else
+    /// had added anything since (its own series need no second definition).
+    pub fn publish(&self, store: &impl SharedStore, taken: usize) -> usize {
         let mut waiting = self.0.borrow_mut();
         if waiting.is_empty() {
-            return known;
+            return taken;
         }
         for _ in 0..MAX_ATTEMPTS {
-            let Ok((value, cas)) = store.get_shared(SHARED_KEY) else { return known };
+            let Ok((value, cas)) = store.get_shared(SHARED_KEY) else { return taken };
             let old = value.unwrap_or_default();
             let old_text = String::from_utf8_lossy(&old);
-            let listed: HashSet<&str> = old_text.lines().collect();
-            let mut text = old_text.to_string();
+            // (kind, name) of every line, borrowed: no copy of the list.
+            let mut listed: HashSet<(MetricKind, &str)> = old_text.lines().filter_map(parse).collect();
+            let mut text = old.clone();
+            let mut added = false;
             for (kind, name) in waiting.iter() {
-                let line = format!("{} {name}", letter(*kind));
-                if !listed.contains(line.as_str()) && !name.contains('\n') && text.len() + line.len() < MAX_BYTES {
-                    text.push_str(&line);
-                    text.push('\n');
+                let fits = text.len() + name.len() + 3 <= MAX_BYTES;
+                if fits && !name.contains('\n') && listed.insert((*kind, name)) {
+                    text.extend_from_slice(&[letter(*kind) as u8, b' ']);
+                    text.extend_from_slice(name.as_bytes());
+                    text.push(b'\n');
+                    added = true;
                 }
             }
-            if text.len() == old.len() {
+            if !added {
                 waiting.clear();
-                return known;
+                return taken;
             }
-            match store.set_shared(SHARED_KEY, text.as_bytes(), if cas == 0 { CREATE_ONLY } else { cas }) {
+            match store.set_shared(SHARED_KEY, &text, if cas == 0 { CREATE_ONLY } else { cas }) {
                 Ok(CasWrite::Stored) => {
                     waiting.clear();
-                    if cas != known {
-                        return known;
-                    }
-                    // Envoy does not say which version a write made: read it back.
-                    return match store.get_shared(SHARED_KEY) {
-                        Ok((Some(now), version)) if now == text.as_bytes() => version,
-                        _ => known,
-                    };
+                    return if old.len() == taken { text.len() } else { taken };
                 }
                 Ok(CasWrite::Conflict) => continue,
-                Err(_) => return known,
+                Err(_) => return taken,
             }
         }
-        known
+        taken
     }
 
     pub fn len(&self) -> usize {

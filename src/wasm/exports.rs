@@ -138,7 +138,9 @@ pub extern "C" fn proxy_on_configure(root: u32, plugin_configuration_size: usize
         }
     };
     with_vm(|vm| {
-        let plugin = match plugin::configure(&bytes, &HostCalls) {
+        // A VM configured again has taken over part of the series list already.
+        let taken = vm.roots.iter().filter_map(|r| r.plugin.as_ref()).map(Plugin::series_taken).max().unwrap_or(0);
+        let plugin = match plugin::configure(&bytes, taken, &HostCalls) {
             Ok(plugin) => {
                 log::info!("configured: {}", plugin.describe());
                 // The tick flushes what the VM counted, refreshes learned routes, runs the

@@ -51,14 +51,18 @@ pub fn run(addr: SocketAddr, requests: Vec<H2Request>) -> Vec<H2Seen> {
 }
 
 async fn one(client: SendRequest<Bytes>, addr: SocketAddr, r: H2Request) -> H2Seen {
-    let mut client = client.ready().await.expect("h2 connection ready");
+    // The connection gone before the stream could start (the proxy closed it): no response.
+    let unanswered = H2Seen { status: 0, request_bytes: 0, response_bytes: 0 };
+    let Ok(mut client) = client.ready().await else { return unanswered };
     let mut builder = http::Request::builder().method(r.method).uri(format!("http://{addr}{}", r.path));
     let total: u64 = r.chunks.iter().sum();
     if r.content_length && !r.chunks.is_empty() {
         builder = builder.header("content-length", total.to_string());
     }
     let no_body = r.chunks.is_empty();
-    let (response, mut send) = client.send_request(builder.body(()).expect("request"), no_body).expect("send request");
+    let Ok((response, mut send)) = client.send_request(builder.body(()).expect("request"), no_body) else {
+        return unanswered;
+    };
     let mut sent = 0;
     if let Some(limit) = r.reset_after {
         sent = send_body(&mut send, &r.chunks, Some(limit)).await;
@@ -71,7 +75,8 @@ async fn one(client: SendRequest<Bytes>, addr: SocketAddr, r: H2Request) -> H2Se
     if !no_body {
         sent = send_body(&mut send, &r.chunks, None).await;
     }
-    let resp = response.await.expect("h2 response");
+    // A stream the proxy reset before the response: as if the client had given up.
+    let Ok(resp) = response.await else { return H2Seen { request_bytes: sent, ..unanswered } };
     let status = resp.status().as_u16();
     let mut body = resp.into_body();
     let mut received = 0u64;

@@ -36,7 +36,7 @@ impl Host for NativeHost {
 
     /// As the wasm glue's `on_configure` does it.
     fn vm(&self, config_json: &str) -> Result<NativeVm, String> {
-        let plugin = routemeter::plugin::configure(config_json.as_bytes(), &EnvoyCalls(&self.envoy))
+        let plugin = routemeter::plugin::configure(config_json.as_bytes(), 0, &EnvoyCalls(&self.envoy))
             .map_err(|e| e.to_string())?;
         let vm = NativeVm { envoy: self.envoy.clone(), plugin: Rc::new(RefCell::new(plugin)), stopped: Rc::default() };
         let (weak, envoy, stopped) = (Rc::downgrade(&vm.plugin), self.envoy.clone(), vm.stopped.clone());

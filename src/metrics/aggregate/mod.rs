@@ -216,8 +216,9 @@ impl Aggregates {
     pub fn unflushed(&self) -> (u64, i64) {
         let mut requests = 0;
         let mut in_progress = 0;
-        for route in &self.dirty {
-            let Some(r) = self.routes.get(route.index()) else { continue };
+        // Every route, not only the dirty ones: a count whose series could not be defined
+        // waits in a route the last flush took off the list.
+        for r in &self.routes {
             for s in r.by_method.iter().flatten() {
                 requests += s.requests.iter().map(|(_, c)| c.pending).sum::<u64>();
                 in_progress += s.in_progress.pending;
