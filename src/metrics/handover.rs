@@ -10,10 +10,10 @@
 //! So every series of the request metrics (and the OpenAPI fetch counter) a VM defines is
 //! listed in shared data, which lives as long as any VM of the `vm_id` does, and a VM being
 //! configured first defines every listed series. (Gauges set whole, like the latency
-//! quantiles, are not listed: the new VMs set them again.) Envoy
-//! configures a new module once on the main thread (its "canary") while it builds the new
-//! configuration, before it lets the old one go: from then on the new configuration holds
-//! every series, the old VMs' last flushes land in them, and the counters never go back.
+//! quantiles, are not listed: the new VMs set them again.) Envoy configures a new module once
+//! on the main thread (its "canary") while it builds the new configuration, before it lets
+//! the old one go: from then on the new configuration holds every series, the old VMs' last
+//! flushes land in them, and the counters never go back.
 //!
 //! The list only grows, bounded by the label bounds (routes, methods, statuses, outcomes,
 //! bucket sets) and by [`MAX_BYTES`]; a series stays as long as Envoy runs, as Wasm stats do.
