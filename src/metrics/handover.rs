@@ -31,11 +31,11 @@ pub const MAX_BYTES: usize = 4 << 20;
 /// Compare-and-swap attempts before a publication waits for the next flush.
 const MAX_ATTEMPTS: usize = 16;
 
-fn letter(kind: MetricKind) -> char {
+fn letter(kind: MetricKind) -> u8 {
     match kind {
-        MetricKind::Counter => 'c',
-        MetricKind::Gauge => 'g',
-        MetricKind::Histogram => 'h',
+        MetricKind::Counter => b'c',
+        MetricKind::Gauge => b'g',
+        MetricKind::Histogram => b'h',
     }
 }
 
@@ -104,7 +104,7 @@ impl Unpublished {
             for (kind, name) in waiting.iter() {
                 let fits = text.len() + name.len() + 3 <= MAX_BYTES;
                 if fits && !name.contains('\n') && listed.insert((*kind, name)) {
-                    text.extend_from_slice(&[letter(*kind) as u8, b' ']);
+                    text.extend_from_slice(&[letter(*kind), b' ']);
                     text.extend_from_slice(name.as_bytes());
                     text.push(b'\n');
                     added = true;

@@ -15,12 +15,14 @@ use super::{abi, header_map};
 
 pub const HEADER: &str = "x-routemeter-trap";
 
-/// Called at the start of request headers, before the stream is recorded.
-pub fn trap_if_asked<'a>(plugins: impl Iterator<Item = &'a crate::plugin::Plugin>, holding_gauge: usize) {
-    let asked = abi::request_headers().is_some_and(|map| header_map::find(&map, HEADER).is_some());
-    if !asked {
-        return;
-    }
+/// Whether this request asks for the trap (read at the start of request headers).
+pub fn asked() -> bool {
+    abi::request_headers().is_some_and(|map| header_map::find(&map, HEADER).is_some())
+}
+
+/// Logs what the VM holds, then traps. `holding_gauge`: streams whose raised in-flight gauge
+/// is not lowered yet.
+pub fn fail<'a>(plugins: impl Iterator<Item = &'a crate::plugin::Plugin>, holding_gauge: usize) -> ! {
     let (mut requests, mut gauge) = (0, 0);
     for plugin in plugins {
         let (r, g) = plugin.unflushed();
