@@ -73,7 +73,7 @@ test: deps wasm trap-wasm validate monitoring-tools ## unit, dual-host (native +
 	cargo test --workspace
 
 soak: deps wasm ## 10 minutes of load through Envoy (two workers): memory flat after warm-up, every request counted once (make test runs 60 s)
-	SOAK_SECONDS=$(SOAK_SECONDS) cargo test --test soak -- --nocapture
+	SOAK_SECONDS=$(SOAK_SECONDS) cargo test -p routemeter-tests --test soak -- --nocapture
 
 SOAK_SECONDS ?= 600
 
@@ -107,7 +107,7 @@ bench: deps wasm bench-tools ## Envoy CPU and instructions per request: no filte
 	cargo run --release -p routemeter-bench
 
 routes-report: deps wasm ## route labels on ten public API descriptions through Envoy, empty configuration (the README's table)
-	cargo test --release --test route_labels report -- --ignored --nocapture
+	cargo test --release -p routemeter-tests --test route_labels report -- --ignored --nocapture
 
 fuzz: ## fuzz config parsing and route resolution, FUZZ_SECONDS each (needs nightly; installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -1,32 +1,42 @@
 //! routemeter: per-route HTTP telemetry from a proxy-wasm filter.
 //!
-//! The crate is a pure core plus a thin wasm glue:
-//! - [`config`]: plugin configuration, parsed then validated;
+//! A pure core behind small host traits, and a thin wasm glue:
+//! - [`filter`]: the filter as the proxy drives it (root contexts and streams by id), over
+//!   [`plugin`] (one configuration in one VM) and [`stream`] (one request's lifecycle);
+//! - [`config`]: the plugin configuration, parsed then validated, assembled from the
+//!   sections each domain owns ([`config_error`]: the error they all return);
 //! - [`route`]: which `route` label a request gets (templates, OpenAPI, route name, learned
 //!   templates, cap);
 //! - [`openapi`]: route templates from an OpenAPI document, and when to fetch it;
-//! - `latency`: per-route latency quantiles (HdrHistogram windows merged across VMs);
-//! - [`method`], [`outcome`]: the `method` label and upload/download outcome classes;
-//! - [`metrics`]: the metric contract, label encoding into stat names, the metric-id cache;
+//! - [`latency`]: per-route latency quantiles (HdrHistogram windows merged across VMs);
+//! - [`method`], [`transfer`]: the `method` label; upload/download routes and outcome classes;
+//! - [`metrics`]: the metric contract, label encoding into stat names, the one registry that
+//!   defines series, the hand-over across module updates, the in-VM counts;
 //! - [`slo`]: per-route service level objectives (their latency thresholds become bucket bounds);
-//! - [`plugin`], [`stream`]: per-VM state and the per-stream lifecycle;
-//! - [`host`]: the traits through which the core reaches the proxy, with typed facts;
+//! - [`shared`]: proxy-wasm shared data: every key, its format, the one compare-and-swap loop;
+//! - [`host`]: the traits through which the core reaches the proxy, with typed facts, and the
+//!   in-memory host every test uses;
+//! - [`abi`]: the proxy-wasm ABI's numbers;
 //! - `wasm`: proxy-wasm callbacks and ABI calls implementing [`host`] (wasm32 only), and the
 //!   decoding of Envoy's bytes (`decode`, `header_map`: the ABI's header-map encoding).
 //!
-//! Nothing outside `wasm` imports proxy-wasm, so `cargo test` runs the whole core natively.
+//! Nothing outside `wasm` calls proxy-wasm, so `cargo test` runs the whole core natively.
 
+pub mod abi;
 pub mod config;
+pub mod config_error;
+pub mod filter;
 pub mod host;
-pub(crate) mod latency;
+pub mod latency;
 pub mod method;
 pub mod metrics;
 pub mod openapi;
-pub mod outcome;
 pub mod plugin;
 pub mod route;
+pub mod shared;
 pub mod slo;
 pub mod stream;
+pub mod transfer;
 
 // The glue: host calls on wasm32 only; its decoding of Envoy's bytes everywhere (tested).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

@@ -1,17 +1,16 @@
-//! Per-VM state and the moments that record anything: a request starts (route resolved,
-//! in-flight gauge up), a stream finishes (gauge down, counters and histograms), and the
-//! periodic flush that hands what the VM counted to Envoy's stats.
+//! One plugin configuration in one VM, and the moments that record anything: a request starts
+//! (route resolved, in-flight gauge up), it completes (gauge down, counters and histograms),
+//! and the periodic flush that hands what the VM counted to Envoy's stats.
 
 use crate::config::{Config, ConfigError};
-use crate::host::{Host, MetricId, MetricsHost, SharedStore};
+use crate::host::{Host, MetricsHost, SharedStore};
 use crate::latency::LatencyQuantiles;
 use crate::method::Method;
-use crate::metrics::handover::{self, Unpublished};
-use crate::metrics::{stat_name, Aggregates, Finished, Metric, SeriesLabels};
+use crate::metrics::{Aggregates, CompletedRequest, Metric, Part, Registry, SeriesLabels, Slot};
 use crate::openapi::source::{FetchOutcome, FetchRequest, OpenApiSource};
-use crate::outcome::OutcomeId;
-use crate::outcome::{OutcomeLabels, RouteKind};
 use crate::route::{LabelId, Limits, Resolution, RouteResolver, RuleId};
+use crate::shared::Keys;
+use crate::transfer::{OutcomeId, OutcomeLabels, TransferKind};
 
 /// One recorded request between its headers and its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +21,9 @@ pub struct Request {
     pub started_ns: Option<u64>,
     /// The in-progress gauge went up for it, so its end brings it down.
     pub gauge_raised: bool,
-    pub request_bytes: u64,
+    /// Request body bytes: counted from the body callbacks, or Envoy's count for a stream
+    /// first seen at its end (`None` when Envoy could not say).
+    pub request_bytes: Option<u64>,
     pub response_bytes: u64,
 }
 
@@ -33,17 +34,14 @@ pub struct Plugin {
     resolver: RouteResolver,
     outcome_labels: OutcomeLabels,
     aggregates: Aggregates,
-    /// Series this VM defined that the shared list (for a module update) does not have yet.
-    unpublished: Unpublished,
-    /// How much of the shared series list (bytes) this VM has taken over.
-    series_taken: usize,
+    registry: Registry,
     /// `None` when no quantiles are configured.
     latency: Option<LatencyQuantiles>,
     flush_interval_ms: u64,
     openapi: Option<OpenApiSource>,
-    /// `routemeter_openapi_fetches_total` by outcome, `routemeter_openapi_routes`.
-    openapi_fetches: [Option<MetricId>; FetchOutcome::LABELS.len()],
-    openapi_routes: Option<MetricId>,
+    /// `routemeter_openapi_fetches_total` by outcome label.
+    openapi_fetches: Vec<(&'static str, Slot)>,
+    openapi_routes: Slot,
 }
 
 /// Builds the plugin from configuration bytes and publishes `routemeter_config_invalid`
@@ -51,29 +49,31 @@ pub struct Plugin {
 /// Envoy 1.40 refuses the whole bootstrap when `on_configure` fails, whatever the failure
 /// policy, so the glue stays loaded as a pass-through and this gauge makes the state visible.
 ///
-/// First it takes over the series VMs of this `vm_id` listed ([`handover`]), so that a
-/// module update keeps them, whatever this configuration is: all of them in a new VM
-/// (`series_taken` 0), what was added since in a VM configured again (the count of its
-/// current configuration, [`Plugin::series_taken`]).
+/// First it takes over the series VMs of this plugin listed (`metrics::handover`), so that
+/// a module update keeps them, whatever this configuration is: all of them in a new VM, what
+/// was added since in a VM configured again (`previous`, the registry of this plugin's
+/// configuration the VM had).
 pub fn configure(
     bytes: &[u8],
-    series_taken: usize,
+    plugin_name: &str,
+    previous: Option<&Registry>,
     host: &(impl MetricsHost + SharedStore),
 ) -> Result<Plugin, ConfigError> {
-    let series_taken = handover::take_over(host, series_taken);
+    let keys = Keys::for_plugin(plugin_name);
+    let mut registry = previous.map_or_else(|| Registry::new(&keys), Registry::carry_on);
+    registry.take_over(host);
     let parsed = Config::from_json(bytes);
-    let invalid = Metric::ConfigInvalid;
-    if let Ok(id) = host.define_metric(invalid.kind(), &stat_name(invalid, &[])) {
+    if let Some(id) = registry.define(host, Metric::ConfigInvalid, Part::Whole, &[]) {
         // On a gauge, record sets the value: 1 however many VMs report it.
         let _ = host.record_metric(id, u64::from(parsed.is_err()));
     }
-    let mut plugin = Plugin::new(parsed?);
-    plugin.series_taken = series_taken;
+    let mut plugin = Plugin::new(parsed?, &keys);
+    plugin.registry = registry;
     Ok(plugin)
 }
 
 impl Plugin {
-    pub fn new(config: Config) -> Plugin {
+    pub fn new(config: Config, keys: &Keys) -> Plugin {
         let openapi = match &config.openapi {
             Some(o) => format!("openapi {}{} every {} s", o.cluster, o.path, o.refresh_seconds),
             None => "no openapi".to_string(),
@@ -88,18 +88,18 @@ impl Plugin {
             config.use_route_name
         );
         let limits = Limits::new(config.max_routes as u32, config.max_path_depth, config.learn);
+        let learned = (limits, keys.learned_routes());
         Plugin {
             description,
-            resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, limits),
+            resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, learned),
             outcome_labels: config.outcome_labels,
             aggregates: Aggregates::new(config.histograms, config.duration_buckets, config.size_buckets),
-            unpublished: Unpublished::default(),
-            series_taken: 0,
-            latency: config.latency.as_ref().map(LatencyQuantiles::new),
+            registry: Registry::new(keys),
+            latency: config.latency.as_ref().map(|l| LatencyQuantiles::new(l, keys)),
             flush_interval_ms: config.flush_interval_ms,
             openapi: config.openapi.map(OpenApiSource::new),
-            openapi_fetches: [None; FetchOutcome::LABELS.len()],
-            openapi_routes: None,
+            openapi_fetches: Vec::new(),
+            openapi_routes: Slot::default(),
         }
     }
 
@@ -108,40 +108,35 @@ impl Plugin {
         self.flush_interval_ms
     }
 
-    /// The periodic tick: flush what the VM counted, share its latency window (and publish
-    /// the quantiles if it is this VM's turn), adopt what other workers learned, and say
-    /// whether the OpenAPI document is due (the glue makes the call).
+    /// The periodic tick: flush what the VM counted, define what other VMs listed, share
+    /// its latency window (and publish the quantiles if it is this VM's turn), adopt what
+    /// other workers learned, and say whether the OpenAPI document is due (the glue makes
+    /// the call).
     pub fn tick(&mut self, now_ns: Option<u64>, host: &impl Host) -> Option<FetchRequest> {
         self.flush(host);
-        self.series_taken = handover::take_over(host, self.series_taken);
+        self.registry.take_over(host);
         if let (Some(latency), Some(now)) = (&mut self.latency, now_ns) {
             let resolver = &self.resolver;
-            latency.tick(
-                now,
-                self.flush_interval_ms,
-                |id| resolver.label(id).to_string(),
-                resolver.known_labels(),
-                host,
-            );
+            let labels = (|id| resolver.label(id).to_string(), resolver.known_labels());
+            latency.tick(now, self.flush_interval_ms, labels, &mut self.registry, host);
         }
         self.resolver.refresh(host);
         self.openapi.as_mut()?.due(now_ns?)
     }
 
     /// Hands everything counted since the last flush to Envoy's stats (also when the VM
-    /// stops), and lists the series it defined for the next module ([`handover`]).
+    /// stops), and lists the series it defined for the next module.
     pub fn flush(&mut self, host: &(impl MetricsHost + SharedStore)) {
-        let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
-        self.aggregates.flush(&labels, &self.unpublished.noting(host));
-        self.series_taken = self.unpublished.publish(host, self.series_taken);
+        let labels = LabelSource { resolver: &self.resolver, outcomes: &self.outcome_labels };
+        self.aggregates.flush(&labels, &mut self.registry, host);
+        self.registry.publish(host);
     }
 
-    /// How much of the shared series list this VM has taken over ([`handover::take_over`]).
-    pub fn series_taken(&self) -> usize {
-        self.series_taken
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
-    /// Requests finished and the in-flight change not yet flushed ([`Aggregates::unflushed`]).
+    /// Requests completed and the in-flight change not yet flushed ([`Aggregates::unflushed`]).
     pub fn unflushed(&self) -> (u64, i64) {
         self.aggregates.unflushed()
     }
@@ -159,31 +154,24 @@ impl Plugin {
     pub fn openapi_dispatch_failed(&mut self, now_ns: u64, host: &impl MetricsHost) {
         if let Some(source) = &mut self.openapi {
             let outcome = source.dispatch_failed(now_ns);
-            self.openapi_outcome_noted(outcome, host);
+            self.openapi_outcome(outcome, host);
         }
     }
 
     /// The answer to the OpenAPI call: `status` is its `:status` (absent when the call failed
-    /// or timed out); `body` reads the body (only called when it will be used).
+    /// or timed out); `body` is read only when it will be used.
     pub fn openapi_response(
         &mut self,
         now_ns: u64,
         status: Option<u16>,
         body_size: usize,
-        body: impl FnOnce() -> Option<Vec<u8>>,
+        body: impl std::io::Read,
         host: &impl MetricsHost,
     ) {
         if let Some(source) = &mut self.openapi {
             let outcome = source.on_response(now_ns, status, body_size, body);
-            self.openapi_outcome_noted(outcome, host);
+            self.openapi_outcome(outcome, host);
         }
-    }
-
-    /// [`Plugin::openapi_outcome`], its new series listed for the next module.
-    fn openapi_outcome_noted(&mut self, outcome: FetchOutcome, host: &impl MetricsHost) {
-        let unpublished = std::mem::take(&mut self.unpublished);
-        self.openapi_outcome(outcome, &unpublished.noting(host));
-        self.unpublished = unpublished;
     }
 
     fn openapi_outcome(&mut self, outcome: FetchOutcome, host: &impl MetricsHost) {
@@ -195,7 +183,7 @@ impl Plugin {
                     "openapi: {} route templates from {from} (base path {:?}, {} paths skipped)",
                     routes.templates.len(),
                     routes.base_path,
-                    routes.skipped.len()
+                    routes.skipped_total
                 );
                 for (path, why) in routes.skipped.iter().take(5) {
                     log::info!("openapi: skipped {path}: {why}");
@@ -210,22 +198,22 @@ impl Plugin {
             }
             FetchOutcome::Invalid(e) => log::warn!("openapi: {from}: {e}; keeping the last good routes"),
         }
-        let slot = FetchOutcome::LABELS.iter().position(|l| *l == outcome.label()).unwrap_or(0);
-        let counter = Metric::OpenApiFetches;
-        if self.openapi_fetches[slot].is_none() {
-            self.openapi_fetches[slot] =
-                host.define_metric(counter.kind(), &stat_name(counter, &[outcome.label()])).ok();
-        }
-        if let Some(id) = self.openapi_fetches[slot] {
-            let _ = host.increment_metric(id, 1);
+        let label = outcome.label();
+        let at = match self.openapi_fetches.iter().position(|(l, _)| *l == label) {
+            Some(at) => at,
+            None => {
+                self.openapi_fetches.push((label, Slot::default()));
+                self.openapi_fetches.len() - 1
+            }
+        };
+        if let Some((_, slot)) = self.openapi_fetches.get_mut(at) {
+            if let Some(id) = self.registry.id(slot, host, Metric::OpenApiFetches, &[label]) {
+                let _ = host.increment_metric(id, 1);
+            }
         }
         if let FetchOutcome::Loaded(routes) = outcome {
             self.resolver.set_openapi_templates(routes.templates);
-            let gauge = Metric::OpenApiRoutes;
-            if self.openapi_routes.is_none() {
-                self.openapi_routes = host.define_metric(gauge.kind(), &stat_name(gauge, &[])).ok();
-            }
-            if let Some(id) = self.openapi_routes {
+            if let Some(id) = self.registry.id(&mut self.openapi_routes, host, Metric::OpenApiRoutes, &[]) {
                 let _ = host.record_metric(id, self.resolver.openapi_templates() as u64);
             }
         }
@@ -254,7 +242,7 @@ impl Plugin {
             rule,
             started_ns: now_ns,
             gauge_raised: raise_gauge,
-            request_bytes: 0,
+            request_bytes: Some(0),
             response_bytes: 0,
         })
     }
@@ -273,8 +261,8 @@ impl Plugin {
         if let (Some(latency), Some(d), Some(now)) = (&mut self.latency, duration_ns, now_ns) {
             latency.record(req.route, d, now);
         }
-        let labels = Labels { resolver: &self.resolver, outcomes: &self.outcome_labels };
-        let finished = Finished {
+        let labels = LabelSource { resolver: &self.resolver, outcomes: &self.outcome_labels };
+        let completed = CompletedRequest {
             route: req.route,
             method: req.method,
             gauge_raised: req.gauge_raised,
@@ -286,19 +274,20 @@ impl Plugin {
             response_bytes: req.response_bytes,
         };
         // Only `envoy` histograms define series here (their first sample).
-        self.aggregates.finished(&finished, &labels, &self.unpublished.noting(host));
+        self.aggregates.completed(&completed, &labels, &mut self.registry, host);
 
-        let Some(rule) = req.rule.and_then(|r| self.resolver.rule(r)) else { return };
-        let Some(outcome) = rule.outcomes.classify(rule.kind, status) else { return };
-        let metric = match rule.kind {
-            RouteKind::Upload => Metric::UploadsTotal,
-            RouteKind::Download => Metric::DownloadsTotal,
-            RouteKind::Plain => return,
+        let Some(transfer) = req.rule.and_then(|r| self.resolver.rule(r)).and_then(|r| r.transfer.as_ref()) else {
+            return;
         };
-        let upload = rule.kind == RouteKind::Upload;
-        self.aggregates.outcome(req.route, metric, outcome);
-        if upload {
-            self.aggregates.upload_size(req.route, req.request_bytes, &labels, &self.unpublished.noting(host));
+        let outcome = transfer.outcome(status);
+        match transfer.kind {
+            TransferKind::Upload => {
+                self.aggregates.outcome(req.route, Metric::UploadsTotal, outcome);
+                if let Some(bytes) = req.request_bytes {
+                    self.aggregates.upload_size(req.route, bytes, &labels, &mut self.registry, host);
+                }
+            }
+            TransferKind::Download => self.aggregates.outcome(req.route, Metric::DownloadsTotal, outcome),
         }
     }
 
@@ -322,12 +311,12 @@ impl Plugin {
 }
 
 /// Label values for the series the aggregates define.
-struct Labels<'a> {
+struct LabelSource<'a> {
     resolver: &'a RouteResolver,
     outcomes: &'a OutcomeLabels,
 }
 
-impl SeriesLabels for Labels<'_> {
+impl SeriesLabels for LabelSource<'_> {
     fn route(&self, id: LabelId) -> &str {
         self.resolver.label(id)
     }

@@ -3,14 +3,41 @@
 //! histogram, so good events are counted exactly, not interpolated); `routemeter slo` turns
 //! the whole spec into recording rules, burn-rate alerts and a dashboard.
 
-use crate::config::{ConfigError, RawSlo};
-use crate::outcome::StatusMatch;
+use serde::Deserialize;
+
+use crate::config_error::ConfigError;
+use crate::transfer::StatusMatch;
 
 pub const DEFAULT_WINDOW_DAYS: u64 = 30;
 /// The longest alert window is 3 days (ticket, slow burn); a period must hold it twice over.
 const WINDOW_DAYS: std::ops::RangeInclusive<u64> = 7..=90;
 const MAX_THRESHOLD_MS: u64 = 3_600_000;
 pub const MAX_SLOS: usize = 50;
+
+/// One objective, as written. Availability unless `latency_ms` is given.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A route label; absent: every route, each on its own.
+    #[serde(default)]
+    pub route: Option<String>,
+    /// Percent of events that must be good, e.g. 99.9.
+    pub objective: f64,
+    /// Good events finish within this many milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// Statuses of bad events (`"5xx"`, `"503"`, `"0"`: no response); default 5xx and 0.
+    #[serde(default)]
+    pub bad: Option<Vec<String>>,
+    #[serde(default = "default_window_days")]
+    pub window_days: u64,
+}
+
+fn default_window_days() -> u64 {
+    DEFAULT_WINDOW_DAYS
+}
 
 /// One objective over a rolling window.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,10 +67,6 @@ impl Slo {
     }
 }
 
-fn err(field: String, reason: impl Into<String>) -> ConfigError {
-    ConfigError { field, reason: reason.into() }
-}
-
 /// `/api/v1/status/{job_id}` -> `api-v1-status-job-id`.
 fn slug(route: &str) -> String {
     let mut out = String::new();
@@ -60,27 +83,30 @@ fn slug(route: &str) -> String {
 /// Step two for `slos`: values checked, names given and unique.
 pub fn validate(raw: Vec<RawSlo>) -> Result<Vec<Slo>, ConfigError> {
     if raw.len() > MAX_SLOS {
-        return Err(err("slos".into(), format!("at most {MAX_SLOS} objectives, got {}", raw.len())));
+        return Err(ConfigError::new("slos", format!("at most {MAX_SLOS} objectives, got {}", raw.len())));
     }
     let mut slos: Vec<Slo> = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
         let field = |f: &str| format!("slos[{i}].{f}");
         if !(r.objective.is_finite() && r.objective > 0.0 && r.objective < 100.0) {
-            return Err(err(
+            return Err(ConfigError::new(
                 field("objective"),
                 format!("must be a percentage between 0 and 100, got {}", r.objective),
             ));
         }
         if !WINDOW_DAYS.contains(&r.window_days) {
             let (lo, hi) = (WINDOW_DAYS.start(), WINDOW_DAYS.end());
-            return Err(err(field("window_days"), format!("must be between {lo} and {hi}, got {}", r.window_days)));
+            return Err(ConfigError::new(
+                field("window_days"),
+                format!("must be between {lo} and {hi}, got {}", r.window_days),
+            ));
         }
         if let Some(route) = &r.route {
             // Route labels are printable; quotes and backslashes would need escaping in PromQL.
             let printable = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
             let safe = route.starts_with('/') && route.len() <= 256 && route.bytes().all(printable);
             if !safe {
-                return Err(err(
+                return Err(ConfigError::new(
                     field("route"),
                     format!("{route:?} is not a route label (a template such as /api/v1/upload)"),
                 ));
@@ -88,20 +114,28 @@ pub fn validate(raw: Vec<RawSlo>) -> Result<Vec<Slo>, ConfigError> {
         }
         let sli = match (r.latency_ms, r.bad) {
             (Some(_), Some(_)) => {
-                return Err(err(field("bad"), "a latency objective has no bad statuses (bad events are slow ones)"))
+                return Err(ConfigError::new(
+                    field("bad"),
+                    "a latency objective has no bad statuses (bad events are slow ones)",
+                ))
             }
             (Some(ms), None) if !(1..=MAX_THRESHOLD_MS).contains(&ms) => {
-                return Err(err(field("latency_ms"), format!("must be between 1 and {MAX_THRESHOLD_MS}, got {ms}")))
+                return Err(ConfigError::new(
+                    field("latency_ms"),
+                    format!("must be between 1 and {MAX_THRESHOLD_MS}, got {ms}"),
+                ))
             }
             (Some(ms), None) => Sli::Latency { threshold_ms: ms },
             (None, None) => Sli::Availability { bad: vec![StatusMatch::Class(5), StatusMatch::Code(0)] },
-            (None, Some(list)) if list.is_empty() => return Err(err(field("bad"), "must name at least one status")),
+            (None, Some(list)) if list.is_empty() => {
+                return Err(ConfigError::new(field("bad"), "must name at least one status"))
+            }
             (None, Some(list)) => {
                 let parse = |(j, s): (usize, &String)| {
                     StatusMatch::parse(s).ok_or_else(|| {
                         let why =
                             format!("expected a status (\"503\"), a class (\"5xx\") or \"0\" (no response), got {s:?}");
-                        err(format!("slos[{i}].bad[{j}]"), why)
+                        ConfigError::new(format!("slos[{i}].bad[{j}]"), why)
                     })
                 };
                 Sli::Availability { bad: list.iter().enumerate().map(parse).collect::<Result<_, _>>()? }
@@ -120,13 +154,13 @@ pub fn validate(raw: Vec<RawSlo>) -> Result<Vec<Slo>, ConfigError> {
             && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
             && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !well_formed {
-            return Err(err(
+            return Err(ConfigError::new(
                 field("name"),
                 format!("{name:?} must be lower-case letters, digits and '-' (64 at most)"),
             ));
         }
         if let Some(j) = slos.iter().position(|s| s.name == name) {
-            return Err(err(
+            return Err(ConfigError::new(
                 field("name"),
                 format!("{name:?} is already the name of slos[{j}]; give each objective its own"),
             ));

@@ -11,8 +11,6 @@
 // A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};

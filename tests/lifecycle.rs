@@ -6,11 +6,8 @@
 // A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use proxy_sim::{Faults, Host, SimEnvoy, Stream, Vm};
-use support::mem_host::NativeHost;
-use support::scenarios::scenarios;
+use routemeter_tests::native::NativeHost;
 
 /// The demo's plugin configuration, read from envoy/envoy.yaml, without its OpenAPI source
 /// (the simulated hosts have no demo cluster to fetch it from).
@@ -39,12 +36,22 @@ fn one(envoy: &SimEnvoy, metric: &str, labels: &[(&str, &str)]) -> Option<u64> {
 
 const QUANTILES: &str = "http_request_duration_quantile_microseconds";
 
+/// The shared-data keys of the simulated plugin (it has no name).
+fn keys() -> routemeter::shared::Keys {
+    routemeter::shared::Keys::for_plugin("")
+}
+
+/// The series list of the hand-over, every chunk.
+fn listed_series(envoy: &SimEnvoy) -> String {
+    let chunks = (0..).map_while(|i| envoy.shared_data(&keys().series_chunk(i)));
+    chunks.map(|c| String::from_utf8(c).unwrap()).collect()
+}
+
 fn hist(envoy: &SimEnvoy, metric: &str, method: &str, route: &str) -> Option<u64> {
     one(envoy, metric, &[("method", method), ("route", route)])
 }
 
-scenarios! {
-fn successful_chunked_upload_records_every_series_exactly(host) {
+fn successful_chunked_upload_records_every_series_exactly<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     let mut up = vm.request("POST", "/api/v1/upload?filename=report.xlsx");
@@ -77,7 +84,7 @@ fn successful_chunked_upload_records_every_series_exactly(host) {
     assert_eq!(envoy.series().len(), 2 + 18 + 14 + 14 + 1 + 14 + 4 + 1, "{:#?}", envoy.series());
 }
 
-fn upload_outcomes_follow_the_default_table(host) {
+fn upload_outcomes_follow_the_default_table<H: Host>(host: &H) {
     let cases: &[(u16, &str)] = &[
         (201, "success"),
         (413, "failed_size"),
@@ -95,13 +102,17 @@ fn upload_outcomes_follow_the_default_table(host) {
         up.send_body(10).respond(*status, 5);
         up.complete();
         *seen.entry(outcome).or_default() += 1;
-        assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", outcome)]), Some(seen[outcome]), "{status}");
+        assert_eq!(
+            envoy.counter("uploads_total", &[("route", UPLOAD), ("status", outcome)]),
+            Some(seen[outcome]),
+            "{status}"
+        );
         assert_eq!(requests(envoy, "POST", UPLOAD, &status.to_string()), Some(1));
     }
     assert_eq!(envoy.label_values("uploads_total", "status").len(), seen.len());
 }
 
-fn download_outcomes_follow_the_default_table(host) {
+fn download_outcomes_follow_the_default_table<H: Host>(host: &H) {
     let cases: &[(u16, &str)] = &[
         (200, "success"),
         (206, "success"),
@@ -119,12 +130,16 @@ fn download_outcomes_follow_the_default_table(host) {
         down.respond(*status, 0);
         down.complete();
         *seen.entry(outcome).or_default() += 1;
-        assert_eq!(envoy.counter("downloads_total", &[("route", DOWNLOAD), ("status", outcome)]), Some(seen[outcome]), "{status}");
+        assert_eq!(
+            envoy.counter("downloads_total", &[("route", DOWNLOAD), ("status", outcome)]),
+            Some(seen[outcome]),
+            "{status}"
+        );
     }
     assert_eq!(envoy.label_values("downloads_total", "status").len(), seen.len());
 }
 
-fn reset_before_response_is_status_0_and_aborted(host) {
+fn reset_before_response_is_status_0_and_aborted<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     let mut up = vm.request("POST", UPLOAD);
@@ -136,7 +151,7 @@ fn reset_before_response_is_status_0_and_aborted(host) {
     assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(0));
 }
 
-fn in_progress_counts_overlapping_requests_and_returns_to_zero(host) {
+fn in_progress_counts_overlapping_requests_and_returns_to_zero<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     let a = vm.request("GET", "/api/v1/status/1");
@@ -151,7 +166,7 @@ fn in_progress_counts_overlapping_requests_and_returns_to_zero(host) {
     assert_eq!(requests(envoy, "GET", STATUS, "0"), Some(3));
 }
 
-fn a_second_on_log_does_not_count_again(host) {
+fn a_second_on_log_does_not_count_again<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     let mut s = vm.request("GET", "/api/v1/status/1");
@@ -163,7 +178,7 @@ fn a_second_on_log_does_not_count_again(host) {
     assert_eq!(in_progress(envoy, "GET", STATUS), Some(0));
 }
 
-fn excluded_paths_record_nothing(host) {
+fn excluded_paths_record_nothing<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     for path in ["/health", "/health?probe=1", "/health/"] {
@@ -177,7 +192,7 @@ fn excluded_paths_record_nothing(host) {
     assert_eq!(requests(envoy, "GET", "/healthz", "0"), Some(1));
 }
 
-fn templates_are_per_method_and_unknown_paths_use_the_heuristic(host) {
+fn templates_are_per_method_and_unknown_paths_use_the_heuristic<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     let paths = [
@@ -204,7 +219,7 @@ fn templates_are_per_method_and_unknown_paths_use_the_heuristic(host) {
     assert_eq!(requests(envoy, "GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/*", "404"), Some(1));
 }
 
-fn hostile_paths_are_counted_with_safe_labels(host) {
+fn hostile_paths_are_counted_with_safe_labels<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm("{}").unwrap();
     let paths: &[&[u8]] = &[
@@ -224,13 +239,21 @@ fn hostile_paths_are_counted_with_safe_labels(host) {
     let routes = envoy.label_values("http_requests_total", "route");
     assert_eq!(
         routes,
-        vec!["/", "/_id_/_id_", "/a%zz%/%%", "/caf__/__", "/new_line/tab_x", "/q_uote/back_slash", "/x_route_._evil_._/y"]
+        vec![
+            "/",
+            "/_id_/_id_",
+            "/a%zz%/%%",
+            "/caf__/__",
+            "/new_line/tab_x",
+            "/q_uote/back_slash",
+            "/x_route_._evil_._/y"
+        ]
     );
     let total: u64 = routes.iter().map(|r| requests(envoy, "GET", r, "200").unwrap()).sum();
     assert_eq!(total, paths.len() as u64);
 }
 
-fn route_cap_is_global_across_vms_and_overflows_into_other(host) {
+fn route_cap_is_global_across_vms_and_overflows_into_other<H: Host>(host: &H) {
     let envoy = host.envoy();
     let config = r#"{"routes": [{"template": "/api/v1/upload"}], "max_routes": 3}"#;
     let worker1 = host.vm(config).unwrap();
@@ -257,11 +280,11 @@ fn route_cap_is_global_across_vms_and_overflows_into_other(host) {
     assert_eq!(requests(envoy, "GET", "/c", "200"), Some(2));
     assert_eq!(requests(envoy, "GET", "__other__", "200"), Some(2));
     // The shared learned state holds exactly the three labels.
-    let shared = routemeter::route::learn::decode(&envoy.shared_data(routemeter::route::SHARED_KEY).unwrap()).unwrap();
+    let shared = routemeter::route::learn::decode(&envoy.shared_data(&keys().learned_routes()).unwrap()).unwrap();
     assert_eq!(shared.label_counts(), (3, 3));
 }
 
-fn without_shared_data_the_cap_holds_per_vm(host) {
+fn without_shared_data_the_cap_holds_per_vm<H: Host>(host: &H) {
     let envoy = host.envoy();
     envoy.set_faults(Faults { shared_data: true, ..Faults::default() });
     let vm = host.vm(r#"{"max_routes": 2}"#).unwrap();
@@ -271,7 +294,7 @@ fn without_shared_data_the_cap_holds_per_vm(host) {
     assert_eq!(envoy.label_values("http_requests_total", "route"), vec!["/a", "/b", "__other__"]);
 }
 
-fn many_distinct_paths_keep_memory_and_series_bounded(host) {
+fn many_distinct_paths_keep_memory_and_series_bounded<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(r#"{"max_routes": 50}"#).unwrap();
     for i in 0..5_000 {
@@ -287,7 +310,7 @@ fn many_distinct_paths_keep_memory_and_series_bounded(host) {
     assert_eq!(requests(envoy, "GET", "/{id}/q", "200"), Some(4_937));
 }
 
-fn metric_ids_are_defined_once_per_series(host) {
+fn metric_ids_are_defined_once_per_series<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     let run = |n: usize| {
@@ -310,7 +333,7 @@ fn metric_ids_are_defined_once_per_series(host) {
 /// A module update starts VMs in a new configuration; Envoy keeps only the stats some
 /// configuration holds. So every series a flush defines is listed in shared data, and a VM
 /// being configured defines every listed series before anything else (`metrics::handover`).
-fn a_new_vm_first_defines_every_series_the_others_listed(host) {
+fn a_new_vm_first_defines_every_series_the_others_listed<H: Host>(host: &H) {
     let envoy = host.envoy();
     let old = host.vm(&demo()).unwrap();
     for (method, path, status) in [("GET", "/api/v1/status/1", 200), ("POST", "/api/v1/upload", 201)] {
@@ -319,7 +342,7 @@ fn a_new_vm_first_defines_every_series_the_others_listed(host) {
         s.complete();
     }
     old.tick();
-    let listed = String::from_utf8(envoy.shared_data("routemeter.series.v1").unwrap()).unwrap();
+    let listed = listed_series(envoy);
     // Each request: requests{status}, in-flight, duration (15 bounds, +Inf, sum, count), two
     // sizes (11 + 3 each); the upload also uploads_total{outcome} and its file size (11 + 3).
     assert_eq!(listed.lines().count(), 48 + 48 + 1 + 14);
@@ -340,7 +363,7 @@ fn a_new_vm_first_defines_every_series_the_others_listed(host) {
     assert_eq!(envoy.define_calls() - before, 2);
 }
 
-fn route_name_label_when_configured(host) {
+fn route_name_label_when_configured<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(r#"{"use_route_name": true, "routes": [{"template": "/api/v1/status/{id}"}]}"#).unwrap();
     vm.request_on_route("GET", "/api/v1/status/1", "status_route").complete();
@@ -354,7 +377,7 @@ fn route_name_label_when_configured(host) {
     assert_eq!(requests(envoy, "GET", "/other/{id}", "0"), Some(2));
 }
 
-fn configured_outcome_overrides(host) {
+fn configured_outcome_overrides<H: Host>(host: &H) {
     let envoy = host.envoy();
     let config = r#"{"routes": [{"template": "/dl/{id}", "kind": "download",
         "outcomes": {"410": "failed_expired", "4xx": "failed_client", "0": "cancelled"}}]}"#;
@@ -373,14 +396,15 @@ fn configured_outcome_overrides(host) {
             (o, n)
         })
         .collect();
-    let want: Vec<(String, u64)> = [("cancelled", 1), ("failed_client", 2), ("failed_error", 1), ("failed_expired", 1), ("success", 1)]
-        .iter()
-        .map(|(o, n)| (o.to_string(), *n))
-        .collect();
+    let want: Vec<(String, u64)> =
+        [("cancelled", 1), ("failed_client", 2), ("failed_error", 1), ("failed_expired", 1), ("success", 1)]
+            .iter()
+            .map(|(o, n)| (o.to_string(), *n))
+            .collect();
     assert_eq!(got, want);
 }
 
-fn durations_are_whole_milliseconds_rounded_up(host) {
+fn durations_are_whole_milliseconds_rounded_up<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm("{}").unwrap();
     for ns in [0u64, 999_999, 1_000_000, 1_999_999, 2_500_000, 60_000_000_000] {
@@ -391,14 +415,15 @@ fn durations_are_whole_milliseconds_rounded_up(host) {
     // 0, 1, 1, 2, 3 and 60,000 ms.
     let h = envoy.exact("http_request_duration_milliseconds", &[("method", "GET"), ("route", "/t")]).unwrap();
     let filled: Vec<(String, u64)> = h.per_bucket().into_iter().filter(|(_, n)| *n > 0).collect();
-    let want: Vec<(String, u64)> = [("1", 3), ("2.5", 1), ("5", 1), ("60000", 1)].iter().map(|(l, n)| (l.to_string(), *n)).collect();
+    let want: Vec<(String, u64)> =
+        [("1", 3), ("2.5", 1), ("5", 1), ("60000", 1)].iter().map(|(l, n)| (l.to_string(), *n)).collect();
     assert_eq!((filled, h.sum, h.count), (want, 60_007, 6));
 }
 
 /// Failing host calls degrade what they would have told (labels, durations) and delay what
 /// failing stat calls would have published; they lose no count: the request path makes no
 /// stat call, and a flush that cannot define a series keeps its counts for the next one.
-fn host_failures_degrade_labels_and_delay_counts(host) {
+fn host_failures_degrade_labels_and_delay_counts<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     envoy.set_faults(Faults { metrics: true, shared_data: true, headers: true, clock: true });
@@ -425,7 +450,7 @@ fn host_failures_degrade_labels_and_delay_counts(host) {
     assert_eq!((d.count, d.sum), (2, 0));
 }
 
-fn empty_config_records_with_defaults(host) {
+fn empty_config_records_with_defaults<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm("").unwrap();
     let mut s = vm.request("POST", "/api/v1/upload");
@@ -460,7 +485,7 @@ fn empty_config_records_with_defaults(host) {
     assert_eq!(in_progress(envoy, "POST", "/api/v1/upload"), Some(0));
 }
 
-fn config_validity_is_a_gauge(host) {
+fn config_validity_is_a_gauge<H: Host>(host: &H) {
     let envoy = host.envoy();
     let err = host.vm(r#"{"max_routes": 0}"#).err().unwrap();
     assert_eq!(err.to_string(), "max_routes: must be between 1 and 10000, got 0");
@@ -471,11 +496,11 @@ fn config_validity_is_a_gauge(host) {
 
 /// Local replies of filters before routemeter (authz, rate limits) and codec-level 400s
 /// reach only `on_log`; they are counted there, without touching the in-flight gauge.
-fn streams_first_seen_at_their_end_are_counted(host) {
+fn streams_first_seen_at_their_end_are_counted<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
-    vm.local_reply_before_filter(b"POST", b"/api/v1/upload?filename=a.xlsx", 403, 19);
-    vm.local_reply_before_filter(b"", b"", 400, 0);
+    vm.local_reply_before_filter(b"POST", b"/api/v1/upload?filename=a.xlsx", 0, 403, 19);
+    vm.local_reply_before_filter(b"", b"", 0, 400, 0);
     assert_eq!(requests(envoy, "POST", UPLOAD, "403"), Some(1));
     assert_eq!(requests(envoy, "OTHER", "/", "400"), Some(1));
     assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "failed_validation")]), Some(1));
@@ -486,8 +511,57 @@ fn streams_first_seen_at_their_end_are_counted(host) {
     assert_eq!(in_progress(envoy, "OTHER", "/"), Some(0));
 }
 
+/// A stream first seen at its end takes the request body size Envoy counted (a rate limit
+/// or a size check before routemeter answered after part of the upload arrived), not 0.
+fn streams_first_seen_at_their_end_take_envoys_request_size<H: Host>(host: &H) {
+    let envoy = host.envoy();
+    let vm = host.vm(&demo()).unwrap();
+    vm.local_reply_before_filter(b"POST", b"/api/v1/upload?filename=a.xlsx", 1_048_576, 413, 27);
+    assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "failed_size")]), Some(1));
+    assert_eq!(one(envoy, "upload_file_size_bytes", &[("route", UPLOAD)]), Some(1_048_576));
+    assert_eq!(hist(envoy, "http_request_body_bytes", "POST", UPLOAD), Some(1_048_576));
+    assert_eq!(hist(envoy, "http_response_body_bytes", "POST", UPLOAD), Some(27));
+}
+
+/// The root context configured again (a configuration update Envoy delivers to a running
+/// root) while requests are in flight: they end on the configuration they started with (its
+/// route labels, its upload rule, the in-flight gauge they raised), new ones take the new
+/// configuration; a rejected configuration leaves the requests in flight to the old one.
+fn a_root_configured_again_keeps_its_requests_in_flight_on_the_old_configuration<H: Host>(host: &H) {
+    let envoy = host.envoy();
+    let vm = host.vm(&demo()).unwrap();
+    let mut up = vm.request("POST", "/api/v1/upload?filename=a.csv");
+    let mut status = vm.request("GET", "/api/v1/status/7");
+    assert_eq!(in_progress(envoy, "POST", UPLOAD), Some(1));
+    // The new configuration knows no upload route and another status template.
+    vm.reconfigure(r#"{"routes": [{"template": "/api/v1/status/{id}"}], "learn": false}"#).unwrap();
+    let mut newer = vm.request("GET", "/api/v1/status/8");
+    up.send_body(5_000).respond(201, 10);
+    up.complete();
+    status.respond(200, 10);
+    status.complete();
+    newer.respond(200, 10);
+    newer.complete();
+    assert_eq!(requests(envoy, "POST", UPLOAD, "201"), Some(1));
+    assert_eq!(envoy.counter("uploads_total", &[("route", UPLOAD), ("status", "success")]), Some(1));
+    assert_eq!(one(envoy, "upload_file_size_bytes", &[("route", UPLOAD)]), Some(5_000));
+    assert_eq!(requests(envoy, "GET", STATUS, "200"), Some(1));
+    assert_eq!(requests(envoy, "GET", "/api/v1/status/{id}", "200"), Some(1));
+    assert_eq!((in_progress(envoy, "POST", UPLOAD), in_progress(envoy, "GET", STATUS)), (Some(0), Some(0)));
+    assert_eq!(in_progress(envoy, "GET", "/api/v1/status/{id}"), Some(0));
+    assert_eq!(envoy.label_values("http_requests_total", "route"), ["/api/v1/status/{id}", STATUS, UPLOAD]);
+    // Rejected: the request in flight is still counted, on its own configuration.
+    let mut last = vm.request("GET", "/api/v1/status/9");
+    assert_eq!(vm.reconfigure(r#"{"max_routes": 0}"#).unwrap_err(), "max_routes: must be between 1 and 10000, got 0");
+    last.respond(503, 0);
+    last.complete();
+    assert_eq!(requests(envoy, "GET", "/api/v1/status/{id}", "503"), Some(1));
+    assert_eq!(in_progress(envoy, "GET", "/api/v1/status/{id}"), Some(0));
+    assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(1));
+}
+
 /// Envoy drops a trailing dot from tag values, so no label may end in one.
-fn labels_never_end_in_a_dot(host) {
+fn labels_never_end_in_a_dot<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(r#"{"use_route_name": true}"#).unwrap();
     for path in ["/q/c", "/q/c.", "/q/c.."] {
@@ -500,11 +574,13 @@ fn labels_never_end_in_a_dot(host) {
 }
 
 /// An upload rule and a download rule may share a template; their counters stay apart.
-fn upload_and_download_rules_on_one_template(host) {
+fn upload_and_download_rules_on_one_template<H: Host>(host: &H) {
     let envoy = host.envoy();
-    let vm = host.vm(r#"{"routes": [
+    let vm = host
+        .vm(r#"{"routes": [
         {"template": "/files/{id}", "methods": ["PUT"], "kind": "upload"},
-        {"template": "/files/{id}", "methods": ["GET"], "kind": "download"}]}"#).unwrap();
+        {"template": "/files/{id}", "methods": ["GET"], "kind": "download"}]}"#)
+        .unwrap();
     let mut up = vm.request("PUT", "/files/1");
     up.send_body(10).respond(201, 0);
     up.complete();
@@ -517,7 +593,7 @@ fn upload_and_download_rules_on_one_template(host) {
 
 /// What a VM counted since its last flush reaches Envoy when the VM stops (a new
 /// configuration, a module update, shutdown): a reload loses nothing.
-fn a_stopping_vm_flushes_what_it_counted(host) {
+fn a_stopping_vm_flushes_what_it_counted<H: Host>(host: &H) {
     let envoy = host.envoy();
     let vm = host.vm(&demo()).unwrap();
     let mut up = vm.request("POST", UPLOAD);
@@ -537,7 +613,7 @@ fn a_stopping_vm_flushes_what_it_counted(host) {
 /// The quantile gauges describe the whole proxy: the windows of two VMs are merged (90
 /// requests of 10 ms on one, 10 of 500 ms on the other) and published once; a VM that stops
 /// leaves the merge; a route whose window empties reads 0.
-fn latency_quantiles_merge_every_vm_and_follow_the_window(host) {
+fn latency_quantiles_merge_every_vm_and_follow_the_window<H: Host>(host: &H) {
     let envoy = host.envoy();
     let (a, b) = (host.vm(&demo()).unwrap(), host.vm(&demo()).unwrap());
     for i in 0..90 {
@@ -576,7 +652,7 @@ fn latency_quantiles_merge_every_vm_and_follow_the_window(host) {
 /// The learned labels outlive VMs. A VM configured with a lower cap keeps serving the labels
 /// that already exist (their stats exist in Envoy either way) and creates no new one until
 /// the count is under its own cap.
-fn a_lowered_cap_holds_after_a_reload(host) {
+fn a_lowered_cap_holds_after_a_reload<H: Host>(host: &H) {
     let envoy = host.envoy();
     let old = host.vm(r#"{"max_routes": 5}"#).unwrap();
     for p in ["/a", "/b", "/c", "/d", "/e"] {
@@ -595,7 +671,37 @@ fn a_lowered_cap_holds_after_a_reload(host) {
     assert_eq!(post, vec!["/a", "/b", "/c", "/d", "/e", "__other__"]);
     assert_eq!(requests(envoy, "POST", "__other__", "0"), Some(2));
 }
-}
+
+routemeter_tests::dual_host!(
+    successful_chunked_upload_records_every_series_exactly,
+    upload_outcomes_follow_the_default_table,
+    download_outcomes_follow_the_default_table,
+    reset_before_response_is_status_0_and_aborted,
+    in_progress_counts_overlapping_requests_and_returns_to_zero,
+    a_second_on_log_does_not_count_again,
+    excluded_paths_record_nothing,
+    templates_are_per_method_and_unknown_paths_use_the_heuristic,
+    hostile_paths_are_counted_with_safe_labels,
+    route_cap_is_global_across_vms_and_overflows_into_other,
+    without_shared_data_the_cap_holds_per_vm,
+    many_distinct_paths_keep_memory_and_series_bounded,
+    metric_ids_are_defined_once_per_series,
+    a_new_vm_first_defines_every_series_the_others_listed,
+    route_name_label_when_configured,
+    configured_outcome_overrides,
+    durations_are_whole_milliseconds_rounded_up,
+    host_failures_degrade_labels_and_delay_counts,
+    empty_config_records_with_defaults,
+    config_validity_is_a_gauge,
+    streams_first_seen_at_their_end_are_counted,
+    streams_first_seen_at_their_end_take_envoys_request_size,
+    a_root_configured_again_keeps_its_requests_in_flight_on_the_old_configuration,
+    labels_never_end_in_a_dot,
+    upload_and_download_rules_on_one_template,
+    a_stopping_vm_flushes_what_it_counted,
+    latency_quantiles_merge_every_vm_and_follow_the_window,
+    a_lowered_cap_holds_after_a_reload,
+);
 
 /// What only the native host can see: the VM's own route table stays bounded by the cap
 /// (the wasm host checks the same through the VM's linear memory, in proxy-sim's tests).

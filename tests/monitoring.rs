@@ -11,8 +11,6 @@
 // A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use routemeter::metrics::{stat_name, Metric};
 use routemeter::route::is_id_like;
 use routemeter::route::is_label_safe;
-use routemeter::route::learn::{decode, encode, Learned, Limits, Promotions, Resolve};
+use routemeter::route::learn::{decode, encode, Learned, Limits, Lookup, Promotions};
 
 /// Paths that look like real ones more often than pure noise would.
 fn paths() -> impl Strategy<Value = Vec<u8>> {
@@ -108,9 +108,9 @@ proptest! {
         let mut promotions = Promotions::default();
         for path in &paths {
             let before = state.clone();
-            let resolved = state.resolve(path, &lim, &mut promotions, &mut seg);
+            let resolved = state.lookup(path, &lim, &mut promotions, &mut seg);
             // As the VM does it: a promotion, then the path itself.
-            if let Resolve::Promote(depth) = resolved {
+            if let Lookup::Promote(depth) = resolved {
                 state.promote_at(path, depth, &lim, &mut seg);
             }
             let label = label_in(&mut state, &lim, path);
@@ -118,11 +118,11 @@ proptest! {
             prop_assert!(label.bytes().all(|b| is_label_safe(b) || b == b'{' || b == b'}'), "{label:?}");
             prop_assert!(!label.ends_with('.'));
             prop_assert!(state.trie().len() <= lim.max_nodes + 1);
-            let (live, published) = state.label_counts();
-            prop_assert!(live <= lim.max_live && published <= lim.max_published);
+            let (live, issued) = state.label_counts();
+            prop_assert!(live <= lim.max_live && issued <= lim.max_issued);
             match resolved {
-                Resolve::Label(_) => prop_assert_eq!(encode(&before), encode(&state), "a final path changed the state"),
-                Resolve::Other => {
+                Lookup::Label(_) => prop_assert_eq!(encode(&before), encode(&state), "a final path changed the state"),
+                Lookup::Other => {
                     prop_assert_eq!(label.as_str(), "__other__");
                     prop_assert_eq!(encode(&before), encode(&state), "a path resolved as __other__ changed the state");
                 }

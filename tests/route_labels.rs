@@ -13,16 +13,13 @@
 // A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::collections::BTreeMap;
 
-use std::cell::RefCell;
-
-use routemeter::host::{CasWrite, HostError, SharedStore};
+use routemeter::host::memory::MemoryHost;
 use routemeter::route::{Limits, SharedLearned};
+use routemeter::shared::Keys;
 use routemeter_demo::server::ServeOptions;
-use support::apis::{self, Api, Score};
+use routemeter_tests::apis::{self, Api, Score};
 use testkit::client::{Connection, Request};
 use testkit::stack::{Stack, StackOptions};
 
@@ -31,30 +28,11 @@ fn empty_config_limits() -> Limits {
     Limits::new(100, 16, true)
 }
 
-/// One VM's shared data, in memory (Envoy's semantics are tested in proxy-sim).
-#[derive(Default)]
-struct Memory(RefCell<Option<(Vec<u8>, u32)>>);
-
-impl SharedStore for Memory {
-    fn get_shared(&self, _key: &str) -> Result<(Option<Vec<u8>>, u32), HostError> {
-        Ok(self.0.borrow().clone().map_or((None, 0), |(v, cas)| (Some(v), cas)))
-    }
-    fn set_shared(&self, _key: &str, value: &[u8], cas: u32) -> Result<CasWrite, HostError> {
-        let mut current = self.0.borrow_mut();
-        let version = current.as_ref().map_or(0, |(_, c)| *c);
-        if current.is_some() && cas != version {
-            return Ok(CasWrite::Conflict);
-        }
-        *current = Some((value.to_vec(), version + 1));
-        Ok(CasWrite::Stored)
-    }
-}
-
 /// The label each request gets, in order, from the core exactly as one VM runs it (the
 /// learned state synchronised through shared data, promotions included).
 fn core_labels(requests: &[apis::Request]) -> Vec<String> {
-    let store = Memory::default();
-    let mut vm = SharedLearned::new(empty_config_limits());
+    let store = MemoryHost::new();
+    let mut vm = SharedLearned::new(empty_config_limits(), Keys::for_plugin("").learned_routes());
     let mut out = String::new();
     requests
         .iter()

@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use routemeter::outcome::StatusMatch;
 use routemeter::slo::{Sli, Slo};
+use routemeter::transfer::StatusMatch;
 use serde::Serialize;
 use serde_json::{json, Value};
 

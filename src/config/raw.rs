@@ -1,9 +1,13 @@
 //! Step one of configuration: the JSON shape, exactly as users write it. Unknown fields are
 //! errors (a typo must not silently fall back to a default); values are checked in step two.
-
-use std::collections::BTreeMap;
+//! Each domain's section has its raw type in that domain.
 
 use serde::Deserialize;
+
+use crate::latency::RawLatency;
+use crate::openapi::RawOpenApi;
+use crate::route::RawRoute;
+use crate::slo::RawSlo;
 
 pub const DEFAULT_MAX_ROUTES: u64 = 100;
 /// Real APIs go 8-10 segments deep (`/apis/{group}/{version}/namespaces/{ns}/...`).
@@ -38,48 +42,6 @@ pub struct RawConfig {
     pub slos: Vec<RawSlo>,
 }
 
-/// One objective. Availability unless `latency_ms` is given.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSlo {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// A route label; absent: every route, each on its own.
-    #[serde(default)]
-    pub route: Option<String>,
-    /// Percent of events that must be good, e.g. 99.9.
-    pub objective: f64,
-    /// Good events finish within this many milliseconds.
-    #[serde(default)]
-    pub latency_ms: Option<u64>,
-    /// Statuses of bad events (`"5xx"`, `"503"`, `"0"`: no response); default 5xx and 0.
-    #[serde(default)]
-    pub bad: Option<Vec<String>>,
-    #[serde(default = "default_window_days")]
-    pub window_days: u64,
-}
-
-fn default_window_days() -> u64 {
-    crate::slo::DEFAULT_WINDOW_DAYS
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawLatency {
-    /// Ascending, each strictly between 0 and 1; `[]` switches the gauges off.
-    pub quantiles: Vec<f64>,
-    pub window_seconds: u64,
-}
-
-pub const DEFAULT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
-pub const DEFAULT_WINDOW_SECONDS: u64 = 60;
-
-impl Default for RawLatency {
-    fn default() -> Self {
-        RawLatency { quantiles: DEFAULT_QUANTILES.to_vec(), window_seconds: DEFAULT_WINDOW_SECONDS }
-    }
-}
-
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum RawHistograms {
@@ -108,63 +70,4 @@ impl Default for RawConfig {
             slos: Vec::new(),
         }
     }
-}
-
-/// Where the upstream serves its OpenAPI document.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawOpenApi {
-    /// The Envoy cluster to ask (usually the service's own).
-    pub cluster: String,
-    #[serde(default = "default_openapi_path")]
-    pub path: String,
-    /// The `:authority` of the call; defaults to the cluster name.
-    #[serde(default)]
-    pub authority: Option<String>,
-    #[serde(default = "default_refresh_seconds")]
-    pub refresh_seconds: u64,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Larger documents are refused.
-    #[serde(default = "default_max_bytes")]
-    pub max_bytes: u64,
-    /// Prefix for every path instead of the document's server URL path.
-    #[serde(default)]
-    pub base_path: Option<String>,
-}
-
-/// FastAPI's default.
-fn default_openapi_path() -> String {
-    "/openapi.json".to_string()
-}
-pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
-fn default_refresh_seconds() -> u64 {
-    DEFAULT_REFRESH_SECONDS
-}
-fn default_timeout_ms() -> u64 {
-    5_000
-}
-fn default_max_bytes() -> u64 {
-    8 << 20
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRoute {
-    pub template: String,
-    /// Only these methods match; absent: every method.
-    #[serde(default)]
-    pub methods: Option<Vec<String>>,
-    #[serde(default)]
-    pub kind: Option<RawKind>,
-    /// Status (`"410"`, `"0"`) or class (`"4xx"`) -> outcome label.
-    #[serde(default)]
-    pub outcomes: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RawKind {
-    Upload,
-    Download,
 }

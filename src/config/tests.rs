@@ -1,6 +1,8 @@
 //! Configuration: what parses, and the exact error for what does not.
 
 use super::*;
+use crate::method::Method;
+use crate::transfer::{OutcomeId, TransferKind};
 
 fn error_of(json: &str) -> String {
     Config::from_json(json.as_bytes()).unwrap_err().to_string()
@@ -17,7 +19,7 @@ fn empty_and_minimal_configs_use_defaults() {
         assert!(!c.use_route_name);
         assert!(c.rules.is_empty() && c.exclusions.is_empty());
     }
-    assert_eq!(Config::default().max_routes, 100);
+    assert_eq!(Config::from_raw(RawConfig::default()).unwrap().max_routes, 100);
 }
 
 #[test]
@@ -38,14 +40,14 @@ fn full_config_parses() {
     )
     .unwrap();
     assert_eq!(c.rules.len(), 3);
-    assert_eq!(c.rules[0].kind, RouteKind::Upload);
+    assert_eq!(c.rules[0].transfer.as_ref().map(|t| t.kind), Some(TransferKind::Upload));
     assert!(c.rules[0].methods.unwrap().contains(Method::Put));
     assert!(!c.rules[0].methods.unwrap().contains(Method::Get));
     assert_eq!(c.rules[1].methods, None);
     assert_eq!(c.rules[2].template.text(), "/static/*");
     assert_eq!(c.exclusions.len(), 2);
     assert_eq!((c.max_routes, c.max_path_depth, c.use_route_name), (250, 3, true));
-    assert_eq!(c.outcome_labels.label(crate::outcome::OutcomeId(7)), "failed_server");
+    assert_eq!(c.outcome_labels.label(OutcomeId(7)), "failed_server");
 }
 
 #[test]

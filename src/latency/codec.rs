@@ -1,9 +1,9 @@
 //! The shared-data values of the latency windows: one blob per VM with what its window holds
-//! per route, and the small registry and lease values of [`super::share`]. Other VMs wrote
-//! these bytes (possibly another routemeter version, possibly torn by a bug): decoding checks
-//! every length and answers `None` rather than trusting anything.
+//! per route, and the small registry and lease values of [`super::share`]. Decoding answers
+//! `None` for anything that is not such a value ([`crate::shared::codec`]).
 
 use super::window::Sparse;
+use crate::shared::codec::{put_text, put_varint, Reader};
 
 const BLOB_VERSION: u8 = 1;
 /// No route label is longer (the route module caps labels well below this).
@@ -18,62 +18,6 @@ pub struct Blob {
     pub routes: Vec<(String, Sparse)>,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Reads bytes front to back; every read fails cleanly at the end of the input.
-pub struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes }
-    }
-
-    pub fn varint(&mut self) -> Option<u64> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let (&b, rest) = self.bytes.split_first()?;
-            self.bytes = rest;
-            v |= u64::from(b & 0x7f).checked_shl(shift)?;
-            if b < 0x80 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    pub fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.bytes.split_first()?;
-        self.bytes = rest;
-        Some(b)
-    }
-
-    pub fn u64(&mut self) -> Option<u64> {
-        let bytes = self.take(8)?;
-        Some(u64::from_le_bytes(bytes.try_into().ok()?))
-    }
-
-    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.bytes.len() {
-            return None;
-        }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Some(head)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-}
-
 impl Blob {
     /// Version, written time, route count, then per route: label, entry count, and entries
     /// as (value delta from the previous entry, count), all varints.
@@ -82,8 +26,7 @@ impl Blob {
         out.extend_from_slice(&self.written_ns.to_le_bytes());
         put_varint(&mut out, self.routes.len() as u64);
         for (label, entries) in &self.routes {
-            put_varint(&mut out, label.len() as u64);
-            out.extend_from_slice(label.as_bytes());
+            put_text(&mut out, label);
             put_varint(&mut out, entries.len() as u64);
             let mut previous = 0;
             for &(value, count) in entries {
@@ -104,8 +47,7 @@ impl Blob {
         let n_routes = r.varint()?;
         let mut routes = Vec::new();
         for _ in 0..n_routes {
-            let len = usize::try_from(r.varint()?).ok().filter(|&l| l <= MAX_LABEL_BYTES)?;
-            let label = std::str::from_utf8(r.take(len)?).ok()?.to_string();
+            let label = r.text(MAX_LABEL_BYTES)?.to_string();
             let n = r.varint()?;
             if n > MAX_ENTRIES {
                 return None;
@@ -154,7 +96,7 @@ pub fn encode_lease(id: u32, until_ns: u64) -> Vec<u8> {
 
 pub fn decode_lease(bytes: &[u8]) -> Option<(u32, u64)> {
     let mut r = Reader::new(bytes);
-    let id = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+    let id = r.u32()?;
     let until = r.u64()?;
     r.is_empty().then_some((id, until))
 }
@@ -164,8 +106,7 @@ pub fn encode_labels(labels: &[String]) -> Vec<u8> {
     let mut out = Vec::new();
     put_varint(&mut out, labels.len() as u64);
     for l in labels {
-        put_varint(&mut out, l.len() as u64);
-        out.extend_from_slice(l.as_bytes());
+        put_text(&mut out, l);
     }
     out
 }
@@ -178,8 +119,7 @@ pub fn decode_labels(bytes: &[u8]) -> Option<Vec<String>> {
     }
     let mut out = Vec::new();
     for _ in 0..n {
-        let len = usize::try_from(r.varint()?).ok().filter(|&l| l <= MAX_LABEL_BYTES)?;
-        out.push(std::str::from_utf8(r.take(len)?).ok()?.to_string());
+        out.push(r.text(MAX_LABEL_BYTES)?.to_string());
     }
     r.is_empty().then_some(out)
 }
@@ -221,8 +161,7 @@ mod tests {
         let mut other_version = bytes.clone();
         other_version[0] = 2;
         assert_eq!(Blob::decode(&other_version), None);
-        // An endless varint, and a value sum past u64.
-        assert_eq!(Reader::new(&[0xff; 11]).varint(), None);
+        // A value sum past u64.
         let mut overflow = vec![BLOB_VERSION];
         overflow.extend_from_slice(&0u64.to_le_bytes());
         overflow.extend_from_slice(&[1, 1, b'a', 2]);

@@ -6,35 +6,25 @@
 //! `histogram_quantile()`. They cannot be aggregated across proxies (no quantile can); the
 //! exact `_bucket` counters can, and stay the series for fleet-wide SLOs.
 //!
+//! - [`config`]: the `latency_quantiles` configuration;
 //! - [`window`]: one route's HdrHistogram window;
 //! - [`codec`]: the shared-data encoding of windows and of the coordination values;
 //! - [`share`]: the protocol by which VMs share windows and one of them publishes.
 
 mod codec;
+pub mod config;
 mod share;
 mod window;
 
 pub use codec::Blob;
-pub use share::{Sharing, Timing};
+pub use config::{LatencyConfig, Quantile, RawLatency};
+pub use share::{Publication, Sharing, Timing};
 pub use window::{Window, SUB_WINDOWS};
 
 use crate::host::{MetricsHost, SharedStore};
+use crate::metrics::Registry;
 use crate::route::LabelId;
-
-/// A configured quantile and its label value (`0.99`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Quantile {
-    pub value: f64,
-    pub label: String,
-}
-
-/// Validated `latency_quantiles` configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LatencyConfig {
-    /// Ascending; empty switches the feature off.
-    pub quantiles: Vec<Quantile>,
-    pub window_seconds: u64,
-}
+use crate::shared::Keys;
 
 /// This VM's latency windows, by route id.
 #[derive(Debug)]
@@ -47,12 +37,12 @@ pub struct LatencyQuantiles {
 }
 
 impl LatencyQuantiles {
-    pub fn new(config: &LatencyConfig) -> LatencyQuantiles {
+    pub fn new(config: &LatencyConfig, keys: &Keys) -> LatencyQuantiles {
         LatencyQuantiles {
             quantiles: config.quantiles.clone(),
             sub_ns: (config.window_seconds * 1_000_000_000 / SUB_WINDOWS).max(1),
             windows: Vec::new(),
-            sharing: Sharing::default(),
+            sharing: Sharing::new(keys),
         }
     }
 
@@ -64,7 +54,7 @@ impl LatencyQuantiles {
             // Route ids are dense and bounded by the label table's cap.
             self.windows.resize_with(i + 1, || None);
         }
-        let slot = &mut self.windows[i];
+        let Some(slot) = self.windows.get_mut(i) else { return };
         if slot.is_none() {
             *slot = Window::new(epoch).map(Box::new);
         }
@@ -81,8 +71,8 @@ impl LatencyQuantiles {
         &mut self,
         now_ns: u64,
         interval_ms: u64,
-        label: impl Fn(LabelId) -> String,
-        known_labels: usize,
+        (label, known_labels): (impl Fn(LabelId) -> String, usize),
+        registry: &mut Registry,
         host: &H,
     ) {
         let epoch = now_ns / self.sub_ns;
@@ -107,7 +97,8 @@ impl LatencyQuantiles {
         // Every VM has the same sources of labels (templates, the shared learned routes, the
         // same OpenAPI document); the margin covers one that learned a few more.
         let max_labels = (2 * known_labels).max(1_024);
-        self.sharing.tick(now_ns, blob.as_ref(), timing, &self.quantiles, max_labels, host);
+        let publication = Publication { quantiles: &self.quantiles, max_labels, registry };
+        self.sharing.tick(now_ns, blob.as_ref(), timing, publication, host);
     }
 
     /// The VM stops: its window leaves the shared set.

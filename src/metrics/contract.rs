@@ -124,6 +124,12 @@ impl Metric {
         }
     }
 
+    /// Gauges whose value is set whole by whoever reports it (not added to): a new module's
+    /// VMs set them again, so they need no hand-over.
+    pub fn is_set_whole(self) -> bool {
+        matches!(self, Metric::ConfigInvalid | Metric::OpenApiRoutes | Metric::RequestDurationQuantile)
+    }
+
     /// Histogram unit, which decides the bootstrap's bucket list.
     pub fn unit(self) -> Option<Unit> {
         match self.kind() {

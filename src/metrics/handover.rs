@@ -7,29 +7,52 @@
 //! update starts new VMs in a new configuration: without help, every routemeter series went
 //! with the old VMs, and with them what they flushed on their way out.
 //!
-//! So every series of the request metrics (and the OpenAPI fetch counter) a VM defines is
-//! listed in shared data, which lives as long as any VM of the `vm_id` does, and a VM being
-//! configured first defines every listed series. (Gauges set whole, like the latency
-//! quantiles, are not listed: the new VMs set them again.) Envoy configures a new module once
-//! on the main thread (its "canary") while it builds the new configuration, before it lets
-//! the old one go: from then on the new configuration holds every series, the old VMs' last
-//! flushes land in them, and the counters never go back.
+//! So every series that accumulates (counters, in-flight gauges, histograms) is listed in
+//! shared data, which lives as long as any VM of the `vm_id` does, and a VM being configured
+//! first defines every listed series. (Gauges set whole, like the latency quantiles, are not
+//! listed: the new VMs set them again.) Envoy configures a new module once on the main thread
+//! (its "canary") while it builds the new configuration, before it lets the old one go: from
+//! then on the new configuration holds every series, the old VMs' last flushes land in them,
+//! and the counters never go back.
 //!
-//! The list only grows, bounded by the label bounds (routes, methods, statuses, outcomes,
-//! bucket sets) and by [`MAX_BYTES`]; a series stays as long as Envoy runs, as Wasm stats do.
+//! The list is append-only, in chunks of [`CHUNK`] series under their own keys, with the
+//! number listed under one more key ([`Keys::series_count`]). A tick reads only that number
+//! (a few bytes) and the chunks holding what other VMs added since; a publication reads and
+//! writes one chunk. So neither grows with the list. Each VM remembers a fingerprint of every
+//! series it has seen listed, so it lists only what is new. The list stops at [`MAX_SERIES`]
+//! (bounded shared memory); a series past it keeps counting but restarts from 0 after a module
+//! update: counted ([`Handover::unlisted`]) and logged.
+//!
+//! Each definition costs Envoy a metric id for as long as the VM lives, so a series is
+//! defined at most twice per VM: when it first counts something, and when taken over.
 
-use std::cell::RefCell;
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 
-use crate::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, SharedStore, CREATE_ONLY};
+use crate::host::{MetricKind, MetricsHost, SharedStore};
+use crate::shared::codec::{put_varint, Reader};
+use crate::shared::{update, Change, Keys, Updated};
 
-/// Shared-data key of the list: one series per line, its kind letter, a space, its name.
-pub const SHARED_KEY: &str = "routemeter.series.v1";
-/// A list that would grow beyond this takes no more series (a series left out of it only
-/// loses the hand-over).
-pub const MAX_BYTES: usize = 4 << 20;
-/// Compare-and-swap attempts before a publication waits for the next flush.
-const MAX_ATTEMPTS: usize = 16;
+/// Series per chunk: a publication or a take-over copies at most this many lines it has seen.
+pub const CHUNK: usize = 64;
+/// The most series listed (at ~100 bytes a line, ~13 MB of shared data).
+pub const MAX_SERIES: usize = 1 << 17;
+
+/// One VM's part in the hand-over, for one plugin.
+#[derive(Debug, Clone)]
+pub struct Handover {
+    count_key: String,
+    keys: Keys,
+    /// Series of the list this VM has read or written: the first `listed` of it.
+    listed: usize,
+    /// Fingerprints of every series this VM has seen listed.
+    seen: HashSet<u64>,
+    /// Defined here and not listed yet.
+    waiting: Vec<(MetricKind, String)>,
+    /// Series that did not fit under [`MAX_SERIES`].
+    unlisted: u64,
+}
 
 fn letter(kind: MetricKind) -> u8 {
     match kind {
@@ -50,108 +73,153 @@ fn parse(line: &str) -> Option<(MetricKind, &str)> {
     (!name.is_empty()).then_some((kind, name))
 }
 
-/// Defines the listed series this VM has not taken over yet, so that its configuration holds
-/// them: the list only grows at its end, and `taken` is how many of its bytes this VM has
-/// taken over (0: none). Returns the new count. A list shorter than `taken`, or one that does
-/// not break there between two lines, was written anew: all of it is taken over.
-///
-/// Each definition costs Envoy a little memory for as long as the VM lives (a metric id), so
-/// a series is defined at most twice per VM: when it first counts something, and here.
-/// Configuring takes over once; every tick takes over what was added since, so that series
-/// the old VMs define while they drain are held too. (A series the old VMs define for the
-/// first time after the new VMs' last tick before the old configuration goes still goes with
-/// it: at most one flush interval.)
-pub fn take_over(host: &(impl MetricsHost + SharedStore), taken: usize) -> usize {
-    let Ok((Some(bytes), _)) = host.get_shared(SHARED_KEY) else { return taken };
-    let from = match taken.checked_sub(1).and_then(|last| bytes.get(last)) {
-        Some(b'\n') => taken,
-        _ => 0,
-    };
-    let Some(added) = bytes.get(from..) else { return taken };
-    for (kind, name) in String::from_utf8_lossy(added).lines().filter_map(parse) {
-        let _ = host.define_metric(kind, name);
-    }
-    bytes.len()
+fn fingerprint(kind: MetricKind, name: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    (letter(kind), name).hash(&mut h);
+    h.finish()
 }
 
-/// Series defined since the last publication, waiting for it.
-#[derive(Debug, Default)]
-pub struct Unpublished(RefCell<Vec<(MetricKind, String)>>);
+fn lines(chunk: Option<&[u8]>) -> Vec<&str> {
+    chunk.and_then(|c| std::str::from_utf8(c).ok()).unwrap_or_default().lines().collect()
+}
 
-impl Unpublished {
-    /// `host`, noting every series it defines.
-    pub fn noting<'a, H: MetricsHost>(&'a self, host: &'a H) -> Noting<'a, H> {
-        Noting { host, log: self }
-    }
-
-    /// Appends what is waiting to the shared list (compare-and-swap). What could not be
-    /// written waits for the next call. `taken` is how much of the list this VM has taken
-    /// over ([`take_over`]); the result is how much it has now: all of it when nobody else
-    /// had added anything since (its own series need no second definition).
-    pub fn publish(&self, store: &impl SharedStore, taken: usize) -> usize {
-        let mut waiting = self.0.borrow_mut();
-        if waiting.is_empty() {
-            return taken;
+impl Handover {
+    pub fn new(keys: &Keys) -> Handover {
+        Handover {
+            count_key: keys.series_count(),
+            keys: keys.clone(),
+            listed: 0,
+            seen: HashSet::new(),
+            waiting: Vec::new(),
+            unlisted: 0,
         }
-        for _ in 0..MAX_ATTEMPTS {
-            let Ok((value, cas)) = store.get_shared(SHARED_KEY) else { return taken };
-            let old = value.unwrap_or_default();
-            let old_text = String::from_utf8_lossy(&old);
-            // (kind, name) of every line, borrowed: no copy of the list.
-            let mut listed: HashSet<(MetricKind, &str)> = old_text.lines().filter_map(parse).collect();
-            let mut text = old.clone();
-            let mut added = false;
-            for (kind, name) in waiting.iter() {
-                let fits = text.len() + name.len() + 3 <= MAX_BYTES;
-                if fits && !name.contains('\n') && listed.insert((*kind, name)) {
-                    text.extend_from_slice(&[letter(*kind), b' ']);
-                    text.extend_from_slice(name.as_bytes());
-                    text.push(b'\n');
-                    added = true;
-                }
+    }
+
+    /// A series this VM just defined: listed at the next [`Handover::publish`] unless it is
+    /// listed already.
+    pub fn note(&mut self, kind: MetricKind, name: &str) {
+        // A line per series: a name with a line break could not be read back.
+        let new =
+            !self.seen.contains(&fingerprint(kind, name)) && !self.waiting.iter().any(|(k, n)| *k == kind && n == name);
+        if new && !name.contains('\n') {
+            self.waiting.push((kind, name.to_string()));
+        }
+    }
+
+    /// Series waiting to be listed.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn unlisted(&self) -> u64 {
+        self.unlisted
+    }
+
+    /// Series listed in all, as far as this VM knows.
+    pub fn listed(&self) -> usize {
+        self.listed
+    }
+
+    fn listed_count(&self, store: &impl SharedStore) -> Option<usize> {
+        let (value, _) = store.get_shared(&self.count_key).ok()?;
+        Some(value.and_then(|v| Reader::new(&v).varint()).unwrap_or(0) as usize)
+    }
+
+    /// Defines the listed series this VM has not seen yet, so that its configuration holds
+    /// them: all of them in a new VM, what other VMs added since in one that took over before.
+    pub fn take_over(&mut self, host: &(impl MetricsHost + SharedStore)) {
+        let Some(count) = self.listed_count(host) else { return };
+        if count < self.listed {
+            // Written anew (every VM of the vm_id was gone): all of it is new.
+            (self.listed, self.seen) = (0, HashSet::new());
+        }
+        while self.listed < count.min(MAX_SERIES) {
+            let chunk = self.listed / CHUNK;
+            let Ok((value, _)) = host.get_shared(&self.keys.series_chunk(chunk)) else { return };
+            let lines = lines(value.as_deref());
+            let new = lines.get(self.listed - chunk * CHUNK..).unwrap_or_default();
+            if new.is_empty() {
+                return;
             }
-            if !added {
-                waiting.clear();
-                return taken;
+            self.adopt(new, host);
+        }
+    }
+
+    /// Lines other VMs listed: defined here, remembered.
+    fn adopt(&mut self, lines: &[&str], host: &impl MetricsHost) {
+        for line in lines {
+            if let Some((kind, name)) = parse(line) {
+                let _ = host.define_metric(kind, name);
+                self.seen.insert(fingerprint(kind, name));
             }
-            match store.set_shared(SHARED_KEY, &text, if cas == 0 { CREATE_ONLY } else { cas }) {
-                Ok(CasWrite::Stored) => {
-                    waiting.clear();
-                    return if old.len() == taken { text.len() } else { taken };
+            self.listed += 1;
+        }
+        self.waiting.retain(|(k, n)| !self.seen.contains(&fingerprint(*k, n)));
+    }
+
+    /// Appends what is waiting to the list. What cannot be written now waits for the next
+    /// call; what no longer fits is counted and logged.
+    pub fn publish(&mut self, host: &(impl MetricsHost + SharedStore)) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        self.take_over(host);
+        while !self.waiting.is_empty() {
+            if self.listed >= MAX_SERIES {
+                self.unlisted += self.waiting.len() as u64;
+                self.waiting.clear();
+                log::warn!(
+                    "{} series past the hand-over's {MAX_SERIES}: they restart from 0 after a module update",
+                    self.unlisted
+                );
+                return;
+            }
+            let chunk = self.listed / CHUNK;
+            let skip = self.listed - chunk * CHUNK;
+            let waiting = &self.waiting;
+            let written = update(host, &self.keys.series_chunk(chunk), |found| {
+                // A chunk that is not text is not ours to keep.
+                let text = found.value.and_then(|v| std::str::from_utf8(v).ok()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                // What other VMs appended since this VM last read.
+                let others: Vec<String> = lines.iter().skip(skip).map(|l| l.to_string()).collect();
+                let mut bytes = text.as_bytes().to_vec();
+                let room = CHUNK.saturating_sub(lines.len());
+                let mut appended = 0;
+                for (kind, name) in waiting.iter().filter(|(k, n)| !others.iter().any(|l| parse(l) == Some((*k, n)))) {
+                    if appended == room {
+                        break;
+                    }
+                    bytes.extend_from_slice(&[letter(*kind), b' ']);
+                    bytes.extend_from_slice(name.as_bytes());
+                    bytes.push(b'\n');
+                    appended += 1;
                 }
-                Ok(CasWrite::Conflict) => continue,
-                Err(_) => return taken,
+                match appended {
+                    0 => Change::Keep((others, 0)),
+                    _ => Change::Write(bytes, (others, appended)),
+                }
+            });
+            let Ok(Updated::Kept((others, appended)) | Updated::Written((others, appended), _)) = written else {
+                return;
+            };
+            let others: Vec<&str> = others.iter().map(String::as_str).collect();
+            self.adopt(&others, host);
+            // The first `appended` of what still waits are now listed, in that order.
+            for (kind, name) in self.waiting.drain(..appended.min(self.waiting.len())) {
+                self.seen.insert(fingerprint(kind, &name));
+                self.listed += 1;
             }
         }
-        taken
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.borrow().is_empty()
-    }
-}
-
-/// A metrics host that notes every series it defines.
-pub struct Noting<'a, H> {
-    host: &'a H,
-    log: &'a Unpublished,
-}
-
-impl<H: MetricsHost> MetricsHost for Noting<'_, H> {
-    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError> {
-        let id = self.host.define_metric(kind, name)?;
-        self.log.0.borrow_mut().push((kind, name.to_string()));
-        Ok(id)
-    }
-    fn increment_metric(&self, id: MetricId, delta: i64) -> Result<(), HostError> {
-        self.host.increment_metric(id, delta)
-    }
-    fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError> {
-        self.host.record_metric(id, value)
+        let listed = self.listed;
+        let _ = update(host, &self.count_key, |found| {
+            if found.value.and_then(|v| Reader::new(v).varint()).unwrap_or(0) as usize >= listed {
+                return Change::Keep(());
+            }
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, listed as u64);
+            Change::Write(bytes, ())
+        });
     }
 }
 

@@ -1,14 +1,17 @@
 //! What routemeter emits: the metric [`contract`], how labels are encoded into Envoy stat
-//! names ([`name`]), histogram bucket bounds ([`buckets`]), and what the VM counts between
-//! flushes ([`aggregate`]), and how its series outlive a module update ([`handover`]).
+//! names ([`name`]), histogram bucket bounds ([`buckets`]), the one place series are defined
+//! ([`registry`]) and how they outlive a module update ([`handover`]), and what the VM counts
+//! between flushes ([`aggregate`]).
 
 pub mod aggregate;
 pub mod buckets;
 pub mod contract;
 pub mod handover;
 pub mod name;
+pub mod registry;
 
-pub use aggregate::{Aggregates, Finished, HistogramMode, SeriesLabels};
+pub use aggregate::{Aggregates, CompletedRequest, HistogramMode, SeriesLabels};
 pub use buckets::Bounds;
 pub use contract::{LabelKey, Metric, Unit};
 pub use name::{part_name, stat_name, Part};
+pub use registry::{Registry, Slot};

@@ -4,21 +4,28 @@
 //! ([`source`]); the `routemeter openapi` command writes them as static configuration.
 //!
 //! OpenAPI path templates use routemeter's own `{name}` syntax, including parameters inside
-//! a segment (`/Calls/{Sid}.json`). Only `paths` keys and the server URL are read; operations
-//! are skipped without being built, so a multi-megabyte document costs little memory.
+//! a segment (`/Calls/{Sid}.json`). Only `paths` keys and the server URL are read, as the
+//! document streams in: operations are skipped unread and at most [`MAX_TEMPLATES`] paths are
+//! kept, so a document of any size costs a VM a bounded amount of memory (linear memory never
+//! shrinks, so what a parse takes, it keeps).
 
+pub mod config;
 pub mod source;
 
-use std::collections::BTreeMap;
+pub use config::{OpenApiConfig, RawOpenApi};
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::de::IgnoredAny;
-use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::route::Template;
 
 /// More templates than this in one document are not loaded (bounds labels and memory).
 pub const MAX_TEMPLATES: usize = 5_000;
+/// Paths that cannot be used, listed with why (the rest are only counted).
+const MAX_SKIPPED_LISTED: usize = 100;
 
 #[derive(Debug, Deserialize)]
 struct Document {
@@ -28,7 +35,7 @@ struct Document {
     base_path: Option<String>,
     #[serde(default)]
     servers: Vec<Server>,
-    paths: Option<BTreeMap<String, IgnoredAny>>,
+    paths: Option<Paths>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +50,66 @@ struct Variable {
     default: Option<String>,
 }
 
+/// The `paths` keys as they stream past: the first [`MAX_TEMPLATES`] usable ones in key order
+/// are kept, the others counted, so a document's size does not decide the memory it takes.
+#[derive(Debug, Default)]
+struct Paths {
+    /// Without `#anchor` and `?query` (the same route to a proxy).
+    kept: BTreeSet<String>,
+    skipped: Vec<(String, String)>,
+    skipped_total: usize,
+}
+
+impl Paths {
+    fn skip(&mut self, path: String, why: String) {
+        self.skipped_total += 1;
+        if self.skipped.len() < MAX_SKIPPED_LISTED {
+            self.skipped.push((path, why));
+        }
+    }
+
+    fn add(&mut self, key: String) {
+        if !key.starts_with('/') {
+            return;
+        }
+        let clean = key.split(['#', '?']).next().unwrap_or(&key);
+        if let Err(reason) = Template::parse(clean) {
+            return self.skip(clean.to_string(), reason);
+        }
+        if self.kept.contains(clean) {
+            return;
+        }
+        self.kept.insert(clean.to_string());
+        if self.kept.len() > MAX_TEMPLATES {
+            if let Some(last) = self.kept.pop_last() {
+                self.skip(last, format!("more than {MAX_TEMPLATES} templates"));
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Paths {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Paths, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = Paths;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Paths, A::Error> {
+                let mut paths = Paths::default();
+                // Operations are skipped unread.
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    paths.add(key);
+                }
+                Ok(paths)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
 /// The templates of a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routes {
@@ -50,8 +117,10 @@ pub struct Routes {
     pub base_path: String,
     /// Most specific first.
     pub templates: Vec<Template>,
-    /// Paths that could not be used, with why.
+    /// Paths that could not be used, with why (the first 100).
     pub skipped: Vec<(String, String)>,
+    /// Every path that could not be used.
+    pub skipped_total: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,10 +134,18 @@ impl fmt::Display for OpenApiError {
 
 impl std::error::Error for OpenApiError {}
 
-/// Reads `document` (JSON). `base_path` overrides the one the document declares.
+/// Reads a JSON document. `base_path` overrides the one it declares.
 pub fn parse(document: &[u8], base_path: Option<&str>) -> Result<Routes, OpenApiError> {
-    let doc: Document =
-        serde_json::from_slice(document).map_err(|e| OpenApiError(format!("not a JSON OpenAPI document: {e}")))?;
+    from_json(serde_json::from_slice(document), base_path)
+}
+
+/// [`parse`], as the document streams in: only what is kept stays in memory.
+pub fn parse_stream(document: impl std::io::Read, base_path: Option<&str>) -> Result<Routes, OpenApiError> {
+    from_json(serde_json::from_reader(document), base_path)
+}
+
+fn from_json(doc: serde_json::Result<Document>, base_path: Option<&str>) -> Result<Routes, OpenApiError> {
+    let doc = doc.map_err(|e| OpenApiError(format!("not a JSON OpenAPI document: {e}")))?;
     from_document(doc, base_path)
 }
 
@@ -83,7 +160,7 @@ fn from_document(doc: Document, base_path: Option<&str>) -> Result<Routes, OpenA
     if doc.openapi.is_none() && doc.swagger.is_none() {
         return Err(OpenApiError("not an OpenAPI document: no `openapi` or `swagger` field".into()));
     }
-    let paths = doc.paths.ok_or_else(|| OpenApiError("the document has no `paths`".into()))?;
+    let mut paths = doc.paths.ok_or_else(|| OpenApiError("the document has no `paths`".into()))?;
     let base = match base_path {
         Some(b) => b.trim_end_matches('/').to_string(),
         None => doc
@@ -91,24 +168,23 @@ fn from_document(doc: Document, base_path: Option<&str>) -> Result<Routes, OpenA
             .as_deref()
             .map_or_else(|| server_base(doc.servers.first()), |b| b.trim_end_matches('/').to_string()),
     };
-    let mut templates: Vec<Template> = Vec::new();
-    let mut skipped = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for path in paths.keys().filter(|p| p.starts_with('/')) {
-        // `#anchor` and `?query` variants some documents use are the same route to a proxy.
-        let clean = path.split(['#', '?']).next().unwrap_or(path);
-        let text = format!("{base}{clean}");
-        if !seen.insert(text.clone()) {
-            continue;
+    // What was skipped as it streamed in, with the base path as the templates have it.
+    for (path, reason) in &mut paths.skipped {
+        path.insert_str(0, &base);
+        if let Err(why) = Template::parse(path) {
+            *reason = why;
         }
+    }
+    let mut templates: Vec<Template> = Vec::with_capacity(paths.kept.len());
+    for path in std::mem::take(&mut paths.kept) {
+        let text = format!("{base}{path}");
         match Template::parse(&text) {
-            Ok(t) if templates.len() < MAX_TEMPLATES => templates.push(t),
-            Ok(_) => skipped.push((text, format!("more than {MAX_TEMPLATES} templates"))),
-            Err(reason) => skipped.push((text, reason)),
+            Ok(t) => templates.push(t),
+            Err(reason) => paths.skip(text, reason),
         }
     }
     templates.sort_by(|a, b| a.specificity().cmp(&b.specificity()).then_with(|| a.text().cmp(b.text())));
-    Ok(Routes { base_path: base, templates, skipped })
+    Ok(Routes { base_path: base, templates, skipped: paths.skipped, skipped_total: paths.skipped_total })
 }
 
 /// The path of the first server URL (`https://h/v2` -> `/v2`, `/api` -> `/api`), with server

@@ -3,8 +3,8 @@
 //! back; time comes in as an argument. Failures keep the last good routes and retry sooner
 //! than a normal refresh; nothing here is on a request's path.
 
-use super::{parse, Routes};
-use crate::config::OpenApiConfig;
+use super::config::OpenApiConfig;
+use super::{parse_stream, Routes};
 
 /// After a failure, retry after this long (or the refresh interval, if shorter).
 const RETRY_NS: u64 = 30_000_000_000;
@@ -94,20 +94,21 @@ impl OpenApiSource {
         FetchOutcome::Unavailable
     }
 
-    /// The answer: `status` is the `:status` header (absent on timeouts and resets).
+    /// The answer: `status` is the `:status` header (absent on timeouts and resets); `body`
+    /// is read only when it will be used, as it streams in.
     pub fn on_response(
         &mut self,
         now_ns: u64,
         status: Option<u16>,
         body_size: usize,
-        body: impl FnOnce() -> Option<Vec<u8>>,
+        body: impl std::io::Read,
     ) -> FetchOutcome {
         self.in_flight = None;
         let outcome = match status {
             None => FetchOutcome::Unavailable,
             Some(code) if !(200..300).contains(&code) => FetchOutcome::HttpError(code),
             Some(_) if body_size > self.config.max_bytes => FetchOutcome::TooLarge(body_size),
-            Some(_) => match parse(&body().unwrap_or_default(), self.config.base_path.as_deref()) {
+            Some(_) => match parse_stream(body, self.config.base_path.as_deref()) {
                 Ok(routes) => FetchOutcome::Loaded(routes),
                 Err(e) => FetchOutcome::Invalid(e.0),
             },
@@ -148,18 +149,18 @@ mod tests {
         assert_eq!((req.cluster.as_str(), req.path.as_str(), req.timeout_ms), ("app", "/openapi.json", 5_000));
         assert_eq!(src.due(11 * S), None, "one call at a time");
         let doc = br#"{"openapi":"3.0.0","paths":{"/a/{x}":{}}}"#.to_vec();
-        let ok = src.on_response(12 * S, Some(200), doc.len(), || Some(doc.clone()));
+        let ok = src.on_response(12 * S, Some(200), doc.len(), &doc[..]);
         assert_eq!(ok.label(), "ok");
         assert_eq!(src.due(311 * S), None);
         assert!(src.due(312 * S).is_some());
-        assert_eq!(src.on_response(313 * S, Some(503), 0, || None), FetchOutcome::HttpError(503));
+        assert_eq!(src.on_response(313 * S, Some(503), 0, std::io::empty()), FetchOutcome::HttpError(503));
         assert_eq!(src.due(342 * S), None);
         assert!(src.due(343 * S).is_some());
-        assert_eq!(src.on_response(344 * S, None, 0, || None), FetchOutcome::Unavailable);
+        assert_eq!(src.on_response(344 * S, None, 0, std::io::empty()), FetchOutcome::Unavailable);
         assert!(src.due(374 * S).is_some());
-        assert_eq!(src.on_response(375 * S, Some(200), 101, || None), FetchOutcome::TooLarge(101));
+        assert_eq!(src.on_response(375 * S, Some(200), 101, std::io::empty()), FetchOutcome::TooLarge(101));
         assert!(src.due(405 * S).is_some());
-        assert_eq!(src.on_response(406 * S, Some(200), 4, || Some(b"nope".to_vec())).label(), "invalid");
+        assert_eq!(src.on_response(406 * S, Some(200), 4, &b"nope"[..]).label(), "invalid");
         assert!(src.due(436 * S).is_some());
         assert_eq!(src.dispatch_failed(437 * S), FetchOutcome::Unavailable);
         assert!(src.due(467 * S).is_some());

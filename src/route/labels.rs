@@ -21,15 +21,15 @@ pub const OTHER_LABEL: &str = "__other__";
 pub const OTHER: LabelId = LabelId(0);
 
 #[derive(Debug)]
-pub struct Labels {
+pub struct LabelTable {
     labels: Vec<Box<str>>,
     index: HashMap<Box<str>, LabelId>,
     max: usize,
 }
 
-impl Labels {
-    pub fn new(max: usize) -> Labels {
-        let mut labels = Labels { labels: Vec::new(), index: HashMap::new(), max: max.max(1) };
+impl LabelTable {
+    pub fn new(max: usize) -> LabelTable {
+        let mut labels = LabelTable { labels: Vec::new(), index: HashMap::new(), max: max.max(1) };
         labels.intern(OTHER_LABEL);
         labels
     }
@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn interns_up_to_the_bound() {
-        let mut l = Labels::new(3);
+        let mut l = LabelTable::new(3);
         assert_eq!(
             (l.intern("/a"), l.intern("/b"), l.intern("/a"), l.intern("/c")),
             (LabelId(1), LabelId(2), LabelId(1), OTHER)

@@ -11,6 +11,7 @@
 //! 4 and 5 are dynamic labels and share the cap; template labels are bounded by the
 //! configuration and the document.
 
+pub mod config;
 pub mod labels;
 pub mod learn;
 mod path;
@@ -20,36 +21,36 @@ pub mod shared;
 mod template;
 mod templates;
 
-pub use labels::{LabelId, Labels, OTHER, OTHER_LABEL};
+pub use config::RawRoute;
+pub use labels::{LabelId, LabelTable, OTHER, OTHER_LABEL};
 pub use learn::Limits;
 pub use sanitize::{finish_label, is_label_safe, push_sanitized};
 pub use shape::{is_id_like, PARAM};
-pub use shared::{SharedLearned, SHARED_KEY};
+pub use shared::SharedLearned;
 pub use template::Template;
 pub use templates::TemplateSet;
 
 use crate::host::{SharedStore, StreamHost};
 use crate::method::{Method, MethodSet};
-use crate::outcome::{OutcomePolicy, RouteKind};
+use crate::transfer::Transfer;
 
 /// Route names longer than this are cut; they come from config, but not ours.
 const MAX_ROUTE_NAME_LEN: usize = 128;
 /// Labels one VM may hand out (templates, learned, names; far above what the sources allow).
 const MAX_LABELS: usize = 50_000;
 
-/// A configured route: template, optional methods, and what kind of route it is.
+/// A configured route: template, optional methods, and the transfers it carries, if any.
 #[derive(Debug, Clone)]
 pub struct RouteRule {
     pub template: Template,
     pub methods: Option<MethodSet>,
-    pub kind: RouteKind,
-    pub outcomes: OutcomePolicy,
+    pub transfer: Option<Transfer>,
 }
 
 impl RouteRule {
     /// A plain rule for every method (OpenAPI templates).
     pub fn plain(template: Template) -> RouteRule {
-        RouteRule { template, methods: None, kind: RouteKind::Plain, outcomes: OutcomePolicy::default() }
+        RouteRule { template, methods: None, transfer: None }
     }
 }
 
@@ -78,17 +79,18 @@ pub struct RouteResolver {
     /// Label ids of learned terminals, by node id; valid for `node_generation`.
     node_routes: Vec<Option<LabelId>>,
     node_generation: u64,
-    labels: Labels,
+    labels: LabelTable,
     /// Reused for every dynamic label, so resolving a known route does not allocate.
     scratch: String,
 }
 
 impl RouteResolver {
+    /// `learned_key`: where the learned routes are shared ([`crate::shared::Keys`]).
     pub fn new(
         rules: Vec<RouteRule>,
         exclusions: Vec<Template>,
         use_route_name: bool,
-        limits: Limits,
+        (limits, learned_key): (Limits, String),
     ) -> RouteResolver {
         let mut resolver = RouteResolver {
             configured: rules.len(),
@@ -97,10 +99,10 @@ impl RouteResolver {
             templates: TemplateSet::default(),
             exclusions: TemplateSet::new(exclusions.iter()),
             use_route_name,
-            learned: SharedLearned::new(limits),
+            learned: SharedLearned::new(limits, learned_key),
             node_routes: Vec::new(),
             node_generation: 0,
-            labels: Labels::new(MAX_LABELS),
+            labels: LabelTable::new(MAX_LABELS),
             scratch: String::with_capacity(128),
         };
         resolver.set_rules(rules);
@@ -130,14 +132,15 @@ impl RouteResolver {
             return Resolution::Excluded;
         }
         let rules = &self.rules;
-        if let Some(rule) = self.templates.find(path, |r| rules[r].methods.is_none_or(|set| set.contains(method))) {
+        let allows = |r: RuleId| rules.get(r).is_some_and(|rule| rule.methods.is_none_or(|set| set.contains(method)));
+        if let Some(rule) = self.templates.find(path, allows) {
             let id = self.rule_routes.get(rule).copied().unwrap_or(OTHER);
             return Resolution::Route { id, rule: Some(rule) };
         }
         if self.use_route_name {
             if let Some(name) = host.route_name().filter(|n| !n.is_empty()) {
                 self.scratch.clear();
-                push_sanitized(&name[..name.len().min(MAX_ROUTE_NAME_LEN)], &mut self.scratch);
+                push_sanitized(name.get(..MAX_ROUTE_NAME_LEN).unwrap_or(&name), &mut self.scratch);
                 finish_label(&mut self.scratch);
                 let name = std::mem::take(&mut self.scratch);
                 let id = match self.learned.resolve_name(&name, host) {
@@ -170,7 +173,9 @@ impl RouteResolver {
         if self.node_routes.len() <= i {
             self.node_routes.resize(i + 1, None);
         }
-        self.node_routes[i] = Some(id);
+        if let Some(slot) = self.node_routes.get_mut(i) {
+            *slot = Some(id);
+        }
         id
     }
 

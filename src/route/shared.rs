@@ -9,53 +9,45 @@
 //! same label. A periodic `refresh` picks up what other VMs learned (promotions) for paths
 //! this VM considers final.
 //!
-//! Creation is CAS-checked too: Envoy checks a non-zero CAS only against an existing key,
-//! and its CAS counter starts at 1 and counts writes, so writing a new key with CAS
-//! `u32::MAX` succeeds only while the key is still absent (proxy-wasm-cpp-host
-//! `SharedData::set`). Without shared data (another host, or a failing call), the VM learns
-//! on its own until the shared value can be read again.
+//! Without shared data (another host, or a failing call), the VM learns on its own until the
+//! shared value can be read again.
 
-use crate::host::{CasWrite, SharedStore, CREATE_ONLY};
+use crate::host::SharedStore;
+use crate::shared::{update, Change, Found, UpdateError, Updated};
 
-use super::learn::{decode, encode, Learned, Limits, NodeId, Promotions, Resolve};
-
-/// Shared-data key of the learned routes (the format is versioned inside the value too).
-pub const SHARED_KEY: &str = "routemeter.learned_routes.v1";
-/// Compare-and-swap attempts before a request settles for `__other__` (it learns next time).
-const MAX_ATTEMPTS: usize = 16;
+use super::learn::{decode, encode, Learned, Limits, Lookup, NodeId, Promotions};
 
 #[derive(Debug)]
 pub struct SharedLearned {
-    state: Learned,
+    /// The shared-data key ([`crate::shared::Keys::learned_routes`]).
+    key: String,
     limits: Limits,
+    replica: Replica,
+}
+
+/// This VM's copy of the shared state.
+#[derive(Debug, Default)]
+struct Replica {
+    state: Learned,
     /// The shared version the copy equals, when known.
-    cas: Option<u32>,
+    version: Option<u32>,
     /// The bytes of the copy as last read or written (recognises an unchanged value).
     bytes: Vec<u8>,
     /// Bumped whenever node ids may have changed meaning (a decode): callers drop caches.
     generation: u64,
     promotions: Promotions,
-    /// The copy holds a change that was never published: the next read replaces it.
+    /// The copy holds a change that was never shared: the next read replaces it.
     stale: bool,
     seg: String,
 }
 
 impl SharedLearned {
-    pub fn new(limits: Limits) -> SharedLearned {
-        SharedLearned {
-            state: Learned::new(),
-            limits,
-            cas: None,
-            bytes: Vec::new(),
-            generation: 0,
-            promotions: Promotions::default(),
-            stale: false,
-            seg: String::with_capacity(64),
-        }
+    pub fn new(limits: Limits, key: String) -> SharedLearned {
+        SharedLearned { key, limits, replica: Replica { seg: String::with_capacity(64), ..Replica::default() } }
     }
 
     pub fn state(&self) -> &Learned {
-        &self.state
+        &self.replica.state
     }
 
     pub fn limits(&self) -> &Limits {
@@ -63,19 +55,20 @@ impl SharedLearned {
     }
 
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.replica.generation
     }
 
     /// The terminal `path` ends at, learning if needed; `None` is `__other__`.
     pub fn resolve_path(&mut self, path: &[u8], store: &impl SharedStore) -> Option<NodeId> {
-        if self.stale {
-            self.read(store);
+        if self.replica.stale {
+            self.refresh(store);
         }
-        match self.state.resolve(path, &self.limits, &mut self.promotions, &mut self.seg) {
-            Resolve::Label(n) => Some(n),
-            Resolve::Other => None,
-            Resolve::Learn => self.learn(store, |s, lim, seg| s.observe(path, lim, seg)).flatten(),
-            Resolve::Promote(depth) => self
+        let r = &mut self.replica;
+        match r.state.lookup(path, &self.limits, &mut r.promotions, &mut r.seg) {
+            Lookup::Label(n) => Some(n),
+            Lookup::Other => None,
+            Lookup::Learn => self.learn(store, |s, lim, seg| s.observe(path, lim, seg)).flatten(),
+            Lookup::Promote(depth) => self
                 .learn(store, |s, lim, seg| {
                     s.promote_at(path, depth, lim, seg);
                     s.observe(path, lim, seg)
@@ -86,10 +79,10 @@ impl SharedLearned {
 
     /// The index of an admitted Envoy route name; `None` is `__other__`.
     pub fn resolve_name(&mut self, name: &str, store: &impl SharedStore) -> Option<usize> {
-        if self.stale {
-            self.read(store);
+        if self.replica.stale {
+            self.refresh(store);
         }
-        match self.state.resolve_name(name, &self.limits) {
+        match self.replica.state.lookup_name(name, &self.limits) {
             Ok(i) => Some(i),
             Err(false) => None,
             Err(true) => self.learn(store, |s, lim, _| s.observe_name(name, lim)).flatten(),
@@ -98,39 +91,77 @@ impl SharedLearned {
 
     /// Adopts what other VMs wrote since this one last looked.
     pub fn refresh(&mut self, store: &impl SharedStore) {
-        self.read(store);
+        match store.get_shared(&self.key) {
+            Ok((value, version)) => self.replica.adopt(Found { value: value.as_deref(), version }),
+            Err(e) => log::warn!("shared data unavailable (host status {}); this VM learns on its own meanwhile", e.0),
+        }
     }
 
-    /// Reads the shared value into the copy; the CAS to write against (0: absent).
-    fn read(&mut self, store: &impl SharedStore) -> Option<u32> {
-        match store.get_shared(SHARED_KEY) {
-            Ok((value, cas)) => {
-                let value = value.unwrap_or_default();
-                if cas == 0 && value.is_empty() {
-                    if self.stale || self.cas.is_some_and(|c| c != 0) || !self.bytes.is_empty() {
-                        // Absent (never written, or every VM of this plugin was gone).
-                        self.replace(Learned::new(), Vec::new());
-                    }
-                } else if self.stale || (self.cas != Some(cas) && value != self.bytes) {
-                    let state = match decode(&value) {
-                        Ok(state) => state,
-                        Err(e) => {
-                            // Start over, but the labels published so far still exist in
-                            // Envoy: the lifetime bound keeps counting them.
-                            log::warn!("{e}; starting from an empty state");
-                            Learned::after(&self.state)
-                        }
-                    };
-                    self.replace(state, value);
-                }
-                self.cas = Some(cas);
-                Some(cas)
+    /// Runs `op` on the latest shared state and shares the result.
+    fn learn<R: Copy>(
+        &mut self,
+        store: &impl SharedStore,
+        op: impl Fn(&mut Learned, &Limits, &mut String) -> R,
+    ) -> Option<R> {
+        let SharedLearned { key, limits, replica } = self;
+        let mut applied = None;
+        let outcome = update(store, key, |found| {
+            replica.adopt(found);
+            let result = op(&mut replica.state, limits, &mut replica.seg);
+            applied = Some(result);
+            if !replica.state.take_dirty() {
+                return Change::Keep(result);
             }
-            Err(e) => {
+            // Until the write is stored, the copy holds a change nobody else has.
+            replica.stale = true;
+            Change::Write(encode(&replica.state), result)
+        });
+        match outcome {
+            Ok(Updated::Kept(result)) => Some(result),
+            Ok(Updated::Written(result, bytes)) => {
+                (replica.stale, replica.version, replica.bytes) = (false, None, bytes);
+                replica.generation += 1;
+                Some(result)
+            }
+            Err(UpdateError::Unavailable(e)) => {
+                // No shared data right now: the copy learns alone until it is back.
                 log::warn!("shared data unavailable (host status {}); this VM learns on its own meanwhile", e.0);
+                let result = applied.unwrap_or_else(|| op(&mut replica.state, limits, &mut replica.seg));
+                replica.state.take_dirty();
+                (replica.stale, replica.generation) = (false, replica.generation + 1);
+                Some(result)
+            }
+            Err(UpdateError::Contended) => {
+                // Another VM won every race: drop the unshared change, learn again next time.
+                replica.forget();
                 None
             }
         }
+    }
+}
+
+impl Replica {
+    /// Takes what shared data holds when it differs from the copy.
+    fn adopt(&mut self, found: Found<'_>) {
+        let value = found.value.unwrap_or_default();
+        if found.version == 0 {
+            if self.stale || self.version.is_some_and(|v| v != 0) || !self.bytes.is_empty() {
+                // Absent (never written, or every VM of this plugin was gone).
+                self.replace(Learned::new(), Vec::new());
+            }
+        } else if self.stale || (self.version != Some(found.version) && value != self.bytes) {
+            let state = match decode(value) {
+                Ok(state) => state,
+                Err(e) => {
+                    // Start over, but the labels issued so far still exist in Envoy: the
+                    // lifetime bound keeps counting them.
+                    log::warn!("{e}; starting from an empty state");
+                    Learned::after(&self.state)
+                }
+            };
+            self.replace(state, value.to_vec());
+        }
+        self.version = Some(found.version);
     }
 
     fn replace(&mut self, state: Learned, bytes: Vec<u8>) {
@@ -142,48 +173,9 @@ impl SharedLearned {
         self.promotions = Promotions::default();
     }
 
-    /// Runs `op` on the latest shared state and publishes the result.
-    fn learn<R>(
-        &mut self,
-        store: &impl SharedStore,
-        op: impl Fn(&mut Learned, &Limits, &mut String) -> R,
-    ) -> Option<R> {
-        for _ in 0..MAX_ATTEMPTS {
-            let cas = self.read(store);
-            let result = op(&mut self.state, &self.limits, &mut self.seg);
-            if !self.state.take_dirty() {
-                return Some(result);
-            }
-            let Some(cas) = cas else {
-                // No shared data right now: the copy learns alone until it is back.
-                self.generation += 1;
-                return Some(result);
-            };
-            let bytes = encode(&self.state);
-            let write_cas = if cas == 0 { CREATE_ONLY } else { cas };
-            match store.set_shared(SHARED_KEY, &bytes, write_cas) {
-                Ok(CasWrite::Stored) => {
-                    self.cas = None;
-                    self.bytes = bytes;
-                    self.generation += 1;
-                    return Some(result);
-                }
-                Ok(CasWrite::Conflict) => self.forget(),
-                Err(e) => {
-                    log::warn!("shared data write failed (host status {}); this VM learns on its own meanwhile", e.0);
-                    self.generation += 1;
-                    return Some(result);
-                }
-            }
-        }
-        // Another VM won every race: drop the unsaved change, learn again next time.
-        self.forget();
-        None
-    }
-
     /// The copy no longer matches anything shared: the next read decodes.
     fn forget(&mut self) {
-        self.cas = None;
+        self.version = None;
         self.bytes.clear();
         self.stale = true;
         self.generation += 1;
@@ -192,36 +184,13 @@ impl SharedLearned {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::{Cell, RefCell};
-
     use super::*;
-    use crate::host::HostError;
+    use crate::host::memory::MemoryHost;
+    use crate::shared::{Keys, MAX_ATTEMPTS};
 
-    /// Shared data with Envoy's CAS rule, and a switch that makes every write lose a race.
-    #[derive(Default)]
-    struct Store {
-        value: RefCell<Option<(Vec<u8>, u32)>>,
-        always_conflict: Cell<bool>,
-        reads: Cell<usize>,
-    }
+    const KEY: &str = "routemeter.learned_routes.v1";
 
-    impl SharedStore for Store {
-        fn get_shared(&self, _key: &str) -> Result<(Option<Vec<u8>>, u32), HostError> {
-            self.reads.set(self.reads.get() + 1);
-            Ok(self.value.borrow().clone().map_or((None, 0), |(v, c)| (Some(v), c)))
-        }
-        fn set_shared(&self, _key: &str, value: &[u8], cas: u32) -> Result<CasWrite, HostError> {
-            let mut v = self.value.borrow_mut();
-            let current = v.as_ref().map(|(_, c)| *c);
-            if self.always_conflict.get() || current.is_some_and(|c| cas != c) {
-                return Ok(CasWrite::Conflict);
-            }
-            *v = Some((value.to_vec(), current.unwrap_or(0) + 1));
-            Ok(CasWrite::Stored)
-        }
-    }
-
-    fn label(vm: &mut SharedLearned, store: &Store, path: &str) -> String {
+    fn label(vm: &mut SharedLearned, store: &MemoryHost, path: &str) -> String {
         let mut out = String::new();
         match vm.resolve_path(path.as_bytes(), store) {
             Some(n) => vm.state().render(n, &mut out),
@@ -234,41 +203,44 @@ mod tests {
         Limits::new(10, 16, true)
     }
 
+    fn vm() -> SharedLearned {
+        SharedLearned::new(limits(), Keys::for_plugin("").learned_routes())
+    }
+
     #[test]
     fn losing_every_race_serves_nothing_unpublished() {
-        let store = Store::default();
-        let mut vm = SharedLearned::new(limits());
+        let store = MemoryHost::new();
+        let mut vm = vm();
         // Twice: `a` confirmed, `/a` final.
         assert_eq!(label(&mut vm, &store, "/a"), "/a");
         assert_eq!(label(&mut vm, &store, "/a"), "/a");
-        store.always_conflict.set(true);
+        store.lose_next_races(MAX_ATTEMPTS);
         assert_eq!(label(&mut vm, &store, "/b"), "__other__");
-        // The copy had learned `/b` but never published it: the next request reads first.
-        store.always_conflict.set(false);
-        let reads = store.reads.get();
+        // The copy had learned `/b` but never shared it: the next request reads first.
+        let reads = store.calls().shared_reads;
         assert_eq!(label(&mut vm, &store, "/a"), "/a");
-        assert_eq!(store.reads.get(), reads + 1);
+        assert_eq!(store.calls().shared_reads, reads + 1);
         assert_eq!(vm.state().label_counts(), (1, 1));
     }
 
     #[test]
     fn an_unreadable_value_is_replaced_and_the_lifetime_count_kept() {
-        let store = Store::default();
-        let mut vm = SharedLearned::new(limits());
+        let store = MemoryHost::new();
+        let mut vm = vm();
         for p in ["/a", "/b", "/c"] {
             label(&mut vm, &store, p);
         }
-        *store.value.borrow_mut() = Some((b"RMLR\x01garbage".to_vec(), 99));
+        store.set_shared(KEY, b"RMLR\x01garbage", 0).unwrap();
         assert_eq!(label(&mut vm, &store, "/d"), "/d");
         assert_eq!(vm.state().label_counts(), (1, 4));
-        let written = decode(&store.value.borrow().clone().unwrap().0).unwrap();
+        let written = decode(&store.shared_value(KEY).unwrap()).unwrap();
         assert_eq!(written.label_counts(), (1, 4));
     }
 
     #[test]
     fn a_refresh_adopts_what_another_worker_learned() {
-        let store = Store::default();
-        let (mut w1, mut w2) = (SharedLearned::new(limits()), SharedLearned::new(limits()));
+        let store = MemoryHost::new();
+        let (mut w1, mut w2) = (vm(), vm());
         assert_eq!(label(&mut w1, &store, "/users/alice"), "/users/{id}");
         assert_eq!(label(&mut w2, &store, "/users/bob"), "/users/{id}");
         // Worker 1 promotes `me`; worker 2's copy still sends it to {id} without asking...

@@ -24,12 +24,12 @@ pub fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-/// The value of the first header called `name` (names compare exactly: Envoy keeps them
-/// lower-case), or `None` when it is absent or the map is malformed.
-pub fn find<'a>(map: &'a [u8], name: &str) -> Option<&'a [u8]> {
+/// Calls `each` with every (key, value) pair in order until it returns false; `None` when the
+/// map is malformed (up to where it was read).
+fn walk<'a>(map: &'a [u8], mut each: impl FnMut(&'a [u8], &'a [u8]) -> bool) -> Option<()> {
     let u32_at = |at: usize| -> Option<usize> {
-        let bytes = map.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+        let bytes: [u8; 4] = map.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(u32::from_le_bytes(bytes) as usize)
     };
     let count = u32_at(0)?;
     let mut data = count.checked_mul(8)?.checked_add(4)?;
@@ -41,18 +41,40 @@ pub fn find<'a>(map: &'a [u8], name: &str) -> Option<&'a [u8]> {
         let key_end = data.checked_add(key_len)?;
         let value_start = key_end.checked_add(1)?;
         let value_end = value_start.checked_add(value_len)?;
-        let key = map.get(data..key_end)?;
-        if key == name.as_bytes() {
-            return map.get(value_start..value_end);
+        if !each(map.get(data..key_end)?, map.get(value_start..value_end)?) {
+            return Some(());
         }
         data = value_end.checked_add(1)?;
     }
-    None
+    Some(())
+}
+
+/// The value of the first header called `name` (names compare exactly: Envoy keeps them
+/// lower-case), or `None` when it is absent or the map is malformed.
+pub fn find<'a>(map: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let mut found = None;
+    walk(map, |key, value| {
+        if key == name.as_bytes() {
+            found = Some(value);
+        }
+        found.is_none()
+    })?;
+    found
+}
+
+/// Envoy's byte size of a header map: the lengths of every key and value.
+pub fn byte_size(map: &[u8]) -> Option<u64> {
+    let mut size = 0u64;
+    walk(map, |key, value| {
+        size += (key.len() + value.len()) as u64;
+        true
+    })?;
+    Some(size)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{encode, find};
+    use super::{byte_size, encode, find};
 
     #[test]
     fn finds_values_in_an_encoded_map() {
@@ -63,6 +85,13 @@ mod tests {
         assert_eq!(find(&map, "x-empty"), Some(&b""[..]));
         assert_eq!(find(&map, ":scheme"), None);
         assert_eq!(find(&encode(&[]), ":path"), None);
+    }
+
+    #[test]
+    fn byte_size_is_every_key_and_value() {
+        assert_eq!(byte_size(&encode(&[(":path", "/a"), ("x-e", ""), ("content-length", "10")])), Some(5 + 2 + 3 + 16));
+        assert_eq!(byte_size(&encode(&[])), Some(0));
+        assert_eq!(byte_size(&[1, 0, 0]), None);
     }
 
     #[test]

@@ -3,21 +3,19 @@
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use super::abi;
+use super::imports;
+use crate::abi::LogLevel as EnvoyLevel;
 
 struct EnvoyLog;
 
 static LOGGER: EnvoyLog = EnvoyLog;
-
-/// proxy-wasm's `critical` log level.
-const CRITICAL: u32 = 5;
 
 pub fn install() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(LevelFilter::Info);
     }
     // A panic aborts (traps) the VM; say why first, so Envoy's log and the test harness show it.
-    std::panic::set_hook(Box::new(|info| abi::log(CRITICAL, &format!("routemeter panicked: {info}"))));
+    std::panic::set_hook(Box::new(|info| imports::log(EnvoyLevel::Critical, &format!("routemeter panicked: {info}"))));
 }
 
 impl Log for EnvoyLog {
@@ -26,15 +24,14 @@ impl Log for EnvoyLog {
     }
 
     fn log(&self, record: &Record) {
-        // proxy-wasm levels: trace 0, debug 1, info 2, warn 3, error 4.
         let level = match record.level() {
-            Level::Trace => 0,
-            Level::Debug => 1,
-            Level::Info => 2,
-            Level::Warn => 3,
-            Level::Error => 4,
+            Level::Trace => EnvoyLevel::Trace,
+            Level::Debug => EnvoyLevel::Debug,
+            Level::Info => EnvoyLevel::Info,
+            Level::Warn => EnvoyLevel::Warn,
+            Level::Error => EnvoyLevel::Error,
         };
-        abi::log(level, &record.args().to_string());
+        imports::log(level, &record.args().to_string());
     }
 
     fn flush(&self) {}

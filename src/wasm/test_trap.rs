@@ -11,20 +11,22 @@
 //!
 //! The request that traps is not recorded either.
 
-use super::{abi, header_map};
+use super::{header_map, imports};
+use crate::filter::Filter;
 
 pub const HEADER: &str = "x-routemeter-trap";
 
 /// Whether this request asks for the trap (read at the start of request headers).
 pub fn asked() -> bool {
-    abi::request_headers().is_some_and(|map| header_map::find(&map, HEADER).is_some())
+    imports::request_headers().is_some_and(|map| header_map::find(&map, HEADER).is_some())
 }
 
-/// Logs what the VM holds, then traps. `holding_gauge`: streams whose raised in-flight gauge
-/// is not lowered yet.
-pub fn fail<'a>(plugins: impl Iterator<Item = &'a crate::plugin::Plugin>, holding_gauge: usize) -> ! {
+/// Logs what the VM holds, then traps.
+pub fn fail(filter: &Filter) -> ! {
     let (mut requests, mut gauge) = (0, 0);
-    for plugin in plugins {
+    // Streams whose raised in-flight gauge is not lowered yet.
+    let holding_gauge = filter.streams_holding_gauge();
+    for plugin in filter.plugins() {
         let (r, g) = plugin.unflushed();
         requests += r;
         gauge += g;

@@ -1,6 +1,7 @@
 //! routemeter's test kit: what the end-to-end tests, the bench, the demo's own tests and
-//! `make run` share. The filter's own test doubles (simulated hosts) live beside the tests
-//! in `tests/support/` and `tests/proxy-sim/`.
+//! `make run` share. The filter's own test doubles live elsewhere: the in-memory host in
+//! routemeter itself (`routemeter::host::memory`), the simulated Envoy in `tests/proxy-sim/`,
+//! the native host and the dual-host macro in the suites' own crate (`tests/support/`).
 //!
 //! - talking HTTP: [`client`] (hyper), [`fault`] (raw-socket fault verbs), [`h2c`];
 //! - reading Envoy: [`admin`], [`prom`] (a strict exposition parser: the test oracle);

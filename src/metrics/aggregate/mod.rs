@@ -13,12 +13,13 @@
 
 use crate::host::{MetricId, MetricsHost};
 use crate::method::Method;
-use crate::outcome::OutcomeId;
 use crate::route::LabelId;
+use crate::transfer::OutcomeId;
 
 use super::buckets::Bounds;
 use super::contract::Metric;
-use super::name::{part_name, Part};
+use super::name::Part;
+use super::registry::{Registry, Slot};
 
 /// How histograms reach Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,13 +33,13 @@ pub enum HistogramMode {
 
 #[derive(Debug, Default)]
 struct Counter {
-    id: Option<MetricId>,
+    slot: Slot,
     pending: u64,
 }
 
 #[derive(Debug, Default)]
 struct Gauge {
-    id: Option<MetricId>,
+    slot: Slot,
     pending: i64,
 }
 
@@ -90,9 +91,9 @@ pub struct Aggregates {
     dirty: Vec<LabelId>,
 }
 
-/// A finished request, as the aggregates need it.
+/// A completed request, as the aggregates need it.
 #[derive(Debug, Clone, Copy)]
-pub struct Finished {
+pub struct CompletedRequest {
     pub route: LabelId,
     pub method: Method,
     /// The in-progress gauge was raised for it (not for streams first seen at their end).
@@ -100,7 +101,8 @@ pub struct Finished {
     pub status: u16,
     /// Whole milliseconds, when known.
     pub duration_ms: Option<u64>,
-    pub request_bytes: u64,
+    /// When known (a stream first seen at its end has Envoy's count, which can fail).
+    pub request_bytes: Option<u64>,
     pub response_bytes: u64,
 }
 
@@ -122,62 +124,72 @@ impl Aggregates {
     /// A request started: the in-flight gauge goes up.
     pub fn started(&mut self, route: LabelId, method: Method) {
         let (d, s) = (self.duration.len(), self.size.len());
-        method_series(route_series(&mut self.routes, &mut self.dirty, route), method, d, s).in_progress.pending += 1;
+        let r = route_series(&mut self.routes, &mut self.dirty, route);
+        if let Some(s) = r.and_then(|r| method_series(r, method, d, s)) {
+            s.in_progress.pending += 1;
+        }
     }
 
-    /// A request finished. In `envoy` mode the histogram samples go to Envoy now (the only
+    /// A request completed. In `envoy` mode the histogram samples go to Envoy now (the only
     /// host calls on the request path), which is why labels and the host come along.
-    pub fn finished(&mut self, f: &Finished, labels: &impl SeriesLabels, host: &impl MetricsHost) {
-        let Aggregates { mode, duration: duration_bounds, size: size_bounds, routes, dirty } = self;
-        let mode = *mode;
-        let r = route_series(routes, dirty, f.route);
-        let s = method_series(r, f.method, duration_bounds.len(), size_bounds.len());
-        if f.gauge_raised {
+    pub fn completed(
+        &mut self,
+        c: &CompletedRequest,
+        labels: &impl SeriesLabels,
+        registry: &mut Registry,
+        host: &impl MetricsHost,
+    ) {
+        let Aggregates { mode, duration, size, routes, dirty } = self;
+        let r = route_series(routes, dirty, c.route);
+        let Some(s) = r.and_then(|r| method_series(r, c.method, duration.len(), size.len())) else { return };
+        if c.gauge_raised {
             s.in_progress.pending -= 1;
         }
-        match s.requests.iter_mut().find(|(code, _)| *code == f.status) {
-            Some((_, c)) => c.pending += 1,
-            None => s.requests.push((f.status, Counter { id: None, pending: 1 })),
+        match s.requests.iter_mut().find(|(code, _)| *code == c.status) {
+            Some((_, counter)) => counter.pending += 1,
+            None => s.requests.push((c.status, Counter { slot: Slot::default(), pending: 1 })),
         }
-        let values = [f.method.as_str(), labels.route(f.route)];
+        let values = [c.method.as_str(), labels.route(c.route)];
         let samples = [
-            (Metric::RequestDuration, f.duration_ms, &*duration_bounds),
-            (Metric::RequestBodyBytes, Some(f.request_bytes), &*size_bounds),
-            (Metric::ResponseBodyBytes, Some(f.response_bytes), &*size_bounds),
+            (&mut s.duration, Metric::RequestDuration, c.duration_ms, &*duration),
+            (&mut s.request_bytes, Metric::RequestBodyBytes, c.request_bytes, &*size),
+            (&mut s.response_bytes, Metric::ResponseBodyBytes, Some(c.response_bytes), &*size),
         ];
-        for (metric, value, bounds) in samples {
-            let Some(value) = value else { continue };
-            let h = match metric {
-                Metric::RequestDuration => &mut s.duration,
-                Metric::RequestBodyBytes => &mut s.request_bytes,
-                _ => &mut s.response_bytes,
-            };
-            add(h, mode, bounds, metric, &values, value, host);
+        for (h, metric, value, bounds) in samples {
+            if let Some(value) = value {
+                add(h, *mode, bounds, (metric, &values), value, registry, host);
+            }
         }
     }
 
     /// One more `uploads_total` / `downloads_total` in an outcome.
     pub fn outcome(&mut self, route: LabelId, metric: Metric, outcome: OutcomeId) {
-        let r = route_series(&mut self.routes, &mut self.dirty, route);
+        let Some(r) = route_series(&mut self.routes, &mut self.dirty, route) else { return };
         match r.outcomes.iter_mut().find(|(m, o, _)| *m == metric && *o == outcome) {
             Some((_, _, c)) => c.pending += 1,
-            None => r.outcomes.push((metric, outcome, Counter { id: None, pending: 1 })),
+            None => r.outcomes.push((metric, outcome, Counter { slot: Slot::default(), pending: 1 })),
         }
     }
 
     /// An upload's body size.
-    pub fn upload_size(&mut self, route: LabelId, bytes: u64, labels: &impl SeriesLabels, host: &impl MetricsHost) {
+    pub fn upload_size(
+        &mut self,
+        route: LabelId,
+        bytes: u64,
+        labels: &impl SeriesLabels,
+        registry: &mut Registry,
+        host: &impl MetricsHost,
+    ) {
         let Aggregates { mode, size, routes, dirty, .. } = self;
-        let n = size.len();
-        let h = route_series(routes, dirty, route).upload_size.get_or_insert_with(|| Box::new(Histogram::new(n)));
-        add(h, *mode, size, Metric::UploadFileSize, &[labels.route(route)], bytes, host);
+        let Some(r) = route_series(routes, dirty, route) else { return };
+        let h = r.upload_size.get_or_insert_with(|| Box::new(Histogram::new(size.len())));
+        add(h, *mode, size, (Metric::UploadFileSize, &[labels.route(route)]), bytes, registry, host);
     }
 
     /// Everything counted since the last flush goes to Envoy's stats as deltas.
-    pub fn flush(&mut self, labels: &impl SeriesLabels, host: &impl MetricsHost) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for route in dirty {
-            let (mode, duration, size) = (self.mode, &self.duration, &self.size);
+    pub fn flush(&mut self, labels: &impl SeriesLabels, registry: &mut Registry, host: &impl MetricsHost) {
+        let exact = self.mode == HistogramMode::Exact;
+        for route in std::mem::take(&mut self.dirty) {
             let Some(r) = self.routes.get_mut(route.index()) else { continue };
             r.dirty = false;
             let label = labels.route(route);
@@ -185,22 +197,46 @@ impl Aggregates {
                 let Some(s) = s else { continue };
                 let method = Method::from_index(i).as_str();
                 for (status, c) in &mut s.requests {
-                    let code = status.to_string();
-                    flush_counter(c, Metric::RequestsTotal, &[method, label, &code], host);
+                    if c.pending > 0 {
+                        flush_counter(
+                            c,
+                            (Metric::RequestsTotal, &[method, label, &status.to_string()]),
+                            registry,
+                            host,
+                        );
+                    }
                 }
-                flush_gauge(&mut s.in_progress, Metric::RequestsInProgress, &[method, label], host);
-                if mode == HistogramMode::Exact {
+                flush_gauge(&mut s.in_progress, (Metric::RequestsInProgress, &[method, label]), registry, host);
+                if exact {
                     let values = [method, label];
-                    flush_histogram(&mut s.duration, duration, Metric::RequestDuration, &values, host);
-                    flush_histogram(&mut s.request_bytes, size, Metric::RequestBodyBytes, &values, host);
-                    flush_histogram(&mut s.response_bytes, size, Metric::ResponseBodyBytes, &values, host);
+                    flush_histogram(
+                        &mut s.duration,
+                        &self.duration,
+                        (Metric::RequestDuration, &values),
+                        registry,
+                        host,
+                    );
+                    flush_histogram(
+                        &mut s.request_bytes,
+                        &self.size,
+                        (Metric::RequestBodyBytes, &values),
+                        registry,
+                        host,
+                    );
+                    flush_histogram(
+                        &mut s.response_bytes,
+                        &self.size,
+                        (Metric::ResponseBodyBytes, &values),
+                        registry,
+                        host,
+                    );
                 }
             }
             for (metric, outcome, c) in &mut r.outcomes {
-                flush_counter(c, *metric, &[label, labels.outcome(*outcome)], host);
+                flush_counter(c, (*metric, &[label, labels.outcome(*outcome)]), registry, host);
             }
-            if let (Some(h), HistogramMode::Exact) = (&mut r.upload_size, mode) {
-                flush_histogram(h, size, Metric::UploadFileSize, &[label], host);
+            if let (Some(h), true) = (&mut r.upload_size, exact) {
+                flush_histogram(h, &self.size, (Metric::UploadFileSize, &[label]), registry, host);
             }
         }
     }
@@ -210,7 +246,7 @@ impl Aggregates {
         self.dirty.len()
     }
 
-    /// What the next flush would hand to Envoy: requests finished since the last flush (all
+    /// What the next flush would hand to Envoy: requests completed since the last flush (all
     /// statuses), and the net change of the in-flight gauges. This is what a VM that dies
     /// now takes with it (the crash tests read it from a test build).
     pub fn unflushed(&self) -> (u64, i64) {
@@ -228,88 +264,90 @@ impl Aggregates {
     }
 }
 
-/// The series of a route, listed for the next flush.
-fn route_series<'a>(routes: &'a mut Vec<RouteSeries>, dirty: &mut Vec<LabelId>, route: LabelId) -> &'a mut RouteSeries {
+/// A series: its metric and label values.
+type Series<'a> = (Metric, &'a [&'a str]);
+
+/// The series of a route, listed for the next flush (`None` only past the label table's
+/// bound, which route ids never reach).
+fn route_series<'a>(
+    routes: &'a mut Vec<RouteSeries>,
+    dirty: &mut Vec<LabelId>,
+    route: LabelId,
+) -> Option<&'a mut RouteSeries> {
     let i = route.index();
     if routes.len() <= i {
         routes.resize_with(i + 1, RouteSeries::default);
     }
-    let r = &mut routes[i];
+    let r = routes.get_mut(i)?;
     if !r.dirty {
         r.dirty = true;
         dirty.push(route);
     }
-    r
+    Some(r)
 }
 
-fn method_series(
-    r: &mut RouteSeries,
-    method: Method,
-    duration_buckets: usize,
-    size_buckets: usize,
-) -> &mut MethodSeries {
-    r.by_method[method.index()].get_or_insert_with(|| {
+fn method_series(r: &mut RouteSeries, method: Method, duration: usize, size: usize) -> Option<&mut MethodSeries> {
+    let s = r.by_method.get_mut(method.index())?;
+    Some(s.get_or_insert_with(|| {
         Box::new(MethodSeries {
             requests: Vec::new(),
             in_progress: Gauge::default(),
-            duration: Histogram::new(duration_buckets),
-            request_bytes: Histogram::new(size_buckets),
-            response_bytes: Histogram::new(size_buckets),
+            duration: Histogram::new(duration),
+            request_bytes: Histogram::new(size),
+            response_bytes: Histogram::new(size),
         })
-    })
+    }))
 }
 
 fn add(
     h: &mut Histogram,
     mode: HistogramMode,
     bounds: &Bounds,
-    metric: Metric,
-    values: &[&str],
+    (metric, values): Series<'_>,
     v: u64,
+    registry: &mut Registry,
     host: &impl MetricsHost,
 ) {
     match mode {
         HistogramMode::Exact => {
-            let i = bounds.index(v);
-            h.counts[i] += 1;
+            if let Some(n) = h.counts.get_mut(bounds.index(v)) {
+                *n += 1;
+            }
             h.sum = h.sum.saturating_add(v);
             h.count += 1;
         }
         HistogramMode::Envoy => {
             if h.ids.is_none() {
-                h.ids = host
-                    .define_metric(metric.kind(), &part_name(metric, Part::Whole, values))
-                    .ok()
-                    .map(|id| vec![id].into());
+                h.ids = registry.define(host, metric, Part::Whole, values).map(|id| vec![id].into());
             }
-            if let Some(ids) = &h.ids {
-                let _ = host.record_metric(ids[0], v);
+            if let Some(id) = h.ids.as_deref().and_then(<[MetricId]>::first) {
+                let _ = host.record_metric(*id, v);
             }
         }
     }
 }
 
-fn flush_counter(c: &mut Counter, metric: Metric, values: &[&str], host: &impl MetricsHost) {
+/// A delta for Envoy: counts never exceed `i64::MAX` in practice, and are clamped if they do.
+fn delta(n: u64) -> i64 {
+    n.min(i64::MAX as u64) as i64
+}
+
+fn flush_counter(c: &mut Counter, (metric, values): Series<'_>, registry: &mut Registry, host: &impl MetricsHost) {
     if c.pending == 0 {
         return;
     }
-    if c.id.is_none() {
-        // Defining can fail; the count waits for the next flush.
-        c.id = host.define_metric(metric.kind(), &part_name(metric, Part::Whole, values)).ok();
-    }
-    if let Some(id) = c.id {
-        let _ = host.increment_metric(id, c.pending.min(i64::MAX as u64) as i64);
+    // Defining can fail; the count waits for the next flush.
+    if let Some(id) = registry.id(&mut c.slot, host, metric, values) {
+        let _ = host.increment_metric(id, delta(c.pending));
         c.pending = 0;
     }
 }
 
 /// The gauge is defined at the first flush after its series was touched, even when the
 /// requests went up and down in between: the series shows 0 rather than not existing.
-fn flush_gauge(g: &mut Gauge, metric: Metric, values: &[&str], host: &impl MetricsHost) {
-    if g.id.is_none() {
-        g.id = host.define_metric(metric.kind(), &part_name(metric, Part::Whole, values)).ok();
-    }
-    if let (Some(id), true) = (g.id, g.pending != 0) {
+fn flush_gauge(g: &mut Gauge, (metric, values): Series<'_>, registry: &mut Registry, host: &impl MetricsHost) {
+    let id = registry.id(&mut g.slot, host, metric, values);
+    if let (Some(id), true) = (id, g.pending != 0) {
         let _ = host.increment_metric(id, g.pending);
         g.pending = 0;
     }
@@ -317,33 +355,33 @@ fn flush_gauge(g: &mut Gauge, metric: Metric, values: &[&str], host: &impl Metri
 
 /// Cumulative bucket deltas, then sum and count. All of a histogram's counters are defined
 /// together the first time, so Prometheus sees every bucket from the start.
-fn flush_histogram(h: &mut Histogram, bounds: &Bounds, metric: Metric, values: &[&str], host: &impl MetricsHost) {
+fn flush_histogram(
+    h: &mut Histogram,
+    bounds: &Bounds,
+    (metric, values): Series<'_>,
+    registry: &mut Registry,
+    host: &impl MetricsHost,
+) {
     if h.count == 0 {
         return;
     }
     if h.ids.is_none() {
-        let define = |part| host.define_metric(crate::host::MetricKind::Counter, &part_name(metric, part, values)).ok();
-        let mut ids = Vec::with_capacity(bounds.len() + 2);
-        for i in 0..bounds.len() {
-            ids.push(define(Part::Bucket(bounds.le(i))));
-        }
-        ids.push(define(Part::Sum));
-        ids.push(define(Part::Count));
-        h.ids = ids.into_iter().collect::<Option<Vec<_>>>().map(Vec::into_boxed_slice);
+        let parts = (0..bounds.len()).map(|i| Part::Bucket(bounds.le(i))).chain([Part::Sum, Part::Count]);
+        h.ids = parts.map(|part| registry.define(host, metric, part, values)).collect();
     }
-    let Some(ids) = &h.ids else { return };
+    let Some((count_id, rest)) = h.ids.as_deref().and_then(<[MetricId]>::split_last) else { return };
+    let Some((sum_id, bucket_ids)) = rest.split_last() else { return };
     let mut cumulative = 0;
-    for (i, n) in h.counts.iter_mut().enumerate() {
+    for (id, n) in bucket_ids.iter().zip(h.counts.iter_mut()) {
         cumulative += std::mem::take(n);
         if cumulative > 0 {
-            let _ = host.increment_metric(ids[i], cumulative.min(i64::MAX as u64) as i64);
+            let _ = host.increment_metric(*id, delta(cumulative));
         }
     }
-    let n = ids.len();
     if h.sum > 0 {
-        let _ = host.increment_metric(ids[n - 2], h.sum.min(i64::MAX as u64) as i64);
+        let _ = host.increment_metric(*sum_id, delta(h.sum));
     }
-    let _ = host.increment_metric(ids[n - 1], h.count.min(i64::MAX as u64) as i64);
+    let _ = host.increment_metric(*count_id, delta(h.count));
     (h.sum, h.count) = (0, 0);
 }
 

@@ -1,57 +1,32 @@
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::host::{HostError, MetricKind};
+use crate::host::memory::{MemoryHost, StatValue};
+use crate::host::MetricKind;
+use crate::shared::Keys;
 
-/// Envoy's stats as the flush sees them: names, kinds, values; every call counted.
-#[derive(Default)]
-struct Stats {
-    names: RefCell<Vec<(MetricKind, String)>>,
-    values: RefCell<Vec<i64>>,
-    samples: RefCell<Vec<Vec<u64>>>,
-    calls: RefCell<usize>,
+/// The stats as `/stats/prometheus` would show the counters and gauges.
+fn all(stats: &MemoryHost) -> BTreeMap<String, i64> {
+    let value = |v: &StatValue| match v {
+        StatValue::Counter(n) => Some(*n as i64),
+        StatValue::Gauge(n) => Some(*n),
+        StatValue::Histogram(_) => None,
+    };
+    stats.stats().iter().filter_map(|(_, n, v)| Some((n.clone(), value(v)?))).collect()
 }
 
-impl MetricsHost for Stats {
-    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError> {
-        *self.calls.borrow_mut() += 1;
-        let mut names = self.names.borrow_mut();
-        if let Some(i) = names.iter().position(|(_, n)| n == name) {
-            return Ok(MetricId(i as u32));
-        }
-        names.push((kind, name.to_string()));
-        self.values.borrow_mut().push(0);
-        self.samples.borrow_mut().push(Vec::new());
-        Ok(MetricId(names.len() as u32 - 1))
-    }
-    fn increment_metric(&self, id: MetricId, delta: i64) -> Result<(), HostError> {
-        *self.calls.borrow_mut() += 1;
-        assert!(delta != 0, "Envoy refuses a zero delta");
-        if self.names.borrow()[id.0 as usize].0 == MetricKind::Counter {
-            assert!(delta > 0, "Envoy refuses a negative counter delta");
-        }
-        self.values.borrow_mut()[id.0 as usize] += delta;
-        Ok(())
-    }
-    fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError> {
-        *self.calls.borrow_mut() += 1;
-        self.samples.borrow_mut()[id.0 as usize].push(value);
-        Ok(())
-    }
+fn host_calls(stats: &MemoryHost) -> usize {
+    let c = stats.calls();
+    assert_eq!(
+        (c.zero_increments, stats.refused()),
+        (0, Vec::<String>::new()),
+        "calls Envoy refuses or that do nothing"
+    );
+    c.define + c.increment + c.record
 }
 
-impl Stats {
-    fn value(&self, name: &str) -> Option<i64> {
-        let i = self.names.borrow().iter().position(|(_, n)| n == name)?;
-        Some(self.values.borrow()[i])
-    }
-    fn all(&self) -> BTreeMap<String, i64> {
-        self.names.borrow().iter().zip(self.values.borrow().iter()).map(|((_, n), v)| (n.clone(), *v)).collect()
-    }
-    fn calls(&self) -> usize {
-        *self.calls.borrow()
-    }
+fn value(stats: &MemoryHost, name: &str) -> Option<i64> {
+    all(stats).get(name).copied()
 }
 
 struct Names;
@@ -65,32 +40,36 @@ impl SeriesLabels for Names {
     }
 }
 
+fn registry() -> Registry {
+    Registry::new(&Keys::for_plugin(""))
+}
+
 fn aggregates(mode: HistogramMode) -> Aggregates {
     Aggregates::new(mode, Bounds::new(&[1.0, 2.5, 10.0]).unwrap(), Bounds::new(&[1000.0]).unwrap())
 }
 
-fn finished(route: LabelId, status: u16, ms: u64, req: u64) -> Finished {
-    Finished {
+fn completed(route: LabelId, status: u16, ms: u64, req: u64) -> CompletedRequest {
+    CompletedRequest {
         route,
         method: Method::Get,
         gauge_raised: true,
         status,
         duration_ms: Some(ms),
-        request_bytes: req,
+        request_bytes: Some(req),
         response_bytes: 7,
     }
 }
 
 #[test]
 fn the_request_path_makes_no_host_call_and_a_flush_adds_exact_deltas() {
-    let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Exact));
+    let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
     for (ms, req) in [(0, 0), (1, 999), (2, 1000), (3, 1001), (11, 5)] {
         agg.started(LabelId(0), Method::Get);
-        agg.finished(&finished(LabelId(0), 200, ms, req), &Names, &stats);
+        agg.completed(&completed(LabelId(0), 200, ms, req), &Names, &mut reg, &stats);
     }
     agg.started(LabelId(0), Method::Get);
-    assert_eq!(stats.calls(), 0);
-    agg.flush(&Names, &stats);
+    assert_eq!(host_calls(&stats), 0);
+    agg.flush(&Names, &mut reg, &stats);
     let d = "method=.=GET;.;route=.=/a;.;";
     let want: BTreeMap<String, i64> = [
         ("method=.=GET;.;route=.=/a;.;status=.=200;.;http_requests_total", 5),
@@ -114,80 +93,85 @@ fn the_request_path_makes_no_host_call_and_a_flush_adds_exact_deltas() {
     .iter()
     .map(|(k, v)| (k.to_string(), *v))
     .collect();
-    assert_eq!(stats.all(), want);
+    assert_eq!(all(&stats), want);
     // Nothing new: a flush makes no call. The last request finishes: the gauge goes back.
-    let calls = stats.calls();
-    agg.flush(&Names, &stats);
-    assert_eq!(stats.calls(), calls);
-    agg.finished(&finished(LabelId(0), 503, 1, 0), &Names, &stats);
-    agg.flush(&Names, &stats);
-    assert_eq!(stats.value(&format!("{d}http_requests_in_progress")), Some(0));
-    assert_eq!(stats.value("method=.=GET;.;route=.=/a;.;status=.=503;.;http_requests_total"), Some(1));
-    assert_eq!(stats.value(&format!("{d}le=.=1;.;http_request_duration_milliseconds_bucket")), Some(3));
+    let calls = host_calls(&stats);
+    agg.flush(&Names, &mut reg, &stats);
+    assert_eq!(host_calls(&stats), calls);
+    agg.completed(&completed(LabelId(0), 503, 1, 0), &Names, &mut reg, &stats);
+    agg.flush(&Names, &mut reg, &stats);
+    assert_eq!(value(&stats, &format!("{d}http_requests_in_progress")), Some(0));
+    assert_eq!(value(&stats, "method=.=GET;.;route=.=/a;.;status=.=503;.;http_requests_total"), Some(1));
+    assert_eq!(value(&stats, &format!("{d}le=.=1;.;http_request_duration_milliseconds_bucket")), Some(3));
 }
 
 #[test]
 fn a_series_is_defined_once_and_all_its_buckets_at_once() {
-    let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Exact));
-    agg.finished(&finished(LabelId(1), 200, 5, 0), &Names, &stats);
-    agg.flush(&Names, &stats);
-    let names = stats.names.borrow().len();
+    let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
+    agg.completed(&completed(LabelId(1), 200, 5, 0), &Names, &mut reg, &stats);
+    agg.flush(&Names, &mut reg, &stats);
+    let names = stats.stats().len();
     // requests{200}; the in-flight gauge (it went down without going up in this test); 4
     // duration buckets + sum + count; 2 buckets + sum + count for each size histogram.
     assert_eq!(names, 1 + 1 + 6 + 4 + 4);
     for _ in 0..3 {
-        agg.finished(&finished(LabelId(1), 200, 5, 0), &Names, &stats);
-        agg.flush(&Names, &stats);
+        agg.completed(&completed(LabelId(1), 200, 5, 0), &Names, &mut reg, &stats);
+        agg.flush(&Names, &mut reg, &stats);
     }
-    assert_eq!(stats.names.borrow().len(), names);
-    assert_eq!(stats.value("method=.=GET;.;route=.=/b;.;le=.=1;.;http_request_duration_milliseconds_bucket"), Some(0));
-    assert_eq!(stats.value("method=.=GET;.;route=.=/b;.;le=.=10;.;http_request_duration_milliseconds_bucket"), Some(4));
+    assert_eq!(stats.stats().len(), names);
+    assert_eq!(
+        value(&stats, "method=.=GET;.;route=.=/b;.;le=.=1;.;http_request_duration_milliseconds_bucket"),
+        Some(0)
+    );
+    assert_eq!(
+        value(&stats, "method=.=GET;.;route=.=/b;.;le=.=10;.;http_request_duration_milliseconds_bucket"),
+        Some(4)
+    );
 }
 
 #[test]
 fn outcomes_and_upload_sizes() {
-    let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Exact));
-    agg.outcome(LabelId(0), Metric::UploadsTotal, crate::outcome::SUCCESS);
-    agg.outcome(LabelId(0), Metric::UploadsTotal, crate::outcome::SUCCESS);
-    agg.upload_size(LabelId(0), 1500, &Names, &stats);
-    agg.flush(&Names, &stats);
-    assert_eq!(stats.value("route=.=/a;.;status=.=success;.;uploads_total"), Some(2));
-    assert_eq!(stats.value("route=.=/a;.;le=.=1000;.;upload_file_size_bytes_bucket"), Some(0));
-    assert_eq!(stats.value("route=.=/a;.;le=.=+Inf;.;upload_file_size_bytes_bucket"), Some(1));
-    assert_eq!(stats.value("route=.=/a;.;upload_file_size_bytes_sum"), Some(1500));
+    let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
+    agg.outcome(LabelId(0), Metric::UploadsTotal, crate::transfer::SUCCESS);
+    agg.outcome(LabelId(0), Metric::UploadsTotal, crate::transfer::SUCCESS);
+    agg.upload_size(LabelId(0), 1500, &Names, &mut reg, &stats);
+    agg.flush(&Names, &mut reg, &stats);
+    assert_eq!(value(&stats, "route=.=/a;.;status=.=success;.;uploads_total"), Some(2));
+    assert_eq!(value(&stats, "route=.=/a;.;le=.=1000;.;upload_file_size_bytes_bucket"), Some(0));
+    assert_eq!(value(&stats, "route=.=/a;.;le=.=+Inf;.;upload_file_size_bytes_bucket"), Some(1));
+    assert_eq!(value(&stats, "route=.=/a;.;upload_file_size_bytes_sum"), Some(1500));
 }
 
 #[test]
 fn envoy_mode_records_every_sample_into_an_envoy_histogram() {
-    let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Envoy));
-    agg.finished(&finished(LabelId(0), 200, 3, 10), &Names, &stats);
-    agg.finished(&finished(LabelId(0), 200, 4, 20), &Names, &stats);
-    let i = stats
-        .names
-        .borrow()
-        .iter()
-        .position(|(k, n)| *k == MetricKind::Histogram && n.ends_with("http_request_duration_milliseconds"))
+    let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Envoy), registry());
+    agg.completed(&completed(LabelId(0), 200, 3, 10), &Names, &mut reg, &stats);
+    agg.completed(&completed(LabelId(0), 200, 4, 20), &Names, &mut reg, &stats);
+    let (_, _, samples) = stats
+        .stats()
+        .into_iter()
+        .find(|(k, n, _)| *k == MetricKind::Histogram && n.ends_with("http_request_duration_milliseconds"))
         .unwrap();
-    assert_eq!(stats.samples.borrow()[i], [3, 4]);
-    agg.flush(&Names, &stats);
-    assert_eq!(stats.value("method=.=GET;.;route=.=/a;.;status=.=200;.;http_requests_total"), Some(2));
-    assert!(stats.names.borrow().iter().all(|(_, n)| !n.ends_with("_bucket")));
+    assert_eq!(samples, StatValue::Histogram(vec![3, 4]));
+    agg.flush(&Names, &mut reg, &stats);
+    assert_eq!(value(&stats, "method=.=GET;.;route=.=/a;.;status=.=200;.;http_requests_total"), Some(2));
+    assert!(stats.stats().iter().all(|(_, n, _)| !n.ends_with("_bucket")));
 }
 
 #[test]
 fn unflushed_is_what_the_next_flush_hands_over() {
-    let (stats, mut agg) = (Stats::default(), aggregates(HistogramMode::Exact));
+    let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
     assert_eq!(agg.unflushed(), (0, 0));
     for route in [LabelId(0), LabelId(1), LabelId(0)] {
         agg.started(route, Method::Get);
     }
-    agg.finished(&finished(LabelId(0), 200, 1, 0), &Names, &stats);
-    agg.finished(&finished(LabelId(1), 503, 1, 0), &Names, &stats);
+    agg.completed(&completed(LabelId(0), 200, 1, 0), &Names, &mut reg, &stats);
+    agg.completed(&completed(LabelId(1), 503, 1, 0), &Names, &mut reg, &stats);
     // Two finished (one per route), one still in flight.
     assert_eq!(agg.unflushed(), (2, 1));
-    agg.flush(&Names, &stats);
+    agg.flush(&Names, &mut reg, &stats);
     assert_eq!(agg.unflushed(), (0, 0));
     // The one in flight ends after the flush: its gauge change is unflushed, -1.
-    agg.finished(&finished(LabelId(0), 200, 1, 0), &Names, &stats);
+    agg.completed(&completed(LabelId(0), 200, 1, 0), &Names, &mut reg, &stats);
     assert_eq!(agg.unflushed(), (1, -1));
 }

@@ -2,7 +2,7 @@
 //! wrote, so decoding trusts nothing (another module version, a truncated value) and
 //! rebuilds everything derived (child lists, vocabulary).
 //!
-//! Layout (little-endian): magic `RMLR`, version 1, `live` u32, `published` u32, name count
+//! Layout (little-endian): magic `RMLR`, version 1, `live` u32, `issued` u32, name count
 //! u16, node slot count u32; each name: length u8 + bytes; each slot: kind u8, flags u8,
 //! parent u32, hits u32, id_hash u32, id_same u16, segment length u8 + bytes.
 
@@ -44,7 +44,7 @@ pub fn encode(state: &Learned) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&state.live.to_le_bytes());
-    out.extend_from_slice(&state.published.to_le_bytes());
+    out.extend_from_slice(&state.issued.to_le_bytes());
     out.extend_from_slice(&(state.names.len() as u16).to_le_bytes());
     out.extend_from_slice(&(nodes.len() as u32).to_le_bytes());
     for name in &state.names {
@@ -107,7 +107,7 @@ pub fn decode(bytes: &[u8]) -> Result<Learned, DecodeError> {
         return Err(err("unknown format"));
     }
     let live = r.u32()?;
-    let published = r.u32()?;
+    let issued = r.u32()?;
     let name_count = r.u16()? as usize;
     let slots = r.u32()? as usize;
     if slots == 0 || slots > MAX_SLOTS {
@@ -147,10 +147,10 @@ pub fn decode(bytes: &[u8]) -> Result<Learned, DecodeError> {
         nodes.iter().filter(|n| n.kind == Kind::Literal && n.has(CONFIRMED)).map(|n| hash(n.seg.as_bytes())).collect();
     let trie = Trie::from_slots(nodes);
     let terminals = trie.nodes.iter().filter(|n| n.kind != Kind::Free && n.has(super::trie::TERMINAL)).count();
-    if live as usize != terminals + names.len() || published < live {
+    if live as usize != terminals + names.len() || issued < live {
         return Err(err("label counts do not add up"));
     }
-    Ok(Learned { trie, live, published, names, vocab, dirty: false })
+    Ok(Learned { trie, live, issued, names, vocab, dirty: false })
 }
 
 /// The shape of a trie: one root at 0, every other node under a live node, at most one

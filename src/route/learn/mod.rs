@@ -20,8 +20,8 @@
 //! (`/v2/orders/search`); each VM watches the values going into a converted position and
 //! promotes one that keeps coming back ([`Promotions`]).
 //!
-//! Labels: a node where requests end is a terminal, a published label. At most `max_live`
-//! terminals exist at a time, and at most `max_published` labels are ever published: a
+//! Labels: a node where requests end is a terminal, an issued label (a series in Envoy). At most `max_live`
+//! terminals exist at a time, and at most `max_issued` labels are ever issued: a
 //! conversion retires the labels it merges, so early guesses do not hold the cap for the
 //! life of the process, and Envoy's stats (which never expire) stay bounded.
 //!
@@ -70,8 +70,8 @@ const VERSION_HITS: u16 = 3;
 pub struct Limits {
     /// Labels that may exist at once (`max_routes`).
     pub max_live: u32,
-    /// Labels that may ever be published, retired ones included.
-    pub max_published: u32,
+    /// Labels that may ever be issued, retired ones included.
+    pub max_issued: u32,
     pub max_nodes: usize,
     pub max_depth: usize,
     /// `None`: never convert (learning off: ids collapse, everything else stays literal).
@@ -83,7 +83,7 @@ impl Limits {
     pub fn new(max_routes: u32, max_depth: usize, learn: bool) -> Limits {
         Limits {
             max_live: max_routes,
-            max_published: max_routes.saturating_mul(4),
+            max_issued: max_routes.saturating_mul(4),
             max_nodes: (max_routes as usize).saturating_mul(16).clamp(256, 65_536),
             max_depth,
             thresholds: learn.then_some(Thresholds::DEFAULT),
@@ -93,7 +93,7 @@ impl Limits {
 
 /// What the learned state says about a path without changing anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolve {
+pub enum Lookup {
     /// The path's label is final: this terminal.
     Label(NodeId),
     /// No label: the cap (or the node budget) is full and this path would need a new one.
@@ -111,8 +111,8 @@ pub struct Learned {
     trie: Trie,
     /// Published labels that exist now (terminals plus route names).
     live: u32,
-    /// Labels ever published (never decreases).
-    published: u32,
+    /// Labels ever issued (never decreases).
+    issued: u32,
     /// Envoy route names used as labels (`use_route_name`); they share the cap.
     names: Vec<Box<str>>,
     /// Segments confirmed static somewhere in the trie (hashes; derived, never shrinks).
@@ -126,19 +126,19 @@ impl Learned {
         Learned::default()
     }
 
-    /// An empty state that still counts the labels `previous` published (they exist in
+    /// An empty state that still counts the labels `previous` issued (they exist in
     /// Envoy's stats whatever happens to the learned state).
     pub fn after(previous: &Learned) -> Learned {
-        Learned { published: previous.published, ..Learned::default() }
+        Learned { issued: previous.issued, ..Learned::default() }
     }
 
     pub fn trie(&self) -> &Trie {
         &self.trie
     }
 
-    /// Labels that exist now and labels ever published.
+    /// Labels that exist now and labels ever issued.
     pub fn label_counts(&self) -> (u32, u32) {
-        (self.live, self.published)
+        (self.live, self.issued)
     }
 
     pub fn names(&self) -> &[Box<str>] {
@@ -156,13 +156,13 @@ impl Learned {
         super::sanitize::finish_label(out);
     }
 
-    fn can_publish(&self, lim: &Limits) -> bool {
-        self.live < lim.max_live && self.published < lim.max_published
+    fn can_issue(&self, lim: &Limits) -> bool {
+        self.live < lim.max_live && self.issued < lim.max_issued
     }
 
-    fn publish(&mut self) {
+    fn issue(&mut self) {
         self.live += 1;
-        self.published += 1;
+        self.issued += 1;
         self.dirty = true;
     }
 
@@ -170,16 +170,16 @@ impl Learned {
 
     /// Index of an admitted route name; `Err(true)` if it could be admitted (learn it),
     /// `Err(false)` if the cap is full.
-    pub fn resolve_name(&self, name: &str, lim: &Limits) -> Result<usize, bool> {
-        self.names.iter().position(|n| **n == *name).ok_or_else(|| self.can_publish(lim))
+    pub fn lookup_name(&self, name: &str, lim: &Limits) -> Result<usize, bool> {
+        self.names.iter().position(|n| **n == *name).ok_or_else(|| self.can_issue(lim))
     }
 
     pub fn observe_name(&mut self, name: &str, lim: &Limits) -> Option<usize> {
-        match self.resolve_name(name, lim) {
+        match self.lookup_name(name, lim) {
             Ok(i) => Some(i),
             Err(true) => {
                 self.names.push(name.into());
-                self.publish();
+                self.issue();
                 Some(self.names.len() - 1)
             }
             Err(false) => None,
@@ -190,7 +190,7 @@ impl Learned {
 
     /// Where `path` goes with what is known now. Never changes the state; `promotions` is
     /// this VM's own tally of values at converted positions.
-    pub fn resolve(&self, path: &[u8], lim: &Limits, promotions: &mut Promotions, seg: &mut String) -> Resolve {
+    pub fn lookup(&self, path: &[u8], lim: &Limits, promotions: &mut Promotions, seg: &mut String) -> Lookup {
         let full = self.trie.len() >= lim.max_nodes;
         let mut n = ROOT;
         for (depth, raw) in segments(strip_query_and_fragment(path)).enumerate() {
@@ -200,15 +200,15 @@ impl Learned {
                         n = rest;
                         break;
                     }
-                    None if full => return Resolve::Other,
-                    None => return Resolve::Learn,
+                    None if full => return Lookup::Other,
+                    None => return Lookup::Learn,
                 }
             }
             seg.clear();
             push_sanitized(raw, seg);
             if let Some(c) = self.trie.child(n, seg) {
                 if !self.trie.node(c).has(CONFIRMED) {
-                    return Resolve::Learn;
+                    return Lookup::Learn;
                 }
                 n = c;
                 continue;
@@ -225,21 +225,21 @@ impl Learned {
                     n = param;
                 }
                 // Counting this position's ids needs no new node, even with the slab full.
-                true if param != 0 => return Resolve::Learn,
+                true if param != 0 => return Lookup::Learn,
                 _ if param != 0 && node.has(CONVERTED) => {
                     if lim.thresholds.is_some() && promotions.observe(n, seg) {
-                        return Resolve::Promote(depth);
+                        return Lookup::Promote(depth);
                     }
                     n = param;
                 }
-                _ if full => return Resolve::Other,
-                _ => return Resolve::Learn,
+                _ if full => return Lookup::Other,
+                _ => return Lookup::Learn,
             }
         }
         match self.trie.node(n).has(TERMINAL) {
-            true => Resolve::Label(n),
-            false if self.can_publish(lim) => Resolve::Learn,
-            false => Resolve::Other,
+            true => Lookup::Label(n),
+            false if self.can_issue(lim) => Lookup::Learn,
+            false => Lookup::Other,
         }
     }
 
@@ -335,11 +335,11 @@ impl Learned {
         if self.trie.node(n).has(TERMINAL) {
             return Some(n);
         }
-        if !self.can_publish(lim) {
+        if !self.can_issue(lim) {
             return None;
         }
         self.trie.node_mut(n).flags |= TERMINAL;
-        self.publish();
+        self.issue();
         Some(n)
     }
 
@@ -405,8 +405,8 @@ impl Learned {
 
     /// The lone repeated id at a version position is a literal from now on.
     fn relabel_version(&mut self, param: NodeId, seg: &str, lim: &Limits) {
-        let Learned { trie, live, published, .. } = self;
-        trie.relabel_as_literal(param, seg, &mut |_| republish(live, published, lim));
+        let Learned { trie, live, issued, .. } = self;
+        trie.relabel_as_literal(param, seg, &mut |_| reissue(live, issued, lim));
         self.confirm(param);
     }
 
@@ -520,14 +520,14 @@ impl Learned {
                     && !self.vocab.contains(&hash(child.seg.as_bytes()))
             })
             .collect();
-        let Learned { trie, live, published, .. } = self;
+        let Learned { trie, live, issued, .. } = self;
         for c in merged {
             trie.merge(c, param, &mut |dst_terminal| {
                 if dst_terminal {
                     *live = live.saturating_sub(1);
                     false
                 } else {
-                    republish(live, published, lim)
+                    reissue(live, issued, lim)
                 }
             });
         }
@@ -536,11 +536,11 @@ impl Learned {
 }
 
 /// A terminal's label changed (merged into or moved to a node that had none): its old label
-/// is retired and the new one is published, within the lifetime budget; past it the node
+/// is retired and the new one is issued, within the lifetime budget; past it the node
 /// loses its terminal (its requests are `__other__` until the budget allows).
-fn republish(live: &mut u32, published: &mut u32, lim: &Limits) -> bool {
-    if *published < lim.max_published {
-        *published += 1;
+fn reissue(live: &mut u32, issued: &mut u32, lim: &Limits) -> bool {
+    if *issued < lim.max_issued {
+        *issued += 1;
         true
     } else {
         *live = live.saturating_sub(1);

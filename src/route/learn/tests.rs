@@ -9,9 +9,9 @@ fn lim() -> Limits {
 fn label(l: &mut Learned, lim: &Limits, path: &str) -> String {
     let mut seg = String::new();
     let before = l.clone();
-    let resolved = l.resolve(path.as_bytes(), lim, &mut Promotions::default(), &mut seg);
+    let resolved = l.lookup(path.as_bytes(), lim, &mut Promotions::default(), &mut seg);
     let node = l.observe(path.as_bytes(), lim, &mut seg);
-    if let Resolve::Label(n) = resolved {
+    if let Lookup::Label(n) = resolved {
         assert_eq!(node, Some(n), "{path}: resolve said final");
         let mut unchanged = before;
         unchanged.dirty = l.dirty;
@@ -190,10 +190,10 @@ fn promotion_adds_a_static_word_to_a_converted_position() {
     let mut fired = None;
     for id in ["/orders/1", "/orders/2", "/orders/3"] {
         assert_eq!(label(&mut l, &lim, id), "/orders/{id}");
-        l.resolve(id.as_bytes(), &lim, &mut promotions, &mut seg);
+        l.lookup(id.as_bytes(), &lim, &mut promotions, &mut seg);
     }
     for _ in 0..5 {
-        if let Resolve::Promote(depth) = l.resolve(b"/orders/lemo", &lim, &mut promotions, &mut seg) {
+        if let Lookup::Promote(depth) = l.lookup(b"/orders/lemo", &lim, &mut promotions, &mut seg) {
             fired = Some(depth);
         }
     }
@@ -205,7 +205,7 @@ fn promotion_adds_a_static_word_to_a_converted_position() {
 
 #[test]
 fn the_cap_holds_live_labels_and_conversions_free_them() {
-    let lim = Limits { max_live: 3, max_published: 6, ..Limits::new(3, 16, true) };
+    let lim = Limits { max_live: 3, max_issued: 6, ..Limits::new(3, 16, true) };
     let mut l = Learned::new();
     // Four distinct words under a singular position: the fourth finds the cap full.
     let got = labels(&mut l, &lim, &["/page/kavo", "/page/mira", "/page/teno", "/page/loru"]);
@@ -242,9 +242,9 @@ fn random_segments_at_every_depth_stay_bounded() {
         labels_seen.insert(got);
     }
     assert!(l.trie().len() <= lim.max_nodes, "{} nodes", l.trie().len());
-    let (live, published) = l.label_counts();
-    assert!(live <= lim.max_live && published <= lim.max_published, "{live} {published}");
-    assert!(labels_seen.len() <= lim.max_published as usize + 1);
+    let (live, issued) = l.label_counts();
+    assert!(live <= lim.max_live && issued <= lim.max_issued, "{live} {issued}");
+    assert!(labels_seen.len() <= lim.max_issued as usize + 1);
     // Learning collapsed the noise: every depth ends as one label of parameters.
     assert_eq!(label(&mut l, &lim, "/kavo/mira/teno"), "/{id}/{id}/{id}");
     assert!(other < 20_000);
@@ -335,8 +335,8 @@ fn route_names_share_the_cap() {
     assert_eq!(l.observe_name("api", &lim), Some(0));
     assert_eq!(label(&mut l, &lim, "/a"), "/a");
     assert_eq!(l.observe_name("web", &lim), None);
-    assert_eq!(l.resolve_name("api", &lim), Ok(0));
-    assert_eq!(l.resolve_name("web", &lim), Err(false));
+    assert_eq!(l.lookup_name("api", &lim), Ok(0));
+    assert_eq!(l.lookup_name("web", &lim), Err(false));
 }
 
 #[test]
@@ -391,8 +391,8 @@ fn a_repeated_id_after_a_word_stays_a_record_and_settles() {
     // Settled after the third: a fourth costs nothing (no state change, no shared write).
     let mut seg = String::new();
     assert_eq!(
-        l.resolve(b"/user/7", &lim(), &mut Promotions::default(), &mut seg),
-        Resolve::Label(l.observe(b"/user/7", &lim(), &mut seg).unwrap())
+        l.lookup(b"/user/7", &lim(), &mut Promotions::default(), &mut seg),
+        Lookup::Label(l.observe(b"/user/7", &lim(), &mut seg).unwrap())
     );
 }
 
@@ -403,7 +403,7 @@ fn a_lone_id_repeated_costs_a_few_learning_steps_then_none() {
     let mut seg = String::new();
     let mut changed = 0;
     for _ in 0..100 {
-        if !matches!(l.resolve(path.as_bytes(), &lim(), &mut Promotions::default(), &mut seg), Resolve::Label(_)) {
+        if !matches!(l.lookup(path.as_bytes(), &lim(), &mut Promotions::default(), &mut seg), Lookup::Label(_)) {
             l.observe(path.as_bytes(), &lim(), &mut seg);
             changed += usize::from(l.take_dirty());
         }
@@ -413,12 +413,12 @@ fn a_lone_id_repeated_costs_a_few_learning_steps_then_none() {
 }
 
 #[test]
-fn a_version_relabel_republishes_the_labels_below_it() {
+fn a_version_relabel_reissues_the_labels_below_it() {
     let mut l = Learned::new();
     let got =
         labels(&mut l, &lim(), &["/rest/api/3/issue", "/rest/api/3/field", "/rest/api/3/issue", "/rest/api/3/field"]);
     assert_eq!(got, ["/rest/api/{id}/issue", "/rest/api/{id}/field", "/rest/api/3/issue", "/rest/api/3/field"]);
-    // Two labels live; four ever published (the two with {id} retired by the relabel).
+    // Two labels live; four ever issued (the two with {id} retired by the relabel).
     assert_eq!(l.label_counts(), (2, 4));
 }
 
@@ -430,7 +430,7 @@ fn with_the_node_budget_spent_an_id_at_a_known_position_still_learns() {
     assert_eq!(label(&mut l, &lim, "/other"), "/other");
     assert_eq!(l.trie().len(), 4);
     let mut seg = String::new();
-    assert_eq!(l.resolve(b"/items/2", &lim, &mut Promotions::default(), &mut seg), Resolve::Learn);
+    assert_eq!(l.lookup(b"/items/2", &lim, &mut Promotions::default(), &mut seg), Lookup::Learn);
     assert_eq!(label(&mut l, &lim, "/items/2"), "/items/{id}");
     assert_eq!(label(&mut l, &lim, "/new"), "__other__");
 }

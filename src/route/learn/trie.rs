@@ -26,7 +26,7 @@ pub enum Kind {
 pub const CONFIRMED: u8 = 1;
 /// This node's child position is a parameter: new values go to its param child.
 pub const CONVERTED: u8 = 2;
-/// A label ends here and has been published (it counts against the cap).
+/// A label ends here and has been issued (it counts against the cap).
 pub const TERMINAL: u8 = 4;
 /// Two different ids were seen at this node's child position: it is a parameter for ids for
 /// good, and an id can no longer be promoted to a version literal (`/rest/api/3`).

@@ -9,6 +9,6 @@ pub mod envoy;
 pub mod scenario;
 pub mod wasm;
 
-pub use envoy::{Exact, Faults, Labels, SimEnvoy, StatValue};
+pub use envoy::{Exact, Faults, LabelSet, SimEnvoy, StatValue};
 pub use scenario::{Host, Stream, Vm};
 pub use wasm::{WasmHost, WasmStream, WasmVm};

@@ -48,8 +48,13 @@ pub trait Vm {
     }
 
     /// A stream the filter first sees at its end: a filter before it (authz, rate limit) or
-    /// the codec answered `status` with `body_len` bytes, so only `on_log` runs.
-    fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64);
+    /// the codec answered `status` with `body_len` bytes after `request_body` bytes of the
+    /// request's body had arrived, so only `on_log` runs.
+    fn local_reply_before_filter(&self, method: &[u8], path: &[u8], request_body: u64, status: u16, body_len: u64);
+
+    /// The root context is configured again with another configuration (`Err`: the filter
+    /// rejected it), while streams may be in flight.
+    fn reconfigure(&self, config_json: &str) -> Result<(), String>;
 
     /// The root context's periodic tick; HTTP calls it makes are answered at once from
     /// [`SimEnvoy::serve`](crate::envoy::SimEnvoy::serve).

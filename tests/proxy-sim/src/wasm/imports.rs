@@ -5,16 +5,15 @@
 
 use std::collections::HashMap;
 
+use routemeter::abi::{BufferType, MapType, MetricType, Status};
+use routemeter::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, SharedStore};
 use wasmtime::{Caller, Error, Extern, Linker, Module, Result};
 
-use crate::envoy::{Answer, Kind, SimEnvoy, Status, BAD_ARGUMENT, NOT_FOUND};
+use crate::envoy::{Answer, SimEnvoy};
 
-const OK: i32 = 0;
-const MAP_HTTP_REQUEST_HEADERS: i32 = 0;
-const MAP_HTTP_RESPONSE_HEADERS: i32 = 2;
-const MAP_HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
-const BUFFER_HTTP_CALL_RESPONSE_BODY: i32 = 4;
-const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
+const OK: i32 = Status::Ok as i32;
+const NOT_FOUND: i32 = Status::NotFound as i32;
+const BAD_ARGUMENT: i32 = Status::BadArgument as i32;
 
 /// What the host knows about the stream whose callback is running.
 #[derive(Debug, Default, Clone)]
@@ -32,6 +31,8 @@ pub struct StreamFacts {
 pub struct VmState {
     pub envoy: SimEnvoy,
     pub plugin_config: Vec<u8>,
+    /// The plugin's `name`, which Envoy serves as the `plugin_name` property.
+    pub plugin_name: String,
     pub stream: StreamFacts,
     /// `(level, message)` of every `proxy_log` call.
     pub logs: Vec<(i32, String)>,
@@ -50,6 +51,7 @@ impl VmState {
         VmState {
             envoy,
             plugin_config,
+            plugin_name: String::new(),
             stream: StreamFacts::default(),
             logs: Vec::new(),
             tick_period_ms: 0,
@@ -97,10 +99,11 @@ fn parse_header_map(bytes: &[u8]) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn status(r: std::result::Result<(), Status>) -> i32 {
+/// A host call's answer as the status the ABI returns.
+fn status<T>(r: std::result::Result<T, HostError>) -> i32 {
     match r {
-        Ok(()) => OK,
-        Err(Status(s)) => s as i32,
+        Ok(_) => OK,
+        Err(HostError(s)) => s as i32,
     }
 }
 
@@ -149,7 +152,7 @@ fn return_bytes(caller: &mut Caller<'_, VmState>, bytes: &[u8], ptr_out: i32, si
 fn return_found(caller: &mut Caller<'_, VmState>, value: Option<Vec<u8>>, ptr_out: i32, size_out: i32) -> Result<i32> {
     match value {
         Some(v) => return_bytes(caller, &v, ptr_out, size_out).map(|()| OK),
-        None => Ok(NOT_FOUND.0 as i32),
+        None => Ok(NOT_FOUND),
     }
 }
 
@@ -165,15 +168,15 @@ fn readable_headers<'a>(
 ) -> Result<std::result::Result<&'a HeaderList, i32>> {
     let facts = &c.data().stream;
     let headers = match map {
-        MAP_HTTP_REQUEST_HEADERS => &facts.request_headers,
-        MAP_HTTP_RESPONSE_HEADERS => &facts.response_headers,
+        m if m == MapType::HttpRequestHeaders as i32 => &facts.request_headers,
+        m if m == MapType::HttpResponseHeaders as i32 => &facts.response_headers,
         _ => return Err(Error::msg(format!("{call}: map type {map} is not simulated"))),
     };
     if envoy(c).faults().headers {
-        return Ok(Err(crate::envoy::INTERNAL_FAILURE.0 as i32));
+        return Ok(Err(Status::InternalFailure as i32));
     }
     if !facts.headers_readable {
-        return Ok(Err(BAD_ARGUMENT.0 as i32));
+        return Ok(Err(BAD_ARGUMENT));
     }
     Ok(Ok(headers))
 }
@@ -218,9 +221,9 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         "env",
         "proxy_get_current_time_nanoseconds",
         |mut c: Caller<'_, VmState>, out: i32| -> Result<i32> {
-            match envoy(&c).now_ns() {
+            match envoy(&c).host().now_ns() {
                 Ok(ns) => write(&mut c, out, &ns.to_le_bytes()).map(|()| OK),
-                Err(s) => Ok(s.0 as i32),
+                Err(e) => Ok(status::<()>(Err(e))),
             }
         },
     )?;
@@ -229,10 +232,10 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         "proxy_get_buffer_bytes",
         |mut c: Caller<'_, VmState>, kind: i32, start: i32, max: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
             let config = match kind {
-                BUFFER_PLUGIN_CONFIGURATION => c.data().plugin_config.clone(),
-                BUFFER_HTTP_CALL_RESPONSE_BODY => match &c.data().call_response {
+                k if k == BufferType::PluginConfiguration as i32 => c.data().plugin_config.clone(),
+                k if k == BufferType::HttpCallResponseBody as i32 => match &c.data().call_response {
                     Some((_, body)) => body.clone(),
-                    None => return Ok(NOT_FOUND.0 as i32),
+                    None => return Ok(NOT_FOUND),
                 },
                 _ => return Err(Error::msg(format!("proxy_get_buffer_bytes: buffer type {kind} is not simulated"))),
             };
@@ -252,7 +255,7 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
          size_out: i32|
          -> Result<i32> {
             let key = read_str(&mut c, key_ptr, key_len)?;
-            if map == MAP_HTTP_CALL_RESPONSE_HEADERS {
+            if map == MapType::HttpCallResponseHeaders as i32 {
                 let status = c.data().call_response.as_ref().map(|(status, _)| status.to_string().into_bytes());
                 return return_found(&mut c, status.filter(|_| key == ":status"), ptr_out, size_out);
             }
@@ -281,7 +284,12 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         "proxy_get_property",
         |mut c: Caller<'_, VmState>, path_ptr: i32, path_len: i32, ptr_out: i32, size_out: i32| -> Result<i32> {
             let path = read(&mut c, path_ptr, path_len)?;
-            let value = c.data().stream.properties.get(&path).cloned();
+            let value = match c.data().stream.properties.get(&path) {
+                Some(value) => Some(value.clone()),
+                // Envoy serves the plugin's name in every context.
+                None if path == b"plugin_name" => Some(c.data().plugin_name.clone().into_bytes()),
+                None => None,
+            };
             return_found(&mut c, value, ptr_out, size_out)
         },
     )?;
@@ -296,18 +304,20 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
          cas_out: i32|
          -> Result<i32> {
             let key = read_str(&mut c, key_ptr, key_len)?;
-            match envoy(&c).get_shared(&key) {
-                Ok((value, cas)) if value.is_empty() => {
+            match envoy(&c).host().get_shared(&key) {
+                // Never written.
+                Ok((None, 0)) => Ok(NOT_FOUND),
+                Ok((None, cas)) => {
                     // Envoy hands an empty value over as a null pointer (no allocation).
                     write(&mut c, ptr_out, &0u32.to_le_bytes())?;
                     write(&mut c, size_out, &0u32.to_le_bytes())?;
                     write(&mut c, cas_out, &cas.to_le_bytes()).map(|()| OK)
                 }
-                Ok((value, cas)) => {
+                Ok((Some(value), cas)) => {
                     return_bytes(&mut c, &value, ptr_out, size_out)?;
                     write(&mut c, cas_out, &cas.to_le_bytes()).map(|()| OK)
                 }
-                Err(s) => Ok(s.0 as i32),
+                Err(e) => Ok(status::<()>(Err(e))),
             }
         },
     )?;
@@ -317,23 +327,26 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
         |mut c: Caller<'_, VmState>, key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32, cas: i32| -> Result<i32> {
             let key = read_str(&mut c, key_ptr, key_len)?;
             let value = read(&mut c, val_ptr, val_len)?;
-            Ok(status(envoy(&c).set_shared(&key, &value, cas as u32)))
+            Ok(match envoy(&c).host().set_shared(&key, &value, cas as u32) {
+                Ok(CasWrite::Conflict) => Status::CasMismatch as i32,
+                stored => status(stored),
+            })
         },
     )?;
     linker.func_wrap(
         "env",
         "proxy_define_metric",
         |mut c: Caller<'_, VmState>, kind: i32, name_ptr: i32, name_len: i32, id_out: i32| -> Result<i32> {
-            let kind = match kind {
-                0 => Kind::Counter,
-                1 => Kind::Gauge,
-                2 => Kind::Histogram,
-                _ => return Ok(BAD_ARGUMENT.0 as i32),
+            let kind = match MetricType::from_u32(kind as u32) {
+                Some(MetricType::Counter) => MetricKind::Counter,
+                Some(MetricType::Gauge) => MetricKind::Gauge,
+                Some(MetricType::Histogram) => MetricKind::Histogram,
+                None => return Ok(BAD_ARGUMENT),
             };
             let name = read_str(&mut c, name_ptr, name_len)?;
-            match envoy(&c).define_metric(kind, &name) {
-                Ok(id) => write(&mut c, id_out, &id.to_le_bytes()).map(|()| OK),
-                Err(s) => Ok(s.0 as i32),
+            match envoy(&c).host().define_metric(kind, &name) {
+                Ok(MetricId(id)) => write(&mut c, id_out, &id.to_le_bytes()).map(|()| OK),
+                Err(e) => Ok(status::<()>(Err(e))),
             }
         },
     )?;
@@ -362,7 +375,7 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
             let headers = parse_header_map(&read(&mut c, hdr_ptr, hdr_len)?)?;
             let get = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
             let (Some(path), Some(authority), Some(_)) = (get(":path"), get(":authority"), get(":method")) else {
-                return Ok(BAD_ARGUMENT.0 as i32);
+                return Ok(BAD_ARGUMENT);
             };
             match envoy(&c).http_call(&cluster, &path, &authority) {
                 Ok(answer) => {
@@ -371,15 +384,15 @@ pub fn link(linker: &mut Linker<VmState>, module: &Module) -> Result<()> {
                     c.data_mut().pending_calls.push((token, answer));
                     write(&mut c, token_out, &token.to_le_bytes()).map(|()| OK)
                 }
-                Err(s) => Ok(s.0 as i32),
+                Err(s) => Ok(s as i32),
             }
         },
     )?;
     linker.func_wrap("env", "proxy_increment_metric", |c: Caller<'_, VmState>, id: i32, delta: i64| -> i32 {
-        status(envoy(&c).increment_metric(id as u32, delta))
+        status(envoy(&c).host().increment_metric(MetricId(id as u32), delta))
     })?;
     linker.func_wrap("env", "proxy_record_metric", |c: Caller<'_, VmState>, id: i32, value: i64| -> i32 {
-        status(envoy(&c).record_metric(id as u32, value as u64))
+        status(envoy(&c).host().record_metric(MetricId(id as u32), value as u64))
     })?;
 
     for import in module.imports() {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
+use routemeter::abi::LogLevel;
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc};
 
 pub use imports::{StreamFacts, VmState, IMPLEMENTED};
@@ -21,7 +22,6 @@ use crate::scenario::{Host, Stream, Vm};
 const ROOT_CONTEXT: i32 = 1;
 /// The prefix of the filter's log line for a rejected configuration.
 const CONFIG_REJECTED: &str = "invalid plugin configuration: ";
-const LOG_CRITICAL: i32 = 5;
 
 /// The module under test: `$ROUTEMETER_WASM`, or the filter `make wasm` ships. A shipped file
 /// older than cargo's own output (a `cargo build` without `make wasm`) would test old code,
@@ -171,22 +171,7 @@ impl WasmVm {
         {
             return Err("on_vm_start returned false".into());
         }
-        let size = config_json.len() as i32;
-        if vm.exports_fn("proxy_on_configure")
-            && vm.call_export::<(i32, i32), i32>("proxy_on_configure", (ROOT_CONTEXT, size))? == 0
-        {
-            return Err("on_configure returned false".into());
-        }
-        // routemeter accepts every configuration at the ABI level (so Envoy keeps running)
-        // and reports a rejected one in its log.
-        if let Some(line) = vm
-            .logs()
-            .into_iter()
-            .find_map(|(_, l)| l.find(CONFIG_REJECTED).map(|i| l[i + CONFIG_REJECTED.len()..].to_string()))
-        {
-            let reason = line.split("; routemeter records nothing").next().unwrap_or(&line).to_string();
-            return Err(reason);
-        }
+        vm.configure(config_json)?;
         let weak = Rc::downgrade(&vm.inner);
         envoy_of(&vm).register_ticker(Rc::new(move || {
             if let Some(inner) = weak.upgrade() {
@@ -194,6 +179,29 @@ impl WasmVm {
             }
         }));
         Ok(vm)
+    }
+
+    /// `proxy_on_configure` of the root context with this configuration. routemeter accepts
+    /// every configuration at the ABI level (so Envoy keeps running) and reports a rejected
+    /// one in its log: that is the `Err`.
+    fn configure(&self, config_json: &str) -> Result<(), String> {
+        let seen = self.logs().len();
+        self.inner.borrow_mut().store.data_mut().plugin_config = config_json.as_bytes().to_vec();
+        let size = config_json.len() as i32;
+        if self.exports_fn("proxy_on_configure")
+            && self.call_export::<(i32, i32), i32>("proxy_on_configure", (ROOT_CONTEXT, size))? == 0
+        {
+            return Err("on_configure returned false".into());
+        }
+        match self
+            .logs()
+            .into_iter()
+            .skip(seen)
+            .find_map(|(_, l)| l.find(CONFIG_REJECTED).map(|i| l[i + CONFIG_REJECTED.len()..].to_string()))
+        {
+            Some(line) => Err(line.split("; routemeter records nothing").next().unwrap_or(&line).to_string()),
+            None => Ok(()),
+        }
     }
 
     /// Whether the module exports a function of this name.
@@ -292,7 +300,7 @@ impl WasmVm {
 
 /// Why a call trapped, with the filter's own last words (its panic hook logs at critical).
 fn trap_report(what: &str, error: &wasmtime::Error, state: &VmState) -> String {
-    let last = state.logs.iter().rev().find(|(level, _)| *level >= LOG_CRITICAL).map(|(_, l)| l.as_str());
+    let last = state.logs.iter().rev().find(|(level, _)| *level >= LogLevel::Critical as i32).map(|(_, l)| l.as_str());
     format!("the filter trapped in {what}: {error:?}\nfilter log: {}", last.unwrap_or("(nothing logged)"))
 }
 
@@ -339,6 +347,10 @@ impl Vm for WasmVm {
         stream
     }
 
+    fn reconfigure(&self, config_json: &str) -> Result<(), String> {
+        self.configure(config_json)
+    }
+
     fn stop(&self) {
         if std::mem::replace(&mut self.inner.borrow_mut().stopped, true) {
             return;
@@ -351,9 +363,9 @@ impl Vm for WasmVm {
         }
     }
 
-    fn local_reply_before_filter(&self, method: &[u8], path: &[u8], status: u16, body_len: u64) {
+    fn local_reply_before_filter(&self, method: &[u8], path: &[u8], request_body: u64, status: u16, body_len: u64) {
         let mut stream = self.new_stream(method, path);
-        stream.response_bytes = body_len;
+        (stream.request_bytes, stream.response_bytes) = (request_body, body_len);
         stream.facts.response_headers = vec![(":status".into(), status.to_string().into_bytes())];
         stream.complete();
     }
@@ -391,7 +403,15 @@ impl WasmVm {
             properties: Default::default(),
         };
         let started_ns = self.envoy().clock_ns();
-        let mut stream = WasmStream { vm: self.clone(), ctx, facts, deleted: false, started_ns, response_bytes: 0 };
+        let mut stream = WasmStream {
+            vm: self.clone(),
+            ctx,
+            facts,
+            deleted: false,
+            started_ns,
+            request_bytes: 0,
+            response_bytes: 0,
+        };
         stream.vm.dispatch("proxy_on_context_create", &mut stream.facts, |e, s| {
             call_or(&e.context_create, s, (ctx, ROOT_CONTEXT), ())
         });
@@ -406,6 +426,8 @@ pub struct WasmStream {
     facts: StreamFacts,
     deleted: bool,
     started_ns: u64,
+    /// Request body bytes Envoy received.
+    request_bytes: u64,
     /// What Envoy reports as `response.size`.
     response_bytes: u64,
 }
@@ -423,6 +445,7 @@ impl WasmStream {
 
 impl Stream for WasmStream {
     fn send_body(&mut self, len: usize) -> &mut Self {
+        self.request_bytes += len as u64;
         let ctx = self.ctx;
         self.vm.dispatch("proxy_on_request_body", &mut self.facts, |e, s| {
             call_or(&e.request_body, s, (ctx, len as i32, 0), 0)
@@ -457,6 +480,10 @@ impl Stream for WasmStream {
         let elapsed = self.vm.envoy().clock_ns().saturating_sub(self.started_ns);
         self.facts.properties.insert(b"request\0duration".to_vec(), elapsed.to_le_bytes().to_vec());
         self.facts.properties.insert(b"response\0size".to_vec(), self.response_bytes.to_le_bytes().to_vec());
+        // Envoy's `request.total_size`: body bytes received plus the headers' byte size.
+        let headers: usize = self.facts.request_headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let total = self.request_bytes + headers as u64;
+        self.facts.properties.insert(b"request\0total_size".to_vec(), total.to_le_bytes().to_vec());
         self.facts.headers_readable = true;
         self.vm.dispatch("proxy_on_log", &mut self.facts, |e, s| call_or(&e.log, s, ctx, ()));
         self.facts.headers_readable = false;

@@ -1,9 +1,11 @@
 //! What the core needs from the proxy, as three small traits. The wasm glue implements them
-//! with proxy-wasm host calls; tests implement them in memory. Every call can fail: a failure
-//! loses one measurement and nothing else, so nothing here returns a value the core must
-//! unwrap.
+//! with proxy-wasm host calls; [`memory`] implements them in memory, following Envoy's rules,
+//! for every test. Every call can fail: a failure loses one measurement and nothing else, so
+//! nothing here returns a value the core must unwrap.
 
-/// Envoy metric types, as the proxy-wasm ABI numbers them.
+pub mod memory;
+
+/// Envoy's metric types (each host numbers them its own way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetricKind {
     Counter,
@@ -19,12 +21,13 @@ pub struct MetricId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostError(pub u32);
 
-/// Envoy's stats: define a metric once, then update it by id.
+/// Envoy's stats: define a metric once, then update it by id. Only
+/// [`crate::metrics::registry`] defines metrics.
 pub trait MetricsHost {
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError>;
     /// Counters take `delta > 0`; gauges take either sign.
     fn increment_metric(&self, id: MetricId, delta: i64) -> Result<(), HostError>;
-    /// Histograms record integer values (milliseconds, bytes).
+    /// Histograms record integer values (milliseconds, bytes); gauges are set.
     fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError>;
 }
 
@@ -43,8 +46,14 @@ pub trait StreamHost {
     fn route_name(&self) -> Option<Vec<u8>>;
     /// `request.duration`: nanoseconds since the request started, Envoy's count (at log time).
     fn request_duration_ns(&self) -> Option<u64>;
+    /// Request body bytes Envoy received (at log time), for streams whose body callbacks the
+    /// filter never saw.
+    fn request_body_bytes(&self) -> Option<u64>;
     /// `response.size`: response body bytes Envoy sent (at log time).
     fn response_body_bytes(&self) -> Option<u64>;
+    /// The name of the plugin whose filter runs this stream (`plugin_name`); asked only when
+    /// one VM runs several plugins.
+    fn plugin_name(&self) -> Option<Vec<u8>>;
     /// Wall-clock nanoseconds; only differences are used.
     fn now_nanos(&self) -> Option<u64>;
 }
@@ -57,14 +66,12 @@ pub enum CasWrite {
     Conflict,
 }
 
-/// The CAS that only creates: Envoy checks a non-zero CAS only against an existing key, and
-/// its CAS counter starts at 1 and counts writes, so writing a new key with CAS `u32::MAX`
-/// succeeds only while the key is still absent (proxy-wasm-cpp-host `SharedData::set`).
-pub const CREATE_ONLY: u32 = u32::MAX;
-
-/// Data shared by all VMs of the plugin (one per Envoy worker thread), with CAS versions.
+/// Data shared by all VMs of one `vm_id` (one per Envoy worker thread), with Envoy's rules
+/// (proxy-wasm-cpp-host `SharedData`): versions come from one counter that starts at 1 and
+/// counts every write; a write with a non-zero version is checked against an existing key
+/// only; an empty value reads as no value. [`crate::shared`] is the one place that uses it.
 pub trait SharedStore {
-    /// The value and its version (0 when the key does not exist yet).
+    /// The value and its version (0 when the key does not exist).
     fn get_shared(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), HostError>;
     /// Writes `value` if the key is still at version `cas` (0: do not check).
     fn set_shared(&self, key: &str, value: &[u8], cas: u32) -> Result<CasWrite, HostError>;
@@ -73,6 +80,3 @@ pub trait SharedStore {
 /// Everything a stream needs; implemented for any type that has all three.
 pub trait Host: MetricsHost + StreamHost + SharedStore {}
 impl<T: MetricsHost + StreamHost + SharedStore> Host for T {}
-
-#[cfg(test)]
-pub mod memory;

@@ -7,17 +7,12 @@
 
 use std::ptr::null_mut;
 
+use crate::abi::{BufferType, LogLevel, MapType, MetricType, Status};
 use crate::host::{CasWrite, HostError, MetricId, MetricKind};
 
-const OK: u32 = 0;
-const NOT_FOUND: u32 = 1;
-const CAS_MISMATCH: u32 = 8;
-
-const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
-const MAP_HTTP_RESPONSE_HEADERS: u32 = 2;
-const MAP_HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
-const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
-const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
+const OK: u32 = Status::Ok as u32;
+const NOT_FOUND: u32 = Status::NotFound as u32;
+const CAS_MISMATCH: u32 = Status::CasMismatch as u32;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -121,9 +116,9 @@ fn get_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Result<Optio
     }
 }
 
-pub fn log(level: u32, message: &str) {
+pub fn log(level: LogLevel, message: &str) {
     // SAFETY: pointer and length describe a live str.
-    let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
+    let _ = unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
 }
 
 pub fn now_nanos() -> Option<u64> {
@@ -134,7 +129,7 @@ pub fn now_nanos() -> Option<u64> {
 
 pub fn plugin_configuration(size: usize) -> Result<Option<Vec<u8>>, HostError> {
     // SAFETY: out-pointers are valid for the call.
-    get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, d, s) })
+    get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(BufferType::PluginConfiguration as u32, 0, size, d, s) })
 }
 
 /// `proxy_http_call` from the root context; the answer arrives in `proxy_on_http_call_response`
@@ -169,29 +164,30 @@ pub fn set_tick_period_ms(ms: u32) -> Result<(), HostError> {
 pub fn http_call_response_header(name: &str) -> Option<Vec<u8>> {
     // SAFETY: name is a live str; out-pointers are valid for the call.
     get_bytes(|d, s| unsafe {
-        proxy_get_header_map_value(MAP_HTTP_CALL_RESPONSE_HEADERS, name.as_ptr(), name.len(), d, s)
+        proxy_get_header_map_value(MapType::HttpCallResponseHeaders as u32, name.as_ptr(), name.len(), d, s)
     })
     .ok()
     .flatten()
 }
 
-/// The body of the response to our HTTP call (only during `on_http_call_response`).
-pub fn http_call_response_body(size: usize) -> Option<Vec<u8>> {
+/// `len` bytes of the body of the response to our HTTP call from `start` (only during
+/// `on_http_call_response`).
+pub fn http_call_response_body(start: usize, len: usize) -> Option<Vec<u8>> {
+    let body = BufferType::HttpCallResponseBody as u32;
     // SAFETY: out-pointers are valid for the call.
-    get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(BUFFER_HTTP_CALL_RESPONSE_BODY, 0, size, d, s) }).ok().flatten()
+    get_bytes(|d, s| unsafe { proxy_get_buffer_bytes(body, start, len, d, s) }).ok().flatten()
 }
 
 /// All request headers in the [`super::header_map`] encoding, in one call.
 pub fn request_headers() -> Option<Vec<u8>> {
     // SAFETY: out-pointers are valid for the call.
-    get_bytes(|d, s| unsafe { proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, d, s) }).ok().flatten()
+    get_bytes(|d, s| unsafe { proxy_get_header_map_pairs(MapType::HttpRequestHeaders as u32, d, s) }).ok().flatten()
 }
 
 pub fn response_header(name: &str) -> Option<Vec<u8>> {
     // SAFETY: name is a live str; out-pointers are valid for the call.
-    get_bytes(|d, s| unsafe { proxy_get_header_map_value(MAP_HTTP_RESPONSE_HEADERS, name.as_ptr(), name.len(), d, s) })
-        .ok()
-        .flatten()
+    let map = MapType::HttpResponseHeaders as u32;
+    get_bytes(|d, s| unsafe { proxy_get_header_map_value(map, name.as_ptr(), name.len(), d, s) }).ok().flatten()
 }
 
 /// `path` is the property path with its parts separated by NUL bytes.
@@ -218,13 +214,13 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<CasWrite, Ho
 
 pub fn define_metric(kind: MetricKind, name: &str) -> Result<MetricId, HostError> {
     let kind = match kind {
-        MetricKind::Counter => 0,
-        MetricKind::Gauge => 1,
-        MetricKind::Histogram => 2,
+        MetricKind::Counter => MetricType::Counter,
+        MetricKind::Gauge => MetricType::Gauge,
+        MetricKind::Histogram => MetricType::Histogram,
     };
     let mut id: u32 = 0;
     // SAFETY: name is a live str; id outlives the call.
-    check(unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;
+    check(unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
     Ok(MetricId(id))
 }
 

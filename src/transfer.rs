@@ -1,14 +1,27 @@
-//! Outcome classes of upload and download routes: the `status` label of `uploads_total` and
-//! `downloads_total`, derived from the HTTP status (0 = no response) by a per-kind default
-//! table that a route may override per code (`"422"`) or per class (`"4xx"`).
+//! Routes that carry uploads or downloads, and the outcome classes of those transfers: the
+//! `status` label of `uploads_total` and `downloads_total`, derived from the HTTP status
+//! (0 = no response) by a per-kind default table that a route may override per code
+//! (`"422"`) or per class (`"4xx"`).
 
-/// What a configured route is, for the outcome counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RouteKind {
-    #[default]
-    Plain,
+/// Which way a route's transfers go (`"kind"` of a configured route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
     Upload,
     Download,
+}
+
+/// A route's transfers: their kind and how their outcomes are classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub kind: TransferKind,
+    pub outcomes: OutcomePolicy,
+}
+
+impl Transfer {
+    /// The outcome of a transfer that ended with `status` (0: no response).
+    pub fn outcome(&self, status: u16) -> OutcomeId {
+        self.outcomes.classify(self.kind, status)
+    }
 }
 
 /// Index into [`OutcomeLabels`]: only the table and the defaults below make them.
@@ -95,30 +108,27 @@ impl OutcomePolicy {
         OutcomePolicy { overrides }
     }
 
-    /// The outcome of a finished request on a route of `kind`; `None` for plain routes.
-    pub fn classify(&self, kind: RouteKind, status: u16) -> Option<OutcomeId> {
-        if kind == RouteKind::Plain {
-            return None;
-        }
+    /// The outcome of a transfer of `kind` that ended with `status`.
+    pub fn classify(&self, kind: TransferKind, status: u16) -> OutcomeId {
         let overridden = self.overrides.iter().find(|(m, _)| match *m {
             StatusMatch::Code(code) => code == status,
             StatusMatch::Class(class) => status != 0 && status / 100 == class,
         });
-        Some(match overridden {
+        match overridden {
             Some((_, id)) => *id,
             None => default_outcome(kind, status),
-        })
+        }
     }
 }
 
-fn default_outcome(kind: RouteKind, status: u16) -> OutcomeId {
+fn default_outcome(kind: TransferKind, status: u16) -> OutcomeId {
     match (kind, status) {
         (_, 0) => ABORTED,
         (_, 200..=299) => SUCCESS,
-        (RouteKind::Upload, 413) => FAILED_SIZE,
-        (RouteKind::Upload, 400..=499) => FAILED_VALIDATION,
-        (RouteKind::Download, 404) => FAILED_NOT_FOUND,
-        (RouteKind::Download, 409 | 425) => FAILED_NOT_READY,
+        (TransferKind::Upload, 413) => FAILED_SIZE,
+        (TransferKind::Upload, 400..=499) => FAILED_VALIDATION,
+        (TransferKind::Download, 404) => FAILED_NOT_FOUND,
+        (TransferKind::Download, 409 | 425) => FAILED_NOT_READY,
         _ => FAILED_ERROR,
     }
 }
@@ -127,36 +137,35 @@ fn default_outcome(kind: RouteKind, status: u16) -> OutcomeId {
 mod tests {
     use super::*;
 
-    fn label(kind: RouteKind, policy: &OutcomePolicy, labels: &OutcomeLabels, status: u16) -> String {
-        labels.label(policy.classify(kind, status).unwrap()).to_string()
+    fn label(kind: TransferKind, policy: &OutcomePolicy, labels: &OutcomeLabels, status: u16) -> String {
+        labels.label(policy.classify(kind, status)).to_string()
     }
 
     #[test]
     fn default_tables() {
         let labels = OutcomeLabels::default();
         let p = OutcomePolicy::default();
-        let cases: &[(RouteKind, u16, &str)] = &[
-            (RouteKind::Upload, 201, "success"),
-            (RouteKind::Upload, 200, "success"),
-            (RouteKind::Upload, 413, "failed_size"),
-            (RouteKind::Upload, 422, "failed_validation"),
-            (RouteKind::Upload, 400, "failed_validation"),
-            (RouteKind::Upload, 500, "failed_error"),
-            (RouteKind::Upload, 503, "failed_error"),
-            (RouteKind::Upload, 302, "failed_error"),
-            (RouteKind::Upload, 0, "aborted"),
-            (RouteKind::Download, 200, "success"),
-            (RouteKind::Download, 404, "failed_not_found"),
-            (RouteKind::Download, 409, "failed_not_ready"),
-            (RouteKind::Download, 425, "failed_not_ready"),
-            (RouteKind::Download, 413, "failed_error"),
-            (RouteKind::Download, 500, "failed_error"),
-            (RouteKind::Download, 0, "aborted"),
+        let cases: &[(TransferKind, u16, &str)] = &[
+            (TransferKind::Upload, 201, "success"),
+            (TransferKind::Upload, 200, "success"),
+            (TransferKind::Upload, 413, "failed_size"),
+            (TransferKind::Upload, 422, "failed_validation"),
+            (TransferKind::Upload, 400, "failed_validation"),
+            (TransferKind::Upload, 500, "failed_error"),
+            (TransferKind::Upload, 503, "failed_error"),
+            (TransferKind::Upload, 302, "failed_error"),
+            (TransferKind::Upload, 0, "aborted"),
+            (TransferKind::Download, 200, "success"),
+            (TransferKind::Download, 404, "failed_not_found"),
+            (TransferKind::Download, 409, "failed_not_ready"),
+            (TransferKind::Download, 425, "failed_not_ready"),
+            (TransferKind::Download, 413, "failed_error"),
+            (TransferKind::Download, 500, "failed_error"),
+            (TransferKind::Download, 0, "aborted"),
         ];
         for (kind, status, want) in cases {
             assert_eq!(label(*kind, &p, &labels, *status), *want, "{kind:?} {status}");
         }
-        assert_eq!(p.classify(RouteKind::Plain, 200), None);
     }
 
     #[test]
@@ -165,10 +174,10 @@ mod tests {
         let gone = labels.intern("failed_gone");
         let client = labels.intern("failed_client");
         let p = OutcomePolicy::new(vec![(StatusMatch::Class(4), client), (StatusMatch::Code(410), gone)]);
-        assert_eq!(label(RouteKind::Download, &p, &labels, 410), "failed_gone");
-        assert_eq!(label(RouteKind::Download, &p, &labels, 404), "failed_client");
-        assert_eq!(label(RouteKind::Download, &p, &labels, 500), "failed_error");
-        assert_eq!(label(RouteKind::Download, &p, &labels, 0), "aborted");
+        assert_eq!(label(TransferKind::Download, &p, &labels, 410), "failed_gone");
+        assert_eq!(label(TransferKind::Download, &p, &labels, 404), "failed_client");
+        assert_eq!(label(TransferKind::Download, &p, &labels, 500), "failed_error");
+        assert_eq!(label(TransferKind::Download, &p, &labels, 0), "aborted");
     }
 
     #[test]
