@@ -10,7 +10,7 @@ use routemeter::host::MetricKind;
 use routemeter::metrics::{part_name, LabelKey, Metric, Part};
 
 fn read(path: &str) -> String {
-    fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    fs::read_to_string(testkit::bootstrap::repo_root().join(path)).unwrap()
 }
 
 fn kind(m: Metric) -> &'static str {

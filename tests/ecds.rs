@@ -275,8 +275,12 @@ fn total(counts: &BTreeMap<Vec<String>, u64>) -> u64 {
 /// no series counted more than the ledger, and that the in-flight gauges add up to `stuck`.
 fn reconcile_after_crash(stack: &Stack, ledger: &Ledger, lost: u64, stuck: u64) {
     let want = ledger.requests();
+    // Both counts: a scrape can land in the middle of a flush, between a request's counter
+    // and its duration histogram.
     let page = stack.scrape_until("counters to settle", |p| {
         total(&p.counters("http_requests_total", &["method", "route", "status"])) + lost == total(&want)
+            && total(&p.counters("http_request_duration_milliseconds_count", &["method", "route"])) + lost
+                == total(&ledger.pairs())
     });
     let counted = page.counters("http_requests_total", &["method", "route", "status"]);
     assert_eq!(total(&counted) + lost, total(&want), "{counted:?}\n{want:?}\n{}", stack.logs());

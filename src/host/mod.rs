@@ -21,8 +21,8 @@ pub struct MetricId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostError(pub u32);
 
-/// Envoy's stats: define a metric once, then update it by id. Only
-/// [`crate::metrics::registry`] defines metrics.
+/// Envoy's stats: define a metric once, then update it by id. (Only the metrics registry
+/// defines metrics.)
 pub trait MetricsHost {
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError>;
     /// Counters take `delta > 0`; gauges take either sign.
@@ -69,7 +69,7 @@ pub enum CasWrite {
 /// Data shared by all VMs of one `vm_id` (one per Envoy worker thread), with Envoy's rules
 /// (proxy-wasm-cpp-host `SharedData`): versions come from one counter that starts at 1 and
 /// counts every write; a write with a non-zero version is checked against an existing key
-/// only; an empty value reads as no value. [`crate::shared`] is the one place that uses it.
+/// only; an empty value reads as no value. The `shared` module is the one place that writes it.
 pub trait SharedStore {
     /// The value and its version (0 when the key does not exist).
     fn get_shared(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), HostError>;

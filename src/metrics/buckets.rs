@@ -23,8 +23,12 @@ impl Bounds {
         if let Some(bad) = bounds.iter().find(|b| !b.is_finite() || **b <= 0.0 || **b > 1e15) {
             return Err(format!("bound {bad} is not a positive number up to 1e15"));
         }
-        if let Some(w) = bounds.windows(2).find(|w| w[0] >= w[1]) {
-            return Err(format!("bounds must increase strictly, got {} then {}", w[0], w[1]));
+        let descending = bounds.windows(2).find_map(|w| match w {
+            [a, b] if a >= b => Some((a, b)),
+            _ => None,
+        });
+        if let Some((a, b)) = descending {
+            return Err(format!("bounds must increase strictly, got {a} then {b}"));
         }
         let mut les: Vec<Box<str>> = bounds.iter().map(|b| le_text(*b).into()).collect();
         les.push("+Inf".into());

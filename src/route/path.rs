@@ -3,10 +3,7 @@
 
 /// The path without `?query` and `#fragment`.
 pub fn strip_query_and_fragment(path: &[u8]) -> &[u8] {
-    match path.iter().position(|&b| b == b'?' || b == b'#') {
-        Some(end) => &path[..end],
-        None => path,
-    }
+    path.split(|&b| b == b'?' || b == b'#').next().unwrap_or(path)
 }
 
 /// The non-empty `/`-separated segments of a path.

@@ -212,7 +212,7 @@ pub fn looks_static(seg: &[u8]) -> bool {
     if ACTION_WORDS.iter().any(|w| w.eq_ignore_ascii_case(text)) || is_version_word(text) {
         return true;
     }
-    let camel = seg.windows(2).any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+    let camel = seg.windows(2).any(|w| matches!(w, [a, b] if a.is_ascii_lowercase() && b.is_ascii_uppercase()));
     camel || is_pascal_word(seg) || is_plural_word(seg) || is_snake_compound(seg)
 }
 
@@ -221,10 +221,7 @@ pub fn looks_static(seg: &[u8]) -> bool {
 pub fn is_version_word(seg: &str) -> bool {
     let b = seg.as_bytes();
     ["api", "apis", "rest"].iter().any(|w| w.eq_ignore_ascii_case(seg))
-        || (b.len() >= 2
-            && (b[0] == b'v' || b[0] == b'V')
-            && b[1].is_ascii_digit()
-            && b.iter().all(u8::is_ascii_alphanumeric))
+        || (matches!(b, [b'v' | b'V', d, ..] if d.is_ascii_digit()) && b.iter().all(u8::is_ascii_alphanumeric))
         || is_version_number(b)
 }
 
@@ -244,18 +241,17 @@ pub fn is_date(b: &[u8]) -> bool {
 
 /// `Local`, `Today`: one capitalised word (names in paths are lower case; keys upper case).
 fn is_pascal_word(seg: &[u8]) -> bool {
-    seg.len() >= 3 && seg[0].is_ascii_uppercase() && seg[1..].iter().all(u8::is_ascii_lowercase)
+    matches!(seg, [first, rest @ ..] if rest.len() >= 2 && first.is_ascii_uppercase() && rest.iter().all(u8::is_ascii_lowercase))
 }
 
 /// `secrets`, `console-ports`, `pull_requests`, `Calls`; not `status`, `access`, `bus`.
 fn is_plural_word(seg: &[u8]) -> bool {
-    let n = seg.len();
-    n >= 4
-        && seg[n - 1] == b's'
-        && !matches!(seg[n - 2], b's' | b'u')
-        && seg[n - 2].is_ascii_lowercase()
-        && seg[0].is_ascii_alphabetic()
-        && seg[1..].iter().all(|&b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+    let [first, rest @ .., before, b's'] = seg else { return false };
+    seg.len() >= 4
+        && !matches!(before, b's' | b'u')
+        && before.is_ascii_lowercase()
+        && first.is_ascii_alphabetic()
+        && rest.iter().chain([before, &b's']).all(|&b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
 }
 
 /// `steps_completed`, `dial_participant`: two or more lower-case parts joined by `_`, at

@@ -156,7 +156,7 @@ fn parse_params(text: &str, piece: &str) -> Result<Segment, String> {
     let mut rest = piece;
     while !rest.is_empty() {
         match rest.find(['{', '}']) {
-            Some(i) if rest.as_bytes()[i] == b'{' => {
+            Some(i) if rest.as_bytes().get(i) == Some(&b'{') => {
                 let Some(close) = rest[i..].find('}').map(|c| i + c) else {
                     return Err(format!("template {text:?}: segment {piece:?} has an unclosed '{{'"));
                 };

@@ -43,45 +43,54 @@ impl TemplateSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes[0].min_rule == RuleId::MAX
+        self.nodes.first().is_none_or(|root| root.min_rule == RuleId::MAX)
     }
 
     fn insert(&mut self, rule: RuleId, t: &Template) {
         let mut at = 0;
-        self.nodes[0].min_rule = self.nodes[0].min_rule.min(rule);
+        self.lower(at, rule);
         for seg in t.segments() {
             at = self.child(at, seg);
-            self.nodes[at].min_rule = self.nodes[at].min_rule.min(rule);
+            self.lower(at, rule);
         }
-        if t.has_rest() {
-            self.nodes[at].rest.push(rule);
-        } else {
-            self.nodes[at].ends.push(rule);
+        let Some(node) = self.nodes.get_mut(at) else { return };
+        match t.has_rest() {
+            true => node.rest.push(rule),
+            false => node.ends.push(rule),
         }
     }
 
+    /// `rule` is in the subtree of `at`.
+    fn lower(&mut self, at: usize, rule: RuleId) {
+        if let Some(node) = self.nodes.get_mut(at) {
+            node.min_rule = node.min_rule.min(rule);
+        }
+    }
+
+    /// The child of `at` for `seg`, added if new (nodes are only ever added: ids stay valid).
     fn child(&mut self, at: usize, seg: &Segment) -> usize {
+        let n = self.nodes.len();
+        let Some(node) = self.nodes.get_mut(at) else { return at };
         let existing = match seg {
             Segment::Literal(lit) => {
-                self.nodes[at].literals.binary_search_by(|(l, _)| l.cmp(lit)).ok().map(|i| self.nodes[at].literals[i].1)
+                let i = node.literals.binary_search_by(|(l, _)| l.cmp(lit)).ok();
+                i.and_then(|i| node.literals.get(i)).map(|(_, c)| *c)
             }
-            Segment::Param => self.nodes[at].param,
-            Segment::Pattern(p) => self.nodes[at].patterns.iter().find(|(q, _)| q == p).map(|(_, n)| *n),
+            Segment::Param => node.param,
+            Segment::Pattern(p) => node.patterns.iter().find(|(q, _)| q == p).map(|(_, c)| *c),
         };
-        if let Some(n) = existing {
-            return n;
+        if let Some(c) = existing {
+            return c;
         }
-        let n = self.nodes.len();
-        self.nodes.push(Node { min_rule: RuleId::MAX, ..Node::default() });
         match seg {
             Segment::Literal(lit) => {
-                let literals = &mut self.nodes[at].literals;
-                let pos = literals.binary_search_by(|(l, _)| l.cmp(lit)).unwrap_or_else(|p| p);
-                literals.insert(pos, (lit.clone(), n));
+                let pos = node.literals.binary_search_by(|(l, _)| l.cmp(lit)).unwrap_or_else(|p| p);
+                node.literals.insert(pos, (lit.clone(), n));
             }
-            Segment::Param => self.nodes[at].param = Some(n),
-            Segment::Pattern(p) => self.nodes[at].patterns.push((p.clone(), n)),
+            Segment::Param => node.param = Some(n),
+            Segment::Pattern(p) => node.patterns.push((p.clone(), n)),
         }
+        self.nodes.push(Node { min_rule: RuleId::MAX, ..Node::default() });
         n
     }
 
@@ -104,7 +113,7 @@ impl TemplateSet {
         accept: &impl Fn(RuleId) -> bool,
         best: &mut RuleId,
     ) {
-        let node = &self.nodes[at];
+        let Some(node) = self.nodes.get(at) else { return };
         if node.min_rule >= *best {
             return;
         }
@@ -121,8 +130,9 @@ impl TemplateSet {
             }
             return;
         };
-        if let Ok(i) = node.literals.binary_search_by(|(l, _)| l.as_bytes().cmp(seg)) {
-            self.search(node.literals[i].1, segs.clone(), accept, best);
+        let literal = node.literals.binary_search_by(|(l, _)| l.as_bytes().cmp(seg)).ok();
+        if let Some((_, child)) = literal.and_then(|i| node.literals.get(i)) {
+            self.search(*child, segs.clone(), accept, best);
         }
         for (pattern, child) in &node.patterns {
             if pattern.matches(seg) {

@@ -37,10 +37,13 @@ impl StreamHost for HostCalls {
         decode::u64_property(&imports::property(b"request\0duration")?)
     }
     /// Envoy has no property for it: `request.total_size` is the body bytes received plus the
-    /// request headers' byte size (every key and value), which the header map gives.
+    /// request headers' byte size (every key and value), which the header map gives
+    /// (`request.size` would be the Content-Length). A request the codec refused has an empty
+    /// map, which reads as none (measured on Envoy 1.40): no header bytes.
     fn request_body_bytes(&self) -> Option<u64> {
         let total = decode::u64_property(&imports::property(b"request\0total_size")?)?;
-        total.checked_sub(header_map::byte_size(&imports::request_headers()?)?)
+        let headers = imports::request_headers().map_or(Some(0), |map| header_map::byte_size(&map))?;
+        total.checked_sub(headers)
     }
     fn response_body_bytes(&self) -> Option<u64> {
         decode::u64_property(&imports::property(b"response\0size")?)

@@ -52,7 +52,7 @@ pub struct Api {
 }
 
 pub fn data_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/apis")
+    testkit::bootstrap::repo_root().join("tests/data/apis")
 }
 
 /// Loads `tests/data/apis/{name}.json`.

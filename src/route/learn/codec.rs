@@ -13,6 +13,7 @@ use super::trie::{Kind, Node, Trie, ALL_FLAGS, CONFIRMED, ROOT};
 use super::{hash, Learned};
 use crate::route::sanitize::is_label_safe;
 use crate::route::shape::MAX_SEGMENT_LEN;
+use crate::shared::codec::Reader;
 
 const MAGIC: &[u8; 4] = b"RMLR";
 const VERSION: u8 = 1;
@@ -64,37 +65,19 @@ pub fn encode(state: &Learned) -> Vec<u8> {
     out
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// A read that ran out of input.
+fn need<T>(value: Option<T>) -> Result<T, DecodeError> {
+    value.ok_or_else(|| err("truncated"))
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len()).ok_or_else(|| err("truncated"))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
+/// A segment or name: a length byte, then label-safe UTF-8.
+fn text(r: &mut Reader<'_>) -> Result<Box<str>, DecodeError> {
+    let len = need(r.u8())? as usize;
+    let raw = need(r.take(len))?;
+    if !raw.iter().all(|&b| is_label_safe(b)) {
+        return Err(err("a segment holds bytes a label may not"));
     }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn text(&mut self) -> Result<Box<str>, DecodeError> {
-        let len = self.u8()? as usize;
-        let raw = self.take(len)?;
-        if !raw.iter().all(|&b| is_label_safe(b)) {
-            return Err(err("a segment holds bytes a label may not"));
-        }
-        std::str::from_utf8(raw).map(Into::into).map_err(|_| err("a segment is not UTF-8"))
-    }
+    std::str::from_utf8(raw).map(Into::into).map_err(|_| err("a segment is not UTF-8"))
 }
 
 fn err(what: &str) -> DecodeError {
@@ -102,24 +85,24 @@ fn err(what: &str) -> DecodeError {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Learned, DecodeError> {
-    let mut r = Reader { bytes, at: 0 };
-    if r.take(4)? != MAGIC || r.u8()? != VERSION {
+    let mut r = Reader::new(bytes);
+    if need(r.take(4))? != MAGIC || need(r.u8())? != VERSION {
         return Err(err("unknown format"));
     }
-    let live = r.u32()?;
-    let issued = r.u32()?;
-    let name_count = r.u16()? as usize;
-    let slots = r.u32()? as usize;
+    let live = need(r.u32())?;
+    let issued = need(r.u32())?;
+    let name_count = need(r.u16())? as usize;
+    let slots = need(r.u32())? as usize;
     if slots == 0 || slots > MAX_SLOTS {
         return Err(err("bad node count"));
     }
     let mut names = Vec::with_capacity(name_count);
     for _ in 0..name_count {
-        names.push(r.text()?);
+        names.push(text(&mut r)?);
     }
     let mut nodes = Vec::with_capacity(slots);
     for _ in 0..slots {
-        let kind = match r.u8()? {
+        let kind = match need(r.u8())? {
             0 => Kind::Free,
             1 => Kind::Root,
             2 => Kind::Literal,
@@ -127,19 +110,19 @@ pub fn decode(bytes: &[u8]) -> Result<Learned, DecodeError> {
             4 => Kind::Rest,
             _ => return Err(err("unknown node kind")),
         };
-        let flags = r.u8()?;
+        let flags = need(r.u8())?;
         if flags & !ALL_FLAGS != 0 {
             return Err(err("unknown node flag"));
         }
-        let mut node = Node::new(kind, r.u32()?, "");
+        let mut node = Node::new(kind, need(r.u32())?, "");
         node.flags = flags;
-        node.hits = r.u32()?;
-        node.id_hash = r.u32()?;
-        node.id_same = r.u16()?;
-        node.seg = r.text()?;
+        node.hits = need(r.u32())?;
+        node.id_hash = need(r.u32())?;
+        node.id_same = need(r.u16())?;
+        node.seg = text(&mut r)?;
         nodes.push(node);
     }
-    if r.at != bytes.len() {
+    if !r.is_empty() {
         return Err(err("trailing bytes"));
     }
     validate(&nodes)?;
@@ -156,7 +139,7 @@ pub fn decode(bytes: &[u8]) -> Result<Learned, DecodeError> {
 /// The shape of a trie: one root at 0, every other node under a live node, at most one
 /// param child and distinct literal segments per node, no cycles, sane segments.
 fn validate(nodes: &[Node]) -> Result<(), DecodeError> {
-    if nodes[0].kind != Kind::Root || nodes[0].parent != ROOT {
+    if !nodes.first().is_some_and(|root| root.kind == Kind::Root && root.parent == ROOT) {
         return Err(err("slot 0 is not the root"));
     }
     if nodes.iter().any(|n| n.parent as usize >= nodes.len()) {
@@ -165,7 +148,7 @@ fn validate(nodes: &[Node]) -> Result<(), DecodeError> {
     let mut seen: HashSet<(u32, &str)> = HashSet::new();
     let mut params: HashSet<u32> = HashSet::new();
     for (id, n) in nodes.iter().enumerate().skip(1) {
-        let parent = &nodes[n.parent as usize];
+        let Some(parent) = nodes.get(n.parent as usize) else { return Err(err("parent out of range")) };
         let ok = match n.kind {
             Kind::Free => true,
             Kind::Root => false,
@@ -180,7 +163,7 @@ fn validate(nodes: &[Node]) -> Result<(), DecodeError> {
         let mut at = n.parent as usize;
         let mut steps = 0;
         while at != 0 {
-            at = nodes[at].parent as usize;
+            at = nodes.get(at).map_or(0, |n| n.parent as usize);
             steps += 1;
             if steps > 64 {
                 return Err(err("a cycle or an over-deep path"));

@@ -41,27 +41,24 @@ impl Promotions {
     /// Counts an id at the converted position of `node` (ids are never promoted, but they are
     /// what a static word there would be confused with).
     pub fn observe_id(&mut self, node: NodeId) {
-        let tally = self.tally(node);
-        tally.total = tally.total.saturating_add(1);
+        if let Some(tally) = self.tally(node) {
+            tally.total = tally.total.saturating_add(1);
+        }
     }
 
     /// Counts `seg` at the converted position of `node`; true when it should be promoted
     /// (its tally restarts, so a lost write is retried only after it earns it again).
     pub fn observe(&mut self, node: NodeId, seg: &str) -> bool {
-        let tally = self.tally(node);
+        let Some(tally) = self.tally(node) else { return false };
         tally.total = tally.total.saturating_add(1);
         let h = hash(seg.as_bytes());
-        let i = match tally.slots.iter().position(|s| s.hash == h && s.count > 0) {
-            Some(i) => i,
-            None => {
-                // Replace the lightest slot; its count is inherited as a known overestimate.
-                let i = (0..SLOTS).min_by_key(|&i| tally.slots[i].count).unwrap_or(0);
-                let lightest = tally.slots[i].count;
-                tally.slots[i] = Slot { hash: h, count: lightest, inherited: lightest };
-                i
-            }
-        };
-        let slot = &mut tally.slots[i];
+        let known = tally.slots.iter().position(|s| s.hash == h && s.count > 0);
+        // Else the lightest slot is replaced; its count is inherited as a known overestimate.
+        let lightest = tally.slots.iter().enumerate().min_by_key(|(_, s)| s.count).map_or(0, |(i, _)| i);
+        let Some(slot) = tally.slots.get_mut(known.unwrap_or(lightest)) else { return false };
+        if known.is_none() {
+            *slot = Slot { hash: h, count: slot.count, inherited: slot.count };
+        }
         slot.count = slot.count.saturating_add(1);
         // Seen at least this often (the inherited part may belong to other values).
         let hits = slot.count - slot.inherited;
@@ -76,12 +73,12 @@ impl Promotions {
         false
     }
 
-    fn tally(&mut self, node: NodeId) -> &mut Tally {
+    fn tally(&mut self, node: NodeId) -> Option<&mut Tally> {
         let i = node as usize;
         if self.by_node.len() <= i {
             self.by_node.resize_with(i + 1, Tally::default);
         }
-        &mut self.by_node[i]
+        self.by_node.get_mut(i)
     }
 
     #[cfg(test)]

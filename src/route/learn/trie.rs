@@ -77,11 +77,13 @@ pub struct Trie {
     free: Vec<NodeId>,
     /// Nodes in use, root included.
     used: usize,
+    /// What an id this trie never issued reads as (a free node), and where writes to one go.
+    nowhere: Node,
 }
 
 impl Default for Trie {
     fn default() -> Self {
-        Trie { nodes: vec![Node::new(Kind::Root, ROOT, "")], free: Vec::new(), used: 1 }
+        Trie::from_nodes(vec![Node::new(Kind::Root, ROOT, "")], Vec::new())
     }
 }
 
@@ -94,21 +96,27 @@ impl Trie {
             n.param = 0;
         }
         let mut free = Vec::new();
-        for id in (1..nodes.len()).rev() {
-            let (kind, parent) = (nodes[id].kind, nodes[id].parent as usize);
+        let mut trie = Trie::from_nodes(nodes, Vec::new());
+        for id in (1..trie.nodes.len() as NodeId).rev() {
+            let (kind, parent) = (trie.node(id).kind, trie.node(id).parent);
             match kind {
-                Kind::Free => free.push(id as NodeId),
-                Kind::Param => nodes[parent].param = id as NodeId,
-                _ => nodes[parent].children.push(id as NodeId),
+                Kind::Free => free.push(id),
+                Kind::Param => trie.node_mut(parent).param = id,
+                _ => trie.node_mut(parent).children.push(id),
             }
         }
-        let mut trie = Trie { used: nodes.len() - free.len(), nodes, free };
-        for id in 0..trie.nodes.len() {
-            let mut children = std::mem::take(&mut trie.nodes[id].children);
-            children.sort_by(|a, b| trie.nodes[*a as usize].seg.cmp(&trie.nodes[*b as usize].seg));
-            trie.nodes[id].children = children;
+        for id in 0..trie.nodes.len() as NodeId {
+            let mut children = std::mem::take(&mut trie.node_mut(id).children);
+            children.sort_by(|a, b| trie.node(*a).seg.cmp(&trie.node(*b).seg));
+            trie.node_mut(id).children = children;
         }
+        trie.used = trie.nodes.len() - free.len();
+        trie.free = free;
         trie
+    }
+
+    fn from_nodes(nodes: Vec<Node>, free: Vec<NodeId>) -> Trie {
+        Trie { used: nodes.len() - free.len(), nodes, free, nowhere: Node::new(Kind::Free, ROOT, "") }
     }
 
     pub fn len(&self) -> usize {
@@ -119,18 +127,26 @@ impl Trie {
         self.used == 0
     }
 
+    /// Ids come from this trie; one it never issued reads as a free node.
     pub fn node(&self, id: NodeId) -> &Node {
-        &self.nodes[id as usize]
+        self.nodes.get(id as usize).unwrap_or(&self.nowhere)
     }
 
+    /// Writes to an id this trie never issued go nowhere.
     pub fn node_mut(&mut self, id: NodeId) -> &mut Node {
-        &mut self.nodes[id as usize]
+        match self.nodes.get_mut(id as usize) {
+            Some(node) => node,
+            None => {
+                self.nowhere = Node::new(Kind::Free, ROOT, "");
+                &mut self.nowhere
+            }
+        }
     }
 
     /// The literal (or rest) child of `parent` whose segment is `seg`.
     pub fn child(&self, parent: NodeId, seg: &str) -> Option<NodeId> {
         let children = &self.node(parent).children;
-        children.binary_search_by(|c| (*self.node(*c).seg).cmp(seg)).ok().map(|i| children[i])
+        children.binary_search_by(|c| (*self.node(*c).seg).cmp(seg)).ok().and_then(|i| children.get(i).copied())
     }
 
     /// Adds a child; `None` when the slab is at `max_nodes`.
@@ -147,7 +163,7 @@ impl Trie {
         let node = Node::new(kind, parent, seg);
         let id = match self.free.pop() {
             Some(id) => {
-                self.nodes[id as usize] = node;
+                *self.node_mut(id) = node;
                 id
             }
             None => {
