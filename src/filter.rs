@@ -15,6 +15,7 @@
 //! and `vm_id`, other configurations: Istio gives every plugin the same empty `vm_id`); only
 //! then does a new stream ask the host for its plugin's name (`plugin_name`, a host call).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -61,6 +62,19 @@ pub struct Filter {
     /// Streams by context id, from their first callback to their deletion.
     streams: HashMap<u32, Stream, BuildHasherDefault<ContextIds>>,
     next_id: u64,
+}
+
+/// The configuration a new stream belongs to: the newest of its plugin.
+fn configuration_for_new_stream(configurations: &[Configuration], host: &impl Host) -> Option<u64> {
+    let mut live = configurations.iter().rev().filter(|c| !c.retired);
+    let newest = live.next()?;
+    if live.all(|c| c.name == newest.name) {
+        return Some(newest.id);
+    }
+    // Several plugins share this VM: the host says whose filter this stream is in.
+    let name = host.plugin_name().unwrap_or_default();
+    let mine = configurations.iter().rev().find(|c| !c.retired && c.name.as_bytes() == name);
+    Some(mine.unwrap_or(newest).id)
 }
 
 /// Context ids are small sequential integers: hashing them is wasted work.
@@ -150,25 +164,15 @@ impl Filter {
     /// The stream `context` and its configuration's plugin; a stream seen for the first time
     /// joins the newest configuration of its plugin.
     fn stream(&mut self, context: u32, host: &impl Host) -> Option<(&mut StreamRecorder, &mut Configuration)> {
-        if !self.streams.contains_key(&context) {
-            let configuration = self.configuration_for_new_stream(host)?;
-            self.streams.insert(context, Stream { configuration, recorder: StreamRecorder::default() });
-        }
-        let stream = self.streams.get_mut(&context)?;
+        let stream = match self.streams.entry(context) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => {
+                let configuration = configuration_for_new_stream(&self.configurations, host)?;
+                new.insert(Stream { configuration, recorder: StreamRecorder::default() })
+            }
+        };
         let configuration = self.configurations.iter_mut().find(|c| c.id == stream.configuration)?;
         Some((&mut stream.recorder, configuration))
-    }
-
-    fn configuration_for_new_stream(&self, host: &impl Host) -> Option<u64> {
-        let mut live = self.configurations.iter().rev().filter(|c| !c.retired);
-        let newest = live.next()?;
-        if live.all(|c| c.name == newest.name) {
-            return Some(newest.id);
-        }
-        // Several plugins share this VM: the host says whose filter this stream is in.
-        let name = host.plugin_name().unwrap_or_default();
-        let mine = self.configurations.iter().rev().find(|c| !c.retired && c.name.as_bytes() == name);
-        Some(mine.unwrap_or(newest).id)
     }
 
     pub fn request_headers(&mut self, context: u32, host: &impl Host) {

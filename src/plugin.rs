@@ -22,8 +22,10 @@ pub struct Request {
     /// The in-progress gauge went up for it, so its end brings it down.
     pub gauge_raised: bool,
     /// Request body bytes: counted from the body callbacks, or Envoy's count for a stream
-    /// first seen at its end (`None` when Envoy could not say).
-    pub request_bytes: Option<u64>,
+    /// first seen at its end.
+    pub request_bytes: u64,
+    /// False when Envoy could not say how many (a stream first seen at its end).
+    pub request_bytes_known: bool,
     pub response_bytes: u64,
 }
 
@@ -242,7 +244,8 @@ impl Plugin {
             rule,
             started_ns: now_ns,
             gauge_raised: raise_gauge,
-            request_bytes: Some(0),
+            request_bytes: 0,
+            request_bytes_known: true,
             response_bytes: 0,
         })
     }
@@ -270,7 +273,7 @@ impl Plugin {
             // Whole milliseconds, rounded up, so `le="25"` holds exactly the requests that
             // took at most 25 ms (rounding down would put a 1.7 ms request under `le="1"`).
             duration_ms: duration_ns.map(|ns| ns.div_ceil(1_000_000)),
-            request_bytes: req.request_bytes,
+            request_bytes: req.request_bytes_known.then_some(req.request_bytes),
             response_bytes: req.response_bytes,
         };
         // Only `envoy` histograms define series here (their first sample).
@@ -283,8 +286,8 @@ impl Plugin {
         match transfer.kind {
             TransferKind::Upload => {
                 self.aggregates.outcome(req.route, Metric::UploadsTotal, outcome);
-                if let Some(bytes) = req.request_bytes {
-                    self.aggregates.upload_size(req.route, bytes, &labels, &mut self.registry, host);
+                if req.request_bytes_known {
+                    self.aggregates.upload_size(req.route, req.request_bytes, &labels, &mut self.registry, host);
                 }
             }
             TransferKind::Download => self.aggregates.outcome(req.route, Metric::DownloadsTotal, outcome),

@@ -39,7 +39,7 @@ impl StreamRecorder {
     /// A request body chunk passed through (`len` bytes, never buffered).
     pub fn on_request_body(&mut self, len: usize) {
         if let StreamState::Recording(req) = &mut self.state {
-            req.request_bytes = req.request_bytes.map(|n| n.saturating_add(len as u64));
+            req.request_bytes = req.request_bytes.saturating_add(len as u64);
         }
     }
 
@@ -60,7 +60,8 @@ impl StreamRecorder {
                 // body sizes are Envoy's, since no body callback reached us.
                 let (method, path) = host.method_and_path();
                 let Some(mut req) = plugin.start(&method, &path, None, false, host) else { return };
-                req.request_bytes = host.request_body_bytes();
+                let bytes = host.request_body_bytes();
+                (req.request_bytes, req.request_bytes_known) = (bytes.unwrap_or(0), bytes.is_some());
                 req.response_bytes = host.response_body_bytes().unwrap_or(0);
                 req
             }
