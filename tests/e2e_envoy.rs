@@ -387,3 +387,24 @@ fn promtool_parses_the_scrape_with_only_the_known_findings() {
     want.insert("http_request_duration_quantile_microseconds use base unit 'seconds' instead of 'microseconds'".into());
     assert_eq!(ours, want);
 }
+
+/// Two routemeter plugins in one Envoy, on two listeners, with other configurations but the
+/// same module and `vm_id`: one VM per worker runs both (Istio gives every `WasmPlugin` the
+/// same empty `vm_id`). Each request is counted by its own listener's plugin, with its
+/// templates, and each plugin learns under its own cap (shared-data keys carry the plugin's
+/// name; shared, `b`'s route would go to `__other__`, `a` having filled the cap of 2).
+#[test]
+fn two_plugins_in_one_vm_keep_apart() {
+    let config = |t: &str| format!(r#"{{"routes": [{{"template": "{t}"}}], "max_routes": 2}}"#);
+    let plugins = vec![("a", config("/t/{a}")), ("b", config("/t/{b}"))];
+    let stack = Stack::start(StackOptions { plugins, ..StackOptions::default() });
+    let traffic = [(0, "/t/1"), (0, "/x"), (0, "/y"), (1, "/t/1"), (1, "/z")];
+    for (listener, path) in traffic {
+        assert_eq!(client::send(stack.listeners[listener], &Request::get(path)).unwrap().status, 404, "{path}");
+    }
+    let page = stack.scrape_until("every request", |p| p.series("http_requests_total").count() == 5);
+    let routes = page.counters("http_requests_total", &["route"]);
+    let want: BTreeMap<Vec<String>, u64> =
+        ["/t/{a}", "/t/{b}", "/x", "/y", "/z"].iter().map(|r| (vec![r.to_string()], 1)).collect();
+    assert_eq!(routes, want, "{}", stack.logs());
+}

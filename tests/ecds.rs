@@ -381,6 +381,57 @@ fn a_vm_crash_under_fail_open_stops_recording_until_the_next_update() {
     eprintln!("{} recorded, {} blind; the crashes: {crashes:?}", ledger.entries().len(), blind.entries().len());
 }
 
+/// With `FAIL_CLOSED` (what Envoy does when no policy is set: the proto's `UNSPECIFIED`) a
+/// VM that traps stays failed and its worker fails every request after it, unrecorded, until
+/// the next configuration or module update starts a new VM. As for `FAIL_OPEN`, traffic is
+/// stopped around the crashes and the update so that the loss is known exactly.
+#[test]
+fn a_vm_crash_under_fail_closed_fails_its_workers_requests_until_the_next_update() {
+    let opts =
+        StackOptions { module: Some(trap_wasm_path()), failure_policy: Some("FAIL_CLOSED"), ..Default::default() };
+    let (stack, job, ledger) = start_with(opts);
+    under_load(&stack, &job, &ledger, false, || {});
+    let trapped = Ledger::default();
+    for i in 0..100 {
+        if crashes(&stack).len() == 2 {
+            break;
+        }
+        let resp =
+            client::send(stack.listener, &Request::get(&format!("/api/v2/items/{i}")).header(TRAP, "1")).unwrap();
+        trapped.add(Entry::new("GET", ITEMS, resp.status));
+    }
+    let crashes = crashes(&stack);
+    assert_eq!(crashes.len(), 2, "{crashes:?}");
+    assert_ne!(crashes[0].thread, crashes[1].thread, "both workers");
+    let lost: u64 = crashes.iter().map(|c| c.unflushed_requests).sum();
+    let stuck: u64 = crashes.iter().map(|c| c.stuck_in_flight).sum();
+    reconcile_after_crash(&stack, &ledger, lost, stuck);
+    let frozen = stack.scrape().counters("http_requests_total", &["method", "route", "status"]);
+    // Closed: both VMs failed, every request fails and none is recorded.
+    let closed = Ledger::default();
+    under_load(&stack, &job, &closed, true, || {});
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stack.scrape().counters("http_requests_total", &["method", "route", "status"]), frozen);
+    let passed: Vec<_> = closed.entries().into_iter().filter(|e| e.status != 503 && e.status != 0).collect();
+    assert!(passed.is_empty() && !closed.entries().is_empty(), "requests that passed a failed VM: {passed:?}");
+    // A configuration update starts new VMs: traffic flows and is recorded again.
+    let mut config = demo_plugin_config(true);
+    config["duration_buckets_ms"] = json!([1, 5, 50, 500, 5000]);
+    update(&stack, &trap_wasm_path(), &config);
+    let after = Ledger::default();
+    under_load(&stack, &job, &after, false, || {});
+    for e in after.entries() {
+        ledger.add(e);
+    }
+    reconcile_after_crash(&stack, &ledger, lost, stuck);
+    let answered_503 = closed.entries().iter().filter(|e| e.status == 503).count();
+    eprintln!(
+        "{} recorded, {} failed closed ({answered_503} answered 503, the rest reset); the crashes: {crashes:?}",
+        ledger.entries().len(),
+        closed.entries().len()
+    );
+}
+
 /// Why `FAIL_OPEN` is shipped, measured: under `FAIL_RELOAD` a VM that crashes again soon
 /// after a reload makes Envoy back off, and it fails requests (503) until the backoff ends,
 /// longer each time. Timing-dependent, so not in `make test`: run it with

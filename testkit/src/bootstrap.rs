@@ -164,6 +164,22 @@ impl Bootstrap {
         Bootstrap::wasm_filter(self.listener())["configuration"]["value"] = json!(json);
     }
 
+    /// One listener per plugin `(name, configuration)`, all copies of the shipped one: the
+    /// same module, `vm_id` and VM configuration, so one VM per worker runs every plugin.
+    pub fn set_plugins(&mut self, plugins: &[(&str, &str)]) {
+        let template = self.listener().clone();
+        let listeners = plugins.iter().enumerate().map(|(i, (name, config))| {
+            let mut l = template.clone();
+            l["name"] = json!(format!("listener_{i}"));
+            Bootstrap::hcm(&mut l)["stat_prefix"] = json!(format!("listener_{i}"));
+            let wasm = Bootstrap::wasm_filter(&mut l);
+            wasm["name"] = json!(name);
+            wasm["configuration"]["value"] = json!(config);
+            l
+        });
+        *self.at("/static_resources/listeners") = Value::Array(listeners.collect());
+    }
+
     /// A route `/refused/` to a cluster on a port that was free a moment ago and is closed
     /// now: Envoy answers with local 503s.
     pub fn add_refused_route(&mut self, port: u16) {

@@ -35,6 +35,9 @@ pub struct StackOptions {
     pub module: Option<PathBuf>,
     /// ECDS only: the failure policy of every resource sent (the shipped one when `None`).
     pub failure_policy: Option<&'static str>,
+    /// Several plugins in one VM: a listener per `(plugin name, configuration)`
+    /// ([`Stack::listeners`]), instead of the shipped one.
+    pub plugins: Vec<(&'static str, String)>,
 }
 
 impl Default for StackOptions {
@@ -48,6 +51,7 @@ impl Default for StackOptions {
             ecds: false,
             module: None,
             failure_policy: None,
+            plugins: Vec::new(),
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct Stack {
     envoy: Proc,
     pub demo: RunningServer,
     pub listener: SocketAddr,
+    /// Every listener, in the order of [`StackOptions::plugins`].
+    pub listeners: Vec<SocketAddr>,
     pub admin: SocketAddr,
     dir: PathBuf,
     failure_policy: Option<&'static str>,
@@ -80,6 +86,10 @@ impl Stack {
         if let Some(json) = opts.plugin_config.as_ref().filter(|_| !opts.ecds) {
             bootstrap.set_plugin_config(json);
         }
+        if !opts.plugins.is_empty() {
+            let plugins: Vec<(&str, &str)> = opts.plugins.iter().map(|(n, c)| (*n, c.as_str())).collect();
+            bootstrap.set_plugins(&plugins);
+        }
         if opts.refused_route {
             bootstrap.add_refused_route(free_ports(1).expect("free port")[0]);
         }
@@ -95,8 +105,15 @@ impl Stack {
         // stderr, not --log-path: Envoy flushes a log file only every 10 s.
         let envoy = Proc::spawn(&mut cmd, &dir.join("envoy.log")).expect("spawn envoy");
         let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
-        let mut stack =
-            Stack { envoy, demo, listener: unbound, admin: unbound, dir, failure_policy: opts.failure_policy };
+        let mut stack = Stack {
+            envoy,
+            demo,
+            listener: unbound,
+            listeners: Vec::new(),
+            admin: unbound,
+            dir,
+            failure_policy: opts.failure_policy,
+        };
         let ready = wait_until(Duration::from_secs(60), || {
             if let Some(status) = stack.envoy.exited() {
                 panic!("envoy exited during start-up with {status}\n{}", stack.logs());
@@ -105,19 +122,24 @@ impl Stack {
                 return false;
             };
             stack.admin = admin;
-            let listener =
-                admin::get(admin, "/ready").filter(|(code, _)| *code == 200).and_then(|_| stack.read_listener());
-            listener.map(|l| stack.listener = l).is_some()
+            let listeners =
+                admin::get(admin, "/ready").filter(|(code, _)| *code == 200).and_then(|_| stack.read_listeners());
+            let Some(listeners) = listeners else { return false };
+            (stack.listener, stack.listeners) = (listeners[0], listeners);
+            true
         });
         assert!(ready, "envoy not ready within 60 s\n{}", stack.logs());
         stack
     }
 
-    fn read_listener(&self) -> Option<SocketAddr> {
+    /// Every listener's bound address, once all are bound.
+    fn read_listeners(&self) -> Option<Vec<SocketAddr>> {
         let (_, body) = admin::get(self.admin, "/listeners?format=json")?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let port = v["listener_statuses"][0]["local_address"]["socket_address"]["port_value"].as_u64()?;
-        (port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port as u16)))
+        let statuses = v["listener_statuses"].as_array().filter(|s| !s.is_empty())?;
+        let port =
+            |s: &serde_json::Value| s["local_address"]["socket_address"]["port_value"].as_u64().filter(|p| *p != 0);
+        statuses.iter().map(|s| port(s).map(|p| SocketAddr::from(([127, 0, 0, 1], p as u16)))).collect()
     }
 
     /// Envoy's resident memory (kB, `/proc`) and heap (bytes, admin `/memory`).
