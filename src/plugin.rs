@@ -7,6 +7,7 @@ use crate::host::{Host, MetricsHost, SharedStore};
 use crate::latency::LatencyQuantiles;
 use crate::method::Method;
 use crate::metrics::{Aggregates, CompletedRequest, Metric, Part, Registry, SeriesLabels, Slot};
+use crate::openapi::fetch_slot::FetchSlot;
 use crate::openapi::source::{FetchOutcome, FetchRequest, OpenApiSource};
 use crate::route::{LabelId, Limits, Resolution, RouteResolver, RuleId};
 use crate::shared::Keys;
@@ -41,6 +42,8 @@ pub struct Plugin {
     latency: Option<LatencyQuantiles>,
     flush_interval_ms: u64,
     openapi: Option<OpenApiSource>,
+    /// This proxy's turn to fetch the document.
+    fetch_slot: FetchSlot,
     /// `routemeter_openapi_fetches_total` by outcome label.
     openapi_fetches: Vec<(&'static str, Slot)>,
     openapi_routes: Slot,
@@ -100,6 +103,7 @@ impl Plugin {
             latency: config.latency.as_ref().map(|l| LatencyQuantiles::new(l, keys)),
             flush_interval_ms: config.flush_interval_ms,
             openapi: config.openapi.map(OpenApiSource::new),
+            fetch_slot: FetchSlot::new(keys),
             openapi_fetches: Vec::new(),
             openapi_routes: Slot::default(),
         }
@@ -123,7 +127,15 @@ impl Plugin {
             latency.tick(now, self.flush_interval_ms, labels, &mut self.registry, host);
         }
         self.resolver.refresh(host);
-        self.openapi.as_mut()?.due(now_ns?)
+        let (source, now) = (self.openapi.as_mut()?, now_ns?);
+        let fetch = source.due(now)?;
+        // Held for the call's timeout (and a little more), at most.
+        let until = now.saturating_add(fetch.timeout_ms.saturating_add(1_000).saturating_mul(1_000_000));
+        if !self.fetch_slot.take(host, now, until) {
+            source.postpone();
+            return None;
+        }
+        Some(fetch)
     }
 
     /// Hands everything counted since the last flush to Envoy's stats (also when the VM
@@ -153,7 +165,7 @@ impl Plugin {
     }
 
     /// The host could not make the OpenAPI call.
-    pub fn openapi_dispatch_failed(&mut self, now_ns: u64, host: &impl MetricsHost) {
+    pub fn openapi_dispatch_failed(&mut self, now_ns: u64, host: &(impl MetricsHost + SharedStore)) {
         if let Some(source) = &mut self.openapi {
             let outcome = source.dispatch_failed(now_ns);
             self.openapi_outcome(outcome, host);
@@ -168,7 +180,7 @@ impl Plugin {
         status: Option<u16>,
         body_size: usize,
         body: impl std::io::Read,
-        host: &impl MetricsHost,
+        host: &(impl MetricsHost + SharedStore),
     ) {
         if let Some(source) = &mut self.openapi {
             let outcome = source.on_response(now_ns, status, body_size, body);
@@ -176,7 +188,9 @@ impl Plugin {
         }
     }
 
-    fn openapi_outcome(&mut self, outcome: FetchOutcome, host: &impl MetricsHost) {
+    fn openapi_outcome(&mut self, outcome: FetchOutcome, host: &(impl MetricsHost + SharedStore)) {
+        // The answer was read (or none came): the next VM may fetch.
+        self.fetch_slot.give_back(host);
         let Some(source) = &self.openapi else { return };
         let from = format!("{}{}", source.config().cluster, source.config().path);
         match &outcome {

@@ -10,6 +10,7 @@
 //! shrinks, so what a parse takes, it keeps).
 
 pub mod config;
+pub mod fetch_slot;
 pub mod source;
 
 pub use config::{OpenApiConfig, RawOpenApi};

@@ -87,6 +87,12 @@ impl OpenApiSource {
         })
     }
 
+    /// The call [`OpenApiSource::due`] asked for will not be made now (another VM is
+    /// fetching): it is due again at the next look.
+    pub fn postpone(&mut self) {
+        self.in_flight = None;
+    }
+
     /// The host refused to make the call (unknown cluster): retry later.
     pub fn dispatch_failed(&mut self, now_ns: u64) -> FetchOutcome {
         self.in_flight = None;

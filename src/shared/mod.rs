@@ -112,6 +112,11 @@ impl Keys {
         self.key(&format!("series.v2.{i}"))
     }
 
+    /// Until when a VM fetches the OpenAPI document (8 bytes, nanoseconds; `openapi::fetch_slot`).
+    pub fn openapi_fetch(&self) -> String {
+        self.key("openapi.v1.fetching")
+    }
+
     /// The VMs sharing latency windows (`latency::codec::encode_ids`).
     pub fn latency_registry(&self) -> String {
         self.key("latency.v1.vms")
