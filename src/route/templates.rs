@@ -174,7 +174,7 @@ mod tests {
     }
 
     #[test]
-    fn deep_paths_match_past_the_stack_buffer() {
+    fn paths_deeper_than_any_rule_match_at_every_depth() {
         let deep: String = (0..40).map(|i| format!("/s{i}")).collect();
         let s = set(&[&deep, "/s0/*"]);
         assert_eq!(s.find(deep.as_bytes(), |_| true), Some(0));

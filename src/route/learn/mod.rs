@@ -115,7 +115,9 @@ pub struct Learned {
     issued: u32,
     /// Envoy route names used as labels (`use_route_name`); they share the cap.
     names: Vec<Box<str>>,
-    /// Segments confirmed static somewhere in the trie (hashes; derived, never shrinks).
+    /// Segments confirmed static (hashes): added when a literal is confirmed; a decode
+    /// rebuilds it from the confirmed literals the trie still holds, so it drops words whose
+    /// nodes a conversion freed (a VM that decoded and one that learned can differ here).
     vocab: HashSet<u64>,
     /// Changed since the last `take_dirty`.
     dirty: bool,
