@@ -58,44 +58,32 @@ pub struct Calls {
 type Hook = Box<dyn FnOnce()>;
 
 pub struct MemoryHost {
-    stats: RefCell<Vec<(MetricKind, String, StatValue)>>,
-    by_name: RefCell<HashMap<String, usize>>,
-    calls: Cell<Calls>,
-    /// Every `define_metric` call, in order (each costs Envoy a metric id for the VM's life).
-    defined: RefCell<Vec<String>>,
-    /// Calls Envoy would refuse, described.
-    refused: RefCell<Vec<String>>,
-    shared: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    next_cas: Cell<u32>,
-    unchecked_writes: RefCell<HashMap<String, usize>>,
-    lose_races: Cell<usize>,
+    state: RefCell<State>,
     after_read: RefCell<Option<Hook>>,
     clock_ns: Cell<u64>,
-    faults: Cell<Faults>,
+}
+
+#[derive(Default)]
+struct State {
+    stats: Vec<(MetricKind, String, StatValue)>,
+    by_name: HashMap<String, usize>,
+    calls: Calls,
+    /// Every `define_metric` call, in order (each costs Envoy a metric id for the VM's life).
+    defined: Vec<String>,
+    /// Calls Envoy would refuse, described.
+    refused: Vec<String>,
+    shared: HashMap<String, (Vec<u8>, u32)>,
+    /// Shared-data writes so far: the last version handed out.
+    writes: u32,
+    unchecked_writes: HashMap<String, usize>,
+    lose_races: usize,
+    faults: Faults,
 }
 
 impl Default for MemoryHost {
     fn default() -> Self {
-        MemoryHost {
-            stats: RefCell::default(),
-            by_name: RefCell::default(),
-            calls: Cell::default(),
-            defined: RefCell::default(),
-            refused: RefCell::default(),
-            shared: RefCell::default(),
-            next_cas: Cell::new(1),
-            unchecked_writes: RefCell::default(),
-            lose_races: Cell::new(0),
-            after_read: RefCell::default(),
-            clock_ns: Cell::new(1_700_000_000_000_000_000),
-            faults: Cell::default(),
-        }
-    }
-}
-
-impl std::fmt::Debug for MemoryHost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryHost").field("stats", &self.stats.borrow().len()).finish_non_exhaustive()
+        let clock_ns = Cell::new(1_700_000_000_000_000_000);
+        MemoryHost { state: RefCell::default(), after_read: RefCell::default(), clock_ns }
     }
 }
 
@@ -107,11 +95,11 @@ impl MemoryHost {
     // ---- test control ------------------------------------------------------------------
 
     pub fn set_faults(&self, faults: Faults) {
-        self.faults.set(faults);
+        self.state.borrow_mut().faults = faults;
     }
 
     pub fn faults(&self) -> Faults {
-        self.faults.get()
+        self.state.borrow().faults
     }
 
     pub fn advance_ns(&self, ns: u64) {
@@ -125,7 +113,7 @@ impl MemoryHost {
 
     /// The next `n` version-checked writes lose a race (another VM wrote first).
     pub fn lose_next_races(&self, n: usize) {
-        self.lose_races.set(n);
+        self.state.borrow_mut().lose_races = n;
     }
 
     /// Another worker acts right after the next shared-data read (by anyone) returns.
@@ -137,12 +125,12 @@ impl MemoryHost {
 
     /// Every stat, in the order first defined: kind, full stat name, value.
     pub fn stats(&self) -> Vec<(MetricKind, String, StatValue)> {
-        self.stats.borrow().clone()
+        self.state.borrow().stats.clone()
     }
 
     pub fn value(&self, name: &str) -> Option<StatValue> {
-        let i = *self.by_name.borrow().get(name)?;
-        self.stats.borrow().get(i).map(|(_, _, v)| v.clone())
+        let state = self.state.borrow();
+        state.stats.get(*state.by_name.get(name)?).map(|(_, _, v)| v.clone())
     }
 
     pub fn counter(&self, name: &str) -> Option<u64> {
@@ -159,36 +147,29 @@ impl MemoryHost {
         }
     }
 
-    pub fn samples(&self, name: &str) -> Option<Vec<u64>> {
-        match self.value(name)? {
-            StatValue::Histogram(v) => Some(v),
-            _ => None,
-        }
-    }
-
     pub fn calls(&self) -> Calls {
-        self.calls.get()
+        self.state.borrow().calls
     }
 
     /// The names `define_metric` was called with since the last call, in order.
     pub fn take_defined(&self) -> Vec<String> {
-        std::mem::take(&mut self.defined.borrow_mut())
+        std::mem::take(&mut self.state.borrow_mut().defined)
     }
 
     /// Calls Envoy would refuse (a zero or negative counter delta, a sample into a counter,
     /// a name defined again as another kind): each is a bug in the filter.
     pub fn refused(&self) -> Vec<String> {
-        self.refused.borrow().clone()
+        self.state.borrow().refused.clone()
     }
 
     /// A shared value as stored (an empty one included).
     pub fn shared_value(&self, key: &str) -> Option<Vec<u8>> {
-        self.shared.borrow().get(key).map(|(v, _)| v.clone())
+        self.state.borrow().shared.get(key).map(|(v, _)| v.clone())
     }
 
     /// Every shared-data key, sorted.
     pub fn shared_keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.shared.borrow().keys().cloned().collect();
+        let mut keys: Vec<String> = self.state.borrow().shared.keys().cloned().collect();
         keys.sort();
         keys
     }
@@ -196,7 +177,7 @@ impl MemoryHost {
     /// Writes to `key` made with CAS 0, which Envoy does not check: on a key several workers
     /// write, one of them can overwrite what another wrote a moment before.
     pub fn unchecked_writes(&self, key: &str) -> usize {
-        self.unchecked_writes.borrow().get(key).copied().unwrap_or(0)
+        self.state.borrow().unchecked_writes.get(key).copied().unwrap_or(0)
     }
 
     /// The clock as the filter reads it (fails under `Faults::clock`).
@@ -207,100 +188,106 @@ impl MemoryHost {
         Ok(self.clock_ns.get())
     }
 
-    fn count(&self, f: impl FnOnce(&mut Calls)) {
-        let mut calls = self.calls.get();
-        f(&mut calls);
-        self.calls.set(calls);
-    }
-
-    fn refuse(&self, why: String) -> Result<(), HostError> {
-        self.refused.borrow_mut().push(why);
-        Err(BAD_ARGUMENT)
-    }
-
     /// A stream whose facts the host serves (each callback of a simulated stream).
     pub fn on_stream<'a>(&'a self, facts: &'a StreamFacts) -> OnStream<'a> {
         OnStream { host: self, facts }
     }
 }
 
-impl MetricsHost for MemoryHost {
-    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError> {
-        if self.faults().metrics {
+impl State {
+    /// A metric call, counted; `Err` when metric calls fail.
+    fn metric_call(&mut self, count: impl FnOnce(&mut Calls)) -> Result<(), HostError> {
+        if self.faults.metrics {
             return Err(INTERNAL_FAILURE);
         }
-        self.count(|c| c.define += 1);
-        self.defined.borrow_mut().push(name.to_string());
-        if let Some(&i) = self.by_name.borrow().get(name) {
-            if self.stats.borrow().get(i).is_some_and(|(k, _, _)| *k != kind) {
-                self.refuse(format!("{name} defined again as a {kind:?}"))?;
+        count(&mut self.calls);
+        Ok(())
+    }
+
+    fn refuse(&mut self, why: String) -> Result<(), HostError> {
+        self.refused.push(why);
+        Err(BAD_ARGUMENT)
+    }
+}
+
+impl MetricsHost for MemoryHost {
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError> {
+        let mut s = self.state.borrow_mut();
+        s.metric_call(|c| c.define += 1)?;
+        s.defined.push(name.to_string());
+        if let Some(&i) = s.by_name.get(name) {
+            if s.stats.get(i).is_some_and(|(k, _, _)| *k != kind) {
+                s.refuse(format!("{name} defined again as a {kind:?}"))?;
             }
             return Ok(MetricId(i as u32));
         }
-        let mut stats = self.stats.borrow_mut();
         let value = match kind {
             MetricKind::Counter => StatValue::Counter(0),
             MetricKind::Gauge => StatValue::Gauge(0),
             MetricKind::Histogram => StatValue::Histogram(Vec::new()),
         };
-        stats.push((kind, name.to_string(), value));
-        self.by_name.borrow_mut().insert(name.to_string(), stats.len() - 1);
-        Ok(MetricId(stats.len() as u32 - 1))
+        s.stats.push((kind, name.to_string(), value));
+        let id = s.stats.len() - 1;
+        s.by_name.insert(name.to_string(), id);
+        Ok(MetricId(id as u32))
     }
 
     fn increment_metric(&self, id: MetricId, delta: i64) -> Result<(), HostError> {
-        if self.faults().metrics {
-            return Err(INTERNAL_FAILURE);
-        }
-        self.count(|c| {
+        let mut s = self.state.borrow_mut();
+        s.metric_call(|c| {
             c.increment += 1;
             c.zero_increments += usize::from(delta == 0);
-        });
-        let mut stats = self.stats.borrow_mut();
-        let Some((_, name, value)) = stats.get_mut(id.0 as usize) else { return Err(NOT_FOUND) };
-        match value {
-            StatValue::Counter(v) if delta > 0 => *v += delta as u64,
-            StatValue::Gauge(v) => *v += delta,
-            _ => {
+        })?;
+        match s.stats.get_mut(id.0 as usize) {
+            None => Err(NOT_FOUND),
+            Some((_, _, StatValue::Counter(v))) if delta > 0 => {
+                *v += delta as u64;
+                Ok(())
+            }
+            Some((_, _, StatValue::Gauge(v))) => {
+                *v += delta;
+                Ok(())
+            }
+            Some((_, name, _)) => {
                 let why = format!("increment {name} by {delta}");
-                drop(stats);
-                return self.refuse(why);
+                s.refuse(why)
             }
         }
-        Ok(())
     }
 
     fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError> {
-        if self.faults().metrics {
-            return Err(INTERNAL_FAILURE);
-        }
-        self.count(|c| c.record += 1);
-        let mut stats = self.stats.borrow_mut();
-        let Some((_, name, stat)) = stats.get_mut(id.0 as usize) else { return Err(NOT_FOUND) };
-        match stat {
-            StatValue::Histogram(samples) => samples.push(value),
-            StatValue::Gauge(v) => *v = value as i64,
-            StatValue::Counter(_) => {
+        let mut s = self.state.borrow_mut();
+        s.metric_call(|c| c.record += 1)?;
+        match s.stats.get_mut(id.0 as usize) {
+            None => Err(NOT_FOUND),
+            Some((_, _, StatValue::Histogram(samples))) => {
+                samples.push(value);
+                Ok(())
+            }
+            Some((_, _, StatValue::Gauge(v))) => {
+                *v = value as i64;
+                Ok(())
+            }
+            Some((_, name, StatValue::Counter(_))) => {
                 let why = format!("record {value} into the counter {name}");
-                drop(stats);
-                return self.refuse(why);
+                s.refuse(why)
             }
         }
-        Ok(())
     }
 }
 
 impl SharedStore for MemoryHost {
     fn get_shared(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), HostError> {
-        if self.faults().shared_data {
-            return Err(INTERNAL_FAILURE);
-        }
-        let found = self.shared.borrow().get(key).map(|(v, cas)| ((!v.is_empty()).then(|| v.clone()), *cas));
-        let bytes = found.as_ref().and_then(|(v, _)| v.as_ref()).map_or(0, Vec::len);
-        self.count(|c| {
-            c.shared_reads += 1;
-            c.shared_bytes_read += bytes;
-        });
+        let found = {
+            let mut s = self.state.borrow_mut();
+            if s.faults.shared_data {
+                return Err(INTERNAL_FAILURE);
+            }
+            let found = s.shared.get(key).map(|(v, cas)| ((!v.is_empty()).then(|| v.clone()), *cas));
+            s.calls.shared_reads += 1;
+            s.calls.shared_bytes_read += found.as_ref().and_then(|(v, _)| v.as_ref()).map_or(0, Vec::len);
+            found
+        };
         // Taken first: the hook reads shared data itself.
         let hook = self.after_read.borrow_mut().take();
         if let Some(hook) = hook {
@@ -310,22 +297,23 @@ impl SharedStore for MemoryHost {
     }
 
     fn set_shared(&self, key: &str, value: &[u8], cas: u32) -> Result<CasWrite, HostError> {
-        if self.faults().shared_data {
+        let mut s = self.state.borrow_mut();
+        if s.faults.shared_data {
             return Err(INTERNAL_FAILURE);
         }
         if cas == 0 {
-            *self.unchecked_writes.borrow_mut().entry(key.to_string()).or_default() += 1;
-        } else if self.lose_races.get() > 0 {
-            self.lose_races.set(self.lose_races.get() - 1);
+            *s.unchecked_writes.entry(key.to_string()).or_default() += 1;
+        } else if s.lose_races > 0 {
+            s.lose_races -= 1;
             return Ok(CasWrite::Conflict);
         }
-        let mut shared = self.shared.borrow_mut();
-        if shared.get(key).is_some_and(|(_, current)| cas != 0 && cas != *current) {
+        if s.shared.get(key).is_some_and(|(_, current)| cas != 0 && cas != *current) {
             return Ok(CasWrite::Conflict);
         }
-        let version = self.next_cas.get();
-        self.next_cas.set(version.wrapping_add(1).max(1));
-        shared.insert(key.to_string(), (value.to_vec(), version));
+        // Versions come from one counter, from 1, skipping 0 when it wraps.
+        s.writes = s.writes.wrapping_add(1).max(1);
+        let version = s.writes;
+        s.shared.insert(key.to_string(), (value.to_vec(), version));
         Ok(CasWrite::Stored)
     }
 }
@@ -457,7 +445,10 @@ mod tests {
         e.record_metric(h, 7).unwrap();
         assert_eq!(e.record_metric(c, 1), Err(BAD_ARGUMENT));
         assert_eq!(e.increment_metric(MetricId(99), 1), Err(NOT_FOUND));
-        assert_eq!((e.counter("c"), e.gauge("g"), e.samples("h")), (Some(2), Some(-3), Some(vec![7])));
+        assert_eq!(
+            (e.counter("c"), e.gauge("g"), e.value("h")),
+            (Some(2), Some(-3), Some(StatValue::Histogram(vec![7])))
+        );
         assert_eq!(e.refused(), ["increment c by 0", "increment c by -1", "record 1 into the counter c"]);
         assert_eq!(e.calls(), Calls { define: 4, increment: 5, record: 2, zero_increments: 1, ..Calls::default() });
     }
