@@ -66,8 +66,10 @@ fn through_envoy(
     let stack =
         Stack::start(StackOptions { demo, plugin_config: Some(plugin_config.to_string()), ..StackOptions::default() });
     if let Some(templates) = wait_for_openapi {
-        let page = stack.scrape_until("the OpenAPI document", |p| {
+        // Every VM loads it, one after another (the main thread's and the worker's).
+        let page = stack.scrape_until("the OpenAPI document in every VM", |p| {
             p.get("routemeter_openapi_routes", &[]) == Some(templates as f64)
+                && p.get("routemeter_openapi_fetches_total", &[("status", "ok")]) == Some(2.0)
         });
         assert_eq!(page.get("routemeter_openapi_routes", &[]), Some(templates as f64), "{}", stack.logs());
     }
