@@ -334,6 +334,27 @@ fn a_vm_crash_under_fail_reload_loses_exactly_what_the_vm_held() {
     assert!(failed >= 1 && failed <= 1 + crash.in_flight, "{failed} requests failed; {crash:?}");
 }
 
+/// With traffic stopped, makes both workers' VMs trap (the trap requests go into `ledger`):
+/// the crashes, and what they lost (unflushed requests) and left raised (in-flight gauges).
+fn trap_both_workers(stack: &Stack, ledger: &Ledger) -> (Vec<Crash>, u64, u64) {
+    for i in 0..100 {
+        if crashes(stack).len() == 2 {
+            break;
+        }
+        // A fresh connection each time: a worker is picked anew.
+        let resp =
+            client::send(stack.listener, &Request::get(&format!("/api/v2/items/{i}")).header(TRAP, "1")).unwrap();
+        ledger.add(Entry::new("GET", ITEMS, resp.status));
+    }
+    let crashes = crashes(stack);
+    assert_eq!(crashes.len(), 2, "{crashes:?}");
+    assert_ne!(crashes[0].thread, crashes[1].thread, "both workers");
+    assert!(crashes.iter().all(|c| c.in_flight == 0), "traffic was stopped: {crashes:?}");
+    let lost = crashes.iter().map(|c| c.unflushed_requests).sum();
+    let stuck = crashes.iter().map(|c| c.stuck_in_flight).sum();
+    (crashes, lost, stuck)
+}
+
 /// With `FAIL_OPEN` a VM that traps stays failed: its worker passes requests unrecorded (and
 /// never fails them) until the next configuration or module update starts a new VM. Traffic
 /// is stopped around the crashes and the update so that the test knows exactly which
@@ -345,21 +366,7 @@ fn a_vm_crash_under_fail_open_stops_recording_until_the_next_update() {
     let (stack, job, ledger) = start_with(opts);
     under_load(&stack, &job, &ledger, false, || {});
     let blind = Ledger::default();
-    for i in 0..100 {
-        if crashes(&stack).len() == 2 {
-            break;
-        }
-        // A fresh connection each time: a worker is picked anew.
-        let resp =
-            client::send(stack.listener, &Request::get(&format!("/api/v2/items/{i}")).header(TRAP, "1")).unwrap();
-        blind.add(Entry::new("GET", ITEMS, resp.status));
-    }
-    let crashes = crashes(&stack);
-    assert_eq!(crashes.len(), 2, "{crashes:?}");
-    assert_ne!(crashes[0].thread, crashes[1].thread, "both workers");
-    assert!(crashes.iter().all(|c| c.in_flight == 0), "traffic was stopped: {crashes:?}");
-    let lost: u64 = crashes.iter().map(|c| c.unflushed_requests).sum();
-    let stuck: u64 = crashes.iter().map(|c| c.stuck_in_flight).sum();
+    let (crashes, lost, stuck) = trap_both_workers(&stack, &blind);
     reconcile_after_crash(&stack, &ledger, lost, stuck);
     let frozen = stack.scrape().counters("http_requests_total", &["method", "route", "status"]);
     // Blind: both VMs failed, every request passes and none is recorded.
@@ -391,20 +398,7 @@ fn a_vm_crash_under_fail_closed_fails_its_workers_requests_until_the_next_update
         StackOptions { module: Some(trap_wasm_path()), failure_policy: Some("FAIL_CLOSED"), ..Default::default() };
     let (stack, job, ledger) = start_with(opts);
     under_load(&stack, &job, &ledger, false, || {});
-    let trapped = Ledger::default();
-    for i in 0..100 {
-        if crashes(&stack).len() == 2 {
-            break;
-        }
-        let resp =
-            client::send(stack.listener, &Request::get(&format!("/api/v2/items/{i}")).header(TRAP, "1")).unwrap();
-        trapped.add(Entry::new("GET", ITEMS, resp.status));
-    }
-    let crashes = crashes(&stack);
-    assert_eq!(crashes.len(), 2, "{crashes:?}");
-    assert_ne!(crashes[0].thread, crashes[1].thread, "both workers");
-    let lost: u64 = crashes.iter().map(|c| c.unflushed_requests).sum();
-    let stuck: u64 = crashes.iter().map(|c| c.stuck_in_flight).sum();
+    let (crashes, lost, stuck) = trap_both_workers(&stack, &Ledger::default());
     reconcile_after_crash(&stack, &ledger, lost, stuck);
     let frozen = stack.scrape().counters("http_requests_total", &["method", "route", "status"]);
     // Closed: both VMs failed, every request fails and none is recorded.
