@@ -37,6 +37,10 @@ struct Configuration {
     plugin: Option<Plugin>,
     /// Replaced or its root context gone: it lives on only for streams that started with it.
     retired: bool,
+    /// Streams that started with it and are not deleted yet.
+    streams: usize,
+    /// Its HTTP call out (the OpenAPI document): the host's token.
+    call: Option<u32>,
 }
 
 /// What the glue needs of an accepted configuration.
@@ -71,10 +75,10 @@ fn configuration_for_new_stream(configurations: &[Configuration], host: &impl Ho
     if live.all(|c| c.name == newest.name) {
         return Some(newest.id);
     }
-    // Several plugins share this VM: the host says whose filter this stream is in.
-    let name = host.plugin_name().unwrap_or_default();
-    let mine = configurations.iter().rev().find(|c| !c.retired && c.name.as_bytes() == name);
-    Some(mine.unwrap_or(newest).id)
+    // Several plugins share this VM: the host says whose filter this stream is in. If it
+    // cannot, the stream passes unrecorded rather than counted by another plugin.
+    let name = host.plugin_name()?;
+    configurations.iter().rev().find(|c| !c.retired && c.name.as_bytes() == name).map(|c| c.id)
 }
 
 /// Context ids are small sequential integers: hashing them is wasted work.
@@ -120,7 +124,8 @@ impl Filter {
             Err(e) => Err(e.clone()),
         };
         let plugin = configured.ok();
-        self.configurations.push(Configuration { id, root, name: name.to_string(), plugin, retired: false });
+        let name = name.to_string();
+        self.configurations.push(Configuration { id, root, name, plugin, retired: false, streams: 0, call: None });
         result
     }
 
@@ -140,38 +145,48 @@ impl Filter {
         self.plugin(root)?.tick(now, host)
     }
 
-    /// The host could not make the OpenAPI call `root` asked for.
-    pub fn openapi_dispatch_failed(&mut self, root: u32, now_ns: u64, host: &impl Host) {
-        if let Some(plugin) = self.plugin(root) {
-            plugin.openapi_dispatch_failed(now_ns, host);
+    /// The host made the OpenAPI call `root`'s tick asked for (`Ok`, with its token) or could
+    /// not (`Err`). The answer goes to the configuration that asked, even if it was replaced
+    /// in between.
+    pub fn openapi_dispatched(&mut self, root: u32, token: Result<u32, ()>, host: &impl Host) {
+        let Some(c) = self.configurations.iter_mut().find(|c| c.root == root && !c.retired) else { return };
+        match (token, &mut c.plugin) {
+            (Ok(token), _) => c.call = Some(token),
+            (Err(()), Some(plugin)) => plugin.openapi_dispatch_failed(host.now_nanos().unwrap_or(0), host),
+            (Err(()), None) => {}
         }
     }
 
-    /// The answer to `root`'s OpenAPI call ([`Plugin::openapi_response`]).
+    /// The answer to the call with this token ([`Plugin::openapi_response`]).
     pub fn openapi_response(
         &mut self,
-        root: u32,
+        token: u32,
         (status, body_size): (Option<u16>, usize),
         body: impl std::io::Read,
         host: &impl Host,
     ) {
         let now = host.now_nanos().unwrap_or(0);
-        if let Some(plugin) = self.plugin(root) {
+        let Some(c) = self.configurations.iter_mut().find(|c| c.call == Some(token)) else { return };
+        c.call = None;
+        let id = c.id;
+        if let Some(plugin) = &mut c.plugin {
             plugin.openapi_response(now, status, body_size, body, host);
         }
+        self.drop_if_done(id);
     }
 
     /// The stream `context` and its configuration's plugin; a stream seen for the first time
     /// joins the newest configuration of its plugin.
     fn stream(&mut self, context: u32, host: &impl Host) -> Option<(&mut StreamRecorder, &mut Configuration)> {
-        let stream = match self.streams.entry(context) {
-            Entry::Occupied(known) => known.into_mut(),
+        let (stream, new) = match self.streams.entry(context) {
+            Entry::Occupied(known) => (known.into_mut(), false),
             Entry::Vacant(new) => {
                 let configuration = configuration_for_new_stream(&self.configurations, host)?;
-                new.insert(Stream { configuration, recorder: StreamRecorder::default() })
+                (new.insert(Stream { configuration, recorder: StreamRecorder::default() }), true)
             }
         };
         let configuration = self.configurations.iter_mut().find(|c| c.id == stream.configuration)?;
+        configuration.streams += usize::from(new);
         Some((&mut stream.recorder, configuration))
     }
 
@@ -213,9 +228,9 @@ impl Filter {
     /// flushed, so a reload loses nothing; it stays for streams that started with it.
     pub fn delete(&mut self, context: u32, host: &impl Host) {
         if let Some(stream) = self.streams.remove(&context) {
-            // Only a retired configuration is looked after (a scan of the streams): the
-            // common case costs one comparison per configuration.
-            if self.configurations.iter().any(|c| c.id == stream.configuration && c.retired) {
+            let Some(c) = self.configurations.iter_mut().find(|c| c.id == stream.configuration) else { return };
+            c.streams = c.streams.saturating_sub(1);
+            if c.retired && c.streams == 0 {
                 self.drop_if_done(stream.configuration);
             }
         } else {
@@ -234,11 +249,10 @@ impl Filter {
         self.drop_if_done(id);
     }
 
-    /// Drops a retired configuration once no stream started with it is left.
+    /// Drops a retired configuration once no stream started with it is left and no answer
+    /// is awaited.
     fn drop_if_done(&mut self, id: u64) {
-        if !self.streams.values().any(|s| s.configuration == id) {
-            self.configurations.retain(|c| !(c.id == id && c.retired));
-        }
+        self.configurations.retain(|c| !(c.id == id && c.retired && c.streams == 0 && c.call.is_none()));
     }
 
     /// Streams whose raised in-flight gauge is not lowered yet.

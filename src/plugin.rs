@@ -159,6 +159,8 @@ impl Plugin {
     /// the shared set so the next publication no longer counts it.
     pub fn stop(&mut self, host: &(impl MetricsHost + SharedStore)) {
         self.flush(host);
+        // Whatever answer is still out, the next VM may fetch.
+        self.fetch_slot.give_back(host);
         if let Some(latency) = &mut self.latency {
             latency.stop(host);
         }

@@ -119,3 +119,25 @@ fn a_new_root_takes_new_streams_and_the_old_one_flushes_as_its_streams_end() {
     assert_eq!((requests(&host, "/a/{y}"), in_progress(&host, "/a/{y}")), (Some(1), Some(0)));
     assert_eq!(filter.plugins().count(), 1);
 }
+
+#[test]
+fn an_openapi_answer_goes_to_the_configuration_that_asked() {
+    let (host, mut filter) = (MemoryHost::new(), Filter::new());
+    let openapi = |path: &str| format!(r#"{{"openapi": {{"cluster": "app", "path": "{path}"}}}}"#);
+    filter.configure(1, "rm", openapi("/v1.json").as_bytes(), &host).unwrap();
+    assert_eq!(filter.tick(1, &host).map(|f| f.path), Some("/v1.json".to_string()));
+    filter.openapi_dispatched(1, Ok(7), &host);
+    // Configured again while the call is out: the new configuration fetches its own document
+    // (the old one gave the proxy's fetch slot back).
+    filter.configure(1, "rm", openapi("/v2.json").as_bytes(), &host).unwrap();
+    assert_eq!(filter.tick(1, &host).map(|f| f.path), Some("/v2.json".to_string()));
+    filter.openapi_dispatched(1, Ok(8), &host);
+    let v1 = br#"{"openapi": "3.0.0", "paths": {"/one": {}}}"#;
+    filter.openapi_response(7, (Some(200), v1.len()), &v1[..], &host);
+    // The old configuration took its answer and went; the new one still waits for its own.
+    assert_eq!(filter.plugins().count(), 1);
+    assert_eq!(filter.plugins().next().map(|p| p.resolver().openapi_templates()), Some(0));
+    let v2 = br#"{"openapi": "3.0.0", "paths": {"/two": {}, "/three": {}}}"#;
+    filter.openapi_response(8, (Some(200), v2.len()), &v2[..], &host);
+    assert_eq!(filter.plugins().next().map(|p| p.resolver().openapi_templates()), Some(2));
+}

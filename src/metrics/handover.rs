@@ -123,12 +123,14 @@ impl Handover {
 
     /// Defines the listed series this VM has not seen yet, so that its configuration holds
     /// them: all of them in a new VM, what other VMs added since in one that took over before.
+    ///
+    /// The count is written after the chunks, so it can fall behind them (a lost race, a VM
+    /// that died in between): a VM that knows more writes it up. (The list is never written
+    /// anew while a VM of the `vm_id` lives: shared data lives exactly as long.)
     pub fn take_over(&mut self, host: &(impl MetricsHost + SharedStore)) {
         let Some(count) = self.listed_count(host) else { return };
         if count < self.listed {
-            // Written anew (every VM of the vm_id was gone): all of it is new.
-            self.listed = 0;
-            self.seen = self.waiting.iter().map(|(k, n)| fingerprint(*k, n)).collect();
+            self.write_count(host);
         }
         while self.listed < count.min(MAX_SERIES) {
             let chunk = self.listed / CHUNK;
@@ -209,8 +211,13 @@ impl Handover {
             // The first `appended` of what still waits are now listed, in that order.
             self.listed += self.waiting.drain(..appended.min(self.waiting.len())).count();
         }
+        self.write_count(host);
+    }
+
+    /// Raises the shared count to what this VM has listed or read, if it is lower.
+    fn write_count(&self, store: &impl SharedStore) {
         let listed = self.listed;
-        let _ = update(host, &self.count_key, |found| {
+        let _ = update(store, &self.count_key, |found| {
             if found.value.and_then(|v| Reader::new(v).varint()).unwrap_or(0) as usize >= listed {
                 return Change::Keep(());
             }

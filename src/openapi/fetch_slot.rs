@@ -6,7 +6,7 @@
 //! its time runs out.
 
 use crate::host::SharedStore;
-use crate::shared::{update, Change, Keys, Updated};
+use crate::shared::{update, Change, Keys, UpdateError, Updated};
 
 #[derive(Debug)]
 pub struct FetchSlot {
@@ -33,8 +33,9 @@ impl FetchSlot {
         });
         match taken {
             Ok(Updated::Written(..)) => self.held = Some(mine),
-            Ok(Updated::Kept(_)) => return false,
-            Err(_) => self.held = None,
+            // Other VMs keep writing it: some VM has it.
+            Ok(Updated::Kept(_)) | Err(UpdateError::Contended) => return false,
+            Err(UpdateError::Unavailable(_)) => self.held = None,
         }
         true
     }

@@ -81,17 +81,17 @@ pub extern "C" fn proxy_on_tick(root: u32) {
         let Some(fetch) = filter.tick(root, &HostCalls) else { return };
         let headers = [(":method", "GET"), (":path", fetch.path.as_str()), (":authority", fetch.authority.as_str())];
         let timeout = fetch.timeout_ms.min(u64::from(u32::MAX)) as u32;
-        if let Err(status) = imports::http_call(&fetch.cluster, &headers, timeout) {
+        let token = imports::http_call(&fetch.cluster, &headers, timeout).map_err(|status| {
             log::warn!("openapi: cannot call cluster {:?} (host status {})", fetch.cluster, status.0);
-            filter.openapi_dispatch_failed(root, imports::now_nanos().unwrap_or(0), &HostCalls);
-        }
+        });
+        filter.openapi_dispatched(root, token, &HostCalls);
     });
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_on_http_call_response(
-    root: u32,
-    _token: u32,
+    _root: u32,
+    token: u32,
     _headers: usize,
     body_size: usize,
     _trailers: usize,
@@ -100,7 +100,7 @@ pub extern "C" fn proxy_on_http_call_response(
         // Absent on a timeout or reset (Envoy then passes no headers).
         let status = imports::http_call_response_header(":status").and_then(|v| decode::status(&v));
         let body = CallBody { size: body_size, read: 0, chunk: Vec::new(), at: 0 };
-        filter.openapi_response(root, (status, body_size), body, &HostCalls);
+        filter.openapi_response(token, (status, body_size), body, &HostCalls);
     });
 }
 

@@ -197,14 +197,9 @@ impl Aggregates {
                 let Some(s) = s else { continue };
                 let method = Method::from_index(i).as_str();
                 for (status, c) in &mut s.requests {
-                    if c.pending > 0 {
-                        flush_counter(
-                            c,
-                            (Metric::RequestsTotal, &[method, label, &status.to_string()]),
-                            registry,
-                            host,
-                        );
-                    }
+                    // The status label is spelled only for a series not defined yet.
+                    let code = if c.pending > 0 && c.slot.id().is_none() { status.to_string() } else { String::new() };
+                    flush_counter(c, (Metric::RequestsTotal, &[method, label, &code]), registry, host);
                 }
                 flush_gauge(&mut s.in_progress, (Metric::RequestsInProgress, &[method, label]), registry, host);
                 if exact {
