@@ -10,6 +10,7 @@
 //! - [`openapi`]: route templates from an OpenAPI document, and when to fetch it;
 //! - [`latency`]: per-route latency quantiles (HdrHistogram windows merged across VMs);
 //! - [`method`], [`transfer`]: the `method` label; upload/download routes and outcome classes;
+//! - [`attribute`]: request attributes (a query parameter, a header) as bounded labels;
 //! - [`metrics`]: the metric contract, label encoding into stat names, the one registry that
 //!   defines series, the hand-over across module updates, the in-VM counts;
 //! - [`slo`]: per-route service level objectives (their latency thresholds become bucket bounds);
@@ -23,6 +24,7 @@
 //! Nothing outside `wasm` calls proxy-wasm, so `cargo test` runs the whole core natively.
 
 pub mod abi;
+pub mod attribute;
 pub mod config;
 pub mod config_error;
 pub mod filter;

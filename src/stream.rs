@@ -29,8 +29,8 @@ impl StreamRecorder {
         if !matches!(self.state, StreamState::NotStarted) {
             return;
         }
-        let (method, path) = host.method_and_path();
-        self.state = match plugin.start(&method, &path, host.now_nanos(), true, host) {
+        let head = host.request_head(plugin.header_names());
+        self.state = match plugin.start(&head, host.now_nanos(), true, host) {
             Some(req) => StreamState::Recording(req),
             None => StreamState::Done,
         };
@@ -58,8 +58,8 @@ impl StreamRecorder {
                 // filters before us (authz denials, rate limits) and requests the codec
                 // rejected (400). They count too; headers are readable again now, and the
                 // body sizes are Envoy's, since no body callback reached us.
-                let (method, path) = host.method_and_path();
-                let Some(mut req) = plugin.start(&method, &path, None, false, host) else { return };
+                let head = host.request_head(plugin.header_names());
+                let Some(mut req) = plugin.start(&head, None, false, host) else { return };
                 let bytes = host.request_body_bytes();
                 (req.request_bytes, req.request_bytes_known) = (bytes.unwrap_or(0), bytes.is_some());
                 req.response_bytes = host.response_body_bytes().unwrap_or(0);

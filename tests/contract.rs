@@ -70,7 +70,7 @@ fn tag_regexes_cut_out_exactly_each_metrics_labels() {
             parts.extend([Part::Bucket("2.5"), Part::Sum, Part::Count]);
         }
         for part in parts {
-            let name = format!("wasmcustom.{}", part_name(m, part, &values));
+            let name = format!("wasmcustom.{}", part_name(m, part, &values, &[]));
             let mut tags = Vec::new();
             let mut cut = vec![false; name.len()];
             for (key, re) in &extractors {

@@ -560,6 +560,74 @@ fn a_root_configured_again_keeps_its_requests_in_flight_on_the_old_configuration
     assert_eq!(envoy.gauge("routemeter_config_invalid", &[]), Some(1));
 }
 
+/// Attribute labels (seed 000's conversions by output format and compression): a query
+/// parameter or a header becomes a label of every series of its route; values outside the
+/// list become `other`, absent ones the default; a global header label reaches learned routes.
+fn attribute_labels_label_every_series_of_their_route<H: Host>(host: &H) {
+    let envoy = host.envoy();
+    let config = r#"{
+        "labels": [{"name": "tenant", "header": "x-tenant", "values": ["acme"]}],
+        "routes": [{"template": "/convert", "methods": ["POST"], "kind": "upload", "labels": [
+            {"name": "format", "query": "output_format", "values": ["csv", "xlsx"]},
+            {"name": "compression", "query": "compression", "values": ["gzip"], "default": "identity"}]}],
+        "latency_quantiles": {"quantiles": []}
+    }"#;
+    let vm = host.vm(config).unwrap();
+    let labels = |format: &'static str, compression: &'static str, tenant: &'static str| {
+        [
+            ("method", "POST"),
+            ("route", "/convert"),
+            ("format", format),
+            ("compression", compression),
+            ("tenant", tenant),
+        ]
+    };
+    let mut up = vm.request_with("POST", "/convert?output_format=csv&compression=gzip", &[("x-tenant", "acme")]);
+    assert_eq!(envoy.gauge("http_requests_in_progress", &labels("csv", "gzip", "acme")), Some(1));
+    up.send_body(1_000).respond(201, 10);
+    up.complete();
+    for i in 0..50 {
+        let mut s = vm.request_with("POST", &format!("/convert?output_format=v{i}"), &[("x-tenant", &format!("t{i}"))]);
+        s.send_body(10).respond(422, 0);
+        s.complete();
+    }
+    let mut s = vm.request("GET", "/status");
+    s.respond(200, 5);
+    s.complete();
+    let requests = |l: [(&str, &str); 5], status: &str| {
+        let mut l = l.to_vec();
+        l.push(("status", status));
+        envoy.counter("http_requests_total", &l)
+    };
+    assert_eq!(requests(labels("csv", "gzip", "acme"), "201"), Some(1));
+    assert_eq!(requests(labels("other", "identity", "other"), "422"), Some(50));
+    let uploads = |format: &str, compression: &str, tenant: &str, status: &str| {
+        let l = [
+            ("route", "/convert"),
+            ("format", format),
+            ("compression", compression),
+            ("tenant", tenant),
+            ("status", status),
+        ];
+        envoy.counter("uploads_total", &l)
+    };
+    assert_eq!(uploads("csv", "gzip", "acme", "success"), Some(1));
+    assert_eq!(uploads("other", "identity", "other", "failed_validation"), Some(50));
+    let size = [("route", "/convert"), ("format", "csv"), ("compression", "gzip"), ("tenant", "acme")];
+    assert_eq!(one(envoy, "upload_file_size_bytes", &size), Some(1_000));
+    assert_eq!(one(envoy, "http_request_body_bytes", &labels("csv", "gzip", "acme")), Some(1_000));
+    assert_eq!(envoy.gauge("http_requests_in_progress", &labels("csv", "gzip", "acme")), Some(0));
+    // The global label on a learned route; 50 hostile values made one label set.
+    assert_eq!(
+        envoy.counter(
+            "http_requests_total",
+            &[("method", "GET"), ("route", "/status"), ("status", "200"), ("tenant", "none")]
+        ),
+        Some(1)
+    );
+    assert_eq!(envoy.label_values("http_requests_total", "format"), ["csv", "other"]);
+}
+
 /// Envoy drops a trailing dot from tag values, so no label may end in one.
 fn labels_never_end_in_a_dot<H: Host>(host: &H) {
     let envoy = host.envoy();
@@ -695,6 +763,7 @@ routemeter_tests::dual_host!(
     config_validity_is_a_gauge,
     streams_first_seen_at_their_end_are_counted,
     streams_first_seen_at_their_end_take_envoys_request_size,
+    attribute_labels_label_every_series_of_their_route,
     a_root_configured_again_keeps_its_requests_in_flight_on_the_old_configuration,
     labels_never_end_in_a_dot,
     upload_and_download_rules_on_one_template,

@@ -8,6 +8,7 @@ mod raw;
 pub use crate::config_error::ConfigError;
 pub use raw::{RawConfig, RawHistograms, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUTES};
 
+use crate::attribute::AttributeLabel;
 use crate::latency::LatencyConfig;
 use crate::metrics::{Bounds, HistogramMode, Unit};
 use crate::openapi::OpenApiConfig;
@@ -19,6 +20,7 @@ const MAX_ROUTES_LIMIT: u64 = 10_000;
 const MAX_PATH_DEPTH_LIMIT: u64 = 32;
 /// As many as an OpenAPI document may bring (`routemeter openapi` writes them as rules).
 const MAX_RULES: usize = crate::openapi::MAX_TEMPLATES;
+const MAX_LABEL_COMBINATIONS_LIMIT: u64 = 10_000;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -38,6 +40,10 @@ pub struct Config {
     /// `None`: no quantile gauges (`"quantiles": []`).
     pub latency: Option<LatencyConfig>,
     pub slos: Vec<Slo>,
+    /// Attribute labels of every route (each rule adds its own).
+    pub labels: Vec<AttributeLabel>,
+    /// The request headers attribute labels read (`Source::Header` indexes this).
+    pub header_names: Vec<String>,
 }
 
 impl Config {
@@ -78,12 +84,20 @@ impl Config {
             return Err(ConfigError::new("routes", format!("at most {MAX_RULES} routes, got {}", raw.routes.len())));
         }
         let mut outcome_labels = OutcomeLabels::default();
+        let mut headers = Vec::new();
+        let labels = raw
+            .labels
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| AttributeLabel::from_raw(&format!("labels[{i}]"), l, &mut headers))
+            .collect::<Result<Vec<_>, _>>()?;
         let rules = raw
             .routes
             .into_iter()
             .enumerate()
-            .map(|(i, r)| RouteRule::from_raw(&format!("routes[{i}]"), r, &mut outcome_labels))
+            .map(|(i, r)| RouteRule::from_raw(&format!("routes[{i}]"), r, (&mut outcome_labels, &mut headers)))
             .collect::<Result<Vec<_>, _>>()?;
+        check_label_combinations(&labels, &rules, raw.max_label_combinations)?;
         let exclusions = raw
             .exclude
             .iter()
@@ -123,8 +137,36 @@ impl Config {
             size_buckets,
             latency,
             slos,
+            labels,
+            header_names: headers,
         })
     }
+}
+
+/// Attribute labels: distinct names on each route, and no route with more label sets than
+/// `max` (its global labels' combinations times its own).
+fn check_label_combinations(global: &[AttributeLabel], rules: &[RouteRule], max: u64) -> Result<(), ConfigError> {
+    if !(1..=MAX_LABEL_COMBINATIONS_LIMIT).contains(&max) {
+        let why = format!("must be between 1 and {MAX_LABEL_COMBINATIONS_LIMIT}, got {max}");
+        return Err(ConfigError::new("max_label_combinations", why));
+    }
+    let routes = std::iter::once(("labels".to_string(), &[][..]))
+        .chain(rules.iter().enumerate().map(|(i, r)| (format!("routes[{i}].labels"), &r.attributes[..])));
+    for (field, own) in routes {
+        let set: Vec<&AttributeLabel> = global.iter().chain(own).collect();
+        let twice = set.iter().enumerate().find(|(i, l)| set.iter().take(*i).any(|earlier| earlier.name == l.name));
+        if let Some((_, l)) = twice {
+            return Err(ConfigError::new(field, format!("label {:?} is named twice", l.name)));
+        }
+        let combinations = set.iter().fold(1u64, |n, l| n.saturating_mul(u64::from(l.choices())));
+        if combinations > max {
+            let why = format!(
+                "{combinations} combinations of label values (each label's values, other, and its default, multiplied) is more than max_label_combinations {max}"
+            );
+            return Err(ConfigError::new(field, why));
+        }
+    }
+    Ok(())
 }
 
 /// Every latency objective's threshold becomes a bound of the duration histogram, so

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use crate::attribute::RawAttribute;
 use crate::latency::RawLatency;
 use crate::openapi::RawOpenApi;
 use crate::route::RawRoute;
@@ -40,6 +41,10 @@ pub struct RawConfig {
     pub latency_quantiles: RawLatency,
     /// Service level objectives (`routemeter slo` turns them into rules and a dashboard).
     pub slos: Vec<RawSlo>,
+    /// Attribute labels of every route's series.
+    pub labels: Vec<RawAttribute>,
+    /// The most label sets (combinations of attribute values) one route may have.
+    pub max_label_combinations: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -51,6 +56,7 @@ pub enum RawHistograms {
 }
 
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 1_000;
+pub const DEFAULT_MAX_LABEL_COMBINATIONS: u64 = 100;
 
 impl Default for RawConfig {
     fn default() -> Self {
@@ -68,6 +74,8 @@ impl Default for RawConfig {
             size_buckets_bytes: None,
             latency_quantiles: RawLatency::default(),
             slos: Vec::new(),
+            labels: Vec::new(),
+            max_label_combinations: DEFAULT_MAX_LABEL_COMBINATIONS,
         }
     }
 }

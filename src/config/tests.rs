@@ -71,7 +71,7 @@ fn openapi_source_defaults() {
 #[test]
 fn errors_name_the_field() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`, `slos`"),
+        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`, `slos`, `labels`, `max_label_combinations`"),
         (r#"{"max_routes": 0}"#, "max_routes: must be between 1 and 10000, got 0"),
         (r#"{"max_routes": 10001}"#, "max_routes: must be between 1 and 10000, got 10001"),
         (r#"{"max_routes": -1}"#, "max_routes: invalid value: integer `-1`, expected u64"),
@@ -86,7 +86,7 @@ fn errors_name_the_field() {
         (r#"{"routes": [{"template": "/a", "outcomes": {"404": "x"}}]}"#, "routes[0].outcomes: only routes with \"kind\": \"upload\" or \"download\" have outcomes"),
         (r#"{"routes": [{"template": "/a", "kind": "download", "outcomes": {"6xx": "x"}}]}"#, "routes[0].outcomes.6xx: key must be a status code 100-599, \"0\" (no response) or a class \"1xx\"-\"5xx\""),
         (r#"{"routes": [{"template": "/a", "kind": "download", "outcomes": {"404": "Not Found"}}]}"#, "routes[0].outcomes.404: outcome \"Not Found\" must be 1-64 characters of a-z, 0-9 and '_', starting with a letter"),
-        (r#"{"routes": [{"template": "/a", "path": "/b"}]}"#, "routes[0].path: unknown field `path`, expected one of `template`, `methods`, `kind`, `outcomes`"),
+        (r#"{"routes": [{"template": "/a", "path": "/b"}]}"#, "routes[0].path: unknown field `path`, expected one of `template`, `methods`, `kind`, `outcomes`, `labels`"),
         (r#"{"exclude": ["/ok", "/bad/{x"]}"#, "exclude[1]: template \"/bad/{x\": segment \"{x\" has an unclosed '{'"),
         (r#"{"learn": 1}"#, "learn: invalid type: integer `1`, expected a boolean"),
         (r#"{"flush_interval_ms": 50}"#, "flush_interval_ms: must be between 100 and 60000, got 50"),
@@ -111,7 +111,7 @@ fn errors_name_the_field() {
         (r#"{"openapi": {"cluster": "app", "base_path": "v1"}}"#, "openapi.base_path: must be a literal path starting with '/', got \"v1\""),
         (r#"{"routes": 5}"#, "routes: invalid type: integer `5`, expected a sequence"),
         ("[]", "configuration: must be a JSON object"),
-        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`, `slos`"),
+        (r#"{"": 1}"#, "\"\": unknown field ``, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`, `slos`, `labels`, `max_label_combinations`"),
         ("null", "configuration: must be a JSON object"),
         (r#"{"routes": [["/a"]]}"#, "routes[0]: must be a JSON object"),
         ("{", "configuration: EOF while parsing an object at line 1 column 1"),
@@ -185,5 +185,29 @@ fn latency_thresholds_become_duration_bounds() {
     assert_eq!(
         Config::from_json(full.as_bytes()).unwrap_err().to_string(),
         "slos: with the latency thresholds the duration buckets must have 1 to 40 bounds, got 41"
+    );
+}
+
+#[test]
+fn attribute_labels_are_bounded_per_route() {
+    let format = r#"{"name": "format", "query": "output_format", "values": ["csv", "xlsx", "json"]}"#;
+    let tenant = r#"{"name": "tenant", "header": "x-tenant", "values": ["a", "b"]}"#;
+    let ok = format!(r#"{{"labels": [{tenant}], "routes": [{{"template": "/convert", "labels": [{format}]}}]}}"#);
+    let c = Config::from_json(ok.as_bytes()).unwrap();
+    assert_eq!(
+        (c.labels.len(), c.rules[0].attributes.len(), c.header_names.clone()),
+        (1, 1, vec!["x-tenant".to_string()])
+    );
+    // tenant: 2 + other + none = 4; format: 3 + other + none = 5; 20 on /convert.
+    let capped = ok.replacen('{', r#"{"max_label_combinations": 19, "#, 1);
+    assert_eq!(
+        error_of(&capped),
+        "routes[0].labels: 20 combinations of label values (each label's values, other, and its default, multiplied) is more than max_label_combinations 19"
+    );
+    let twice = format!(r#"{{"labels": [{tenant}], "routes": [{{"template": "/c", "labels": [{tenant}]}}]}}"#);
+    assert_eq!(error_of(&twice), "routes[0].labels: label \"tenant\" is named twice");
+    assert_eq!(
+        error_of(r#"{"max_label_combinations": 0}"#),
+        "max_label_combinations: must be between 1 and 10000, got 0"
     );
 }

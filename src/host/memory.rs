@@ -14,7 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use super::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, SharedStore, StreamHost};
+use super::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, RequestHead, SharedStore, StreamHost};
 use crate::abi::Status;
 
 /// Failures answer with Envoy's proxy-wasm statuses.
@@ -320,8 +320,8 @@ impl SharedStore for MemoryHost {
 
 /// Outside any stream (root-context callbacks): no stream facts, only the clock.
 impl StreamHost for MemoryHost {
-    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
-        Default::default()
+    fn request_head(&self, _headers: &[String]) -> RequestHead {
+        RequestHead::default()
     }
     fn response_status(&self) -> Option<u16> {
         None
@@ -351,6 +351,8 @@ impl StreamHost for MemoryHost {
 pub struct StreamFacts {
     pub method: Vec<u8>,
     pub path: Vec<u8>,
+    /// Other request headers (lower-case names).
+    pub headers: Vec<(String, Vec<u8>)>,
     /// Envoy serves headers (`:method`, `:path`, `:status`) only in their callbacks and in
     /// the log phase.
     pub headers_readable: bool,
@@ -377,11 +379,16 @@ impl OnStream<'_> {
 }
 
 impl StreamHost for OnStream<'_> {
-    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
+    fn request_head(&self, headers: &[String]) -> RequestHead {
         if !self.headers() {
-            return Default::default();
+            return RequestHead { headers: vec![None; headers.len()], ..RequestHead::default() };
         }
-        (self.facts.method.clone(), self.facts.path.clone())
+        let value = |name: &String| self.facts.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        RequestHead {
+            method: self.facts.method.clone(),
+            path: self.facts.path.clone(),
+            headers: headers.iter().map(value).collect(),
+        }
     }
     fn response_status(&self) -> Option<u16> {
         self.facts.status.filter(|s| self.headers() && (100..=999).contains(s))

@@ -35,10 +35,11 @@ pub trait MetricsHost {
 /// (decimal `:status`, 8-byte little-endian integer properties) so the core never sees bytes
 /// it would have to parse.
 pub trait StreamHost {
-    /// The request's `:method` and `:path` (each empty when absent or unreadable). Envoy
-    /// serves request headers during the request-headers callback and again in `on_log`.
-    /// The two come together because one host call can return both.
-    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>);
+    /// The request's `:method` and `:path` (each empty when absent or unreadable) and the
+    /// values of `headers` (what attribute labels read). Envoy serves request headers during
+    /// the request-headers callback and again in `on_log`. They come together because one
+    /// host call can return them all.
+    fn request_head(&self, headers: &[String]) -> RequestHead;
     /// The response status (`:status`), readable in `on_log`: `None` when no response was
     /// sent (the client reset the stream first) or it is not a 3-digit code (100-999).
     fn response_status(&self) -> Option<u16>;
@@ -56,6 +57,15 @@ pub trait StreamHost {
     fn plugin_name(&self) -> Option<Vec<u8>>;
     /// Wall-clock nanoseconds; only differences are used.
     fn now_nanos(&self) -> Option<u64>;
+}
+
+/// What the filter reads of a request's headers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: Vec<u8>,
+    pub path: Vec<u8>,
+    /// The headers asked for, in that order (`None`: absent).
+    pub headers: Vec<Option<Vec<u8>>>,
 }
 
 /// Outcome of a compare-and-swap write to shared data.

@@ -269,7 +269,7 @@ impl Sharing {
         let gauges =
             self.gauges.entry(label.to_string()).or_insert_with(|| vec![(Slot::default(), None); p.quantiles.len()]);
         for (((slot, last), q), &value) in gauges.iter_mut().zip(p.quantiles).zip(values) {
-            let id = p.registry.id(slot, host, Metric::RequestDurationQuantile, &[label, &q.label]);
+            let id = p.registry.id(slot, host, (Metric::RequestDurationQuantile, &[label, &q.label], &[]));
             if let (Some(id), true) = (id, *last != Some(value)) {
                 if host.record_metric(id, value).is_ok() {
                     *last = Some(value);

@@ -7,10 +7,11 @@ pub mod aggregate;
 pub mod buckets;
 pub mod contract;
 pub mod handover;
+pub mod label_value;
 pub mod name;
 pub mod registry;
 
-pub use aggregate::{Aggregates, CompletedRequest, HistogramMode, SeriesLabels};
+pub use aggregate::{Aggregates, CompletedRequest, HistogramMode, SeriesId, SeriesLabels};
 pub use buckets::Bounds;
 pub use contract::{LabelKey, Metric, Unit};
 pub use name::{part_name, stat_name, Part};

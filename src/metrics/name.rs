@@ -9,7 +9,7 @@ use super::contract::{LabelKey, Metric};
 /// The stat name of `metric` with `values` for its labels, in `metric.labels()` order.
 /// Only called when a series is first defined.
 pub fn stat_name(metric: Metric, values: &[&str]) -> String {
-    part_name(metric, Part::Whole, values)
+    part_name(metric, Part::Whole, values, &[])
 }
 
 /// Which series of a metric: the metric itself, or one of the counters an exact histogram is
@@ -33,25 +33,28 @@ impl Part<'_> {
     }
 }
 
-/// The stat name of one series of `metric`; an `le` label goes after the metric's own.
-pub fn part_name(metric: Metric, part: Part, values: &[&str]) -> String {
+/// The stat name of one series of `metric`; `extra` labels (a route's attribute labels:
+/// `(name, value)`, validated when configured) go after the metric's own, then `le`.
+pub fn part_name(metric: Metric, part: Part, values: &[&str], extra: &[(&str, &str)]) -> String {
     let keys = metric.labels();
     debug_assert_eq!(keys.len(), values.len(), "{metric:?}");
-    let len = keys.iter().zip(values).map(|(k, v)| k.as_str().len() + v.len() + 6).sum::<usize>();
+    let own = keys.iter().map(|k| k.as_str()).zip(values.iter().copied());
+    let pairs = own.chain(extra.iter().copied());
+    let len = pairs.clone().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
     let mut name = String::with_capacity(len + metric.name().len() + 24);
-    for (key, value) in keys.iter().zip(values) {
-        push_label(&mut name, *key, value);
+    for (key, value) in pairs {
+        push_label(&mut name, key, value);
     }
     if let Part::Bucket(le) = part {
-        push_label(&mut name, LabelKey::Le, le);
+        push_label(&mut name, LabelKey::Le.as_str(), le);
     }
     name.push_str(metric.name());
     name.push_str(part.suffix());
     name
 }
 
-fn push_label(name: &mut String, key: LabelKey, value: &str) {
-    name.push_str(key.as_str());
+fn push_label(name: &mut String, key: &str, value: &str) {
+    name.push_str(key);
     name.push_str("=.=");
     name.push_str(value);
     name.push_str(";.;");
@@ -78,15 +81,15 @@ mod tests {
     fn histogram_parts() {
         let labels = ["GET", "/a"];
         assert_eq!(
-            part_name(Metric::RequestDuration, Part::Bucket("2.5"), &labels),
-            "method=.=GET;.;route=.=/a;.;le=.=2.5;.;http_request_duration_milliseconds_bucket"
+            part_name(Metric::RequestDuration, Part::Bucket("2.5"), &labels, &[("format", "csv")]),
+            "method=.=GET;.;route=.=/a;.;format=.=csv;.;le=.=2.5;.;http_request_duration_milliseconds_bucket"
         );
         assert_eq!(
-            part_name(Metric::RequestDuration, Part::Sum, &labels),
+            part_name(Metric::RequestDuration, Part::Sum, &labels, &[]),
             "method=.=GET;.;route=.=/a;.;http_request_duration_milliseconds_sum"
         );
         assert_eq!(
-            part_name(Metric::UploadFileSize, Part::Count, &["/u"]),
+            part_name(Metric::UploadFileSize, Part::Count, &["/u"], &[]),
             "route=.=/u;.;upload_file_size_bytes_count"
         );
     }

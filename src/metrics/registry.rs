@@ -38,9 +38,15 @@ impl Registry {
         self.clone()
     }
 
-    /// Defines `part` of `metric` with these label values (in `metric.labels()` order).
-    pub fn define(&mut self, host: &impl MetricsHost, metric: Metric, part: Part, values: &[&str]) -> Option<MetricId> {
-        let name = part_name(metric, part, values);
+    /// Defines `part` of `metric` with these label values (in `metric.labels()` order) and
+    /// `extra` labels (attribute labels).
+    pub fn define(
+        &mut self,
+        host: &impl MetricsHost,
+        metric: Metric,
+        (part, values, extra): (Part, &[&str], &[(&str, &str)]),
+    ) -> Option<MetricId> {
+        let name = part_name(metric, part, values, extra);
         let kind = match part {
             Part::Whole => metric.kind(),
             // Exact histograms are published as counters.
@@ -53,16 +59,15 @@ impl Registry {
         Some(id)
     }
 
-    /// The id in `slot`, defining the series first if needed.
+    /// The id in `slot`, defining the series first if needed (`extra`: attribute labels).
     pub fn id(
         &mut self,
         slot: &mut Slot,
         host: &impl MetricsHost,
-        metric: Metric,
-        values: &[&str],
+        (metric, values, extra): (Metric, &[&str], &[(&str, &str)]),
     ) -> Option<MetricId> {
         if slot.0.is_none() {
-            slot.0 = self.define(host, metric, Part::Whole, values);
+            slot.0 = self.define(host, metric, (Part::Whole, values, extra));
         }
         slot.0
     }

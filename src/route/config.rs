@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::attribute::{AttributeLabel, RawAttribute};
 use crate::config_error::ConfigError;
 use crate::method::{Method, MethodSet};
 use crate::transfer::{OutcomeLabels, OutcomePolicy, StatusMatch, Transfer, TransferKind};
@@ -30,6 +31,9 @@ pub struct RawRoute {
     /// Status (`"410"`, `"0"`) or class (`"4xx"`) -> outcome label.
     #[serde(default)]
     pub outcomes: BTreeMap<String, String>,
+    /// Attribute labels of this route's series, after the configuration's global ones.
+    #[serde(default)]
+    pub labels: Vec<RawAttribute>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -40,10 +44,21 @@ pub enum RawKind {
 }
 
 impl RouteRule {
-    /// Step two for `routes[i]` (`field`); outcome labels it introduces go into `labels`.
-    pub fn from_raw(field: &str, raw: RawRoute, labels: &mut OutcomeLabels) -> Result<RouteRule, ConfigError> {
+    /// Step two for `routes[i]` (`field`); outcome labels it introduces go into `labels`,
+    /// headers its attribute labels read into `headers`.
+    pub fn from_raw(
+        field: &str,
+        raw: RawRoute,
+        (labels, headers): (&mut OutcomeLabels, &mut Vec<String>),
+    ) -> Result<RouteRule, ConfigError> {
         let err = |at: &str, reason: String| ConfigError::new(format!("{field}{at}"), reason);
         let template = Template::parse(&raw.template).map_err(|reason| err(".template", reason))?;
+        let attributes = raw
+            .labels
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| AttributeLabel::from_raw(&format!("{field}.labels[{i}]"), l, headers))
+            .collect::<Result<Vec<_>, _>>()?;
         let methods = match raw.methods {
             None => None,
             Some(names) if names.is_empty() => {
@@ -62,7 +77,7 @@ impl RouteRule {
             }
         };
         let kind = match raw.kind {
-            None if raw.outcomes.is_empty() => return Ok(RouteRule { template, methods, transfer: None }),
+            None if raw.outcomes.is_empty() => return Ok(RouteRule { template, methods, transfer: None, attributes }),
             None => {
                 let why = "only routes with \"kind\": \"upload\" or \"download\" have outcomes";
                 return Err(err(".outcomes", why.into()));
@@ -96,7 +111,7 @@ impl RouteRule {
             overrides.push((status, id));
         }
         let transfer = Transfer { kind, outcomes: OutcomePolicy::new(overrides) };
-        Ok(RouteRule { template, methods, transfer: Some(transfer) })
+        Ok(RouteRule { template, methods, transfer: Some(transfer), attributes })
     }
 }
 

@@ -15,21 +15,21 @@ pub mod config;
 pub mod labels;
 pub mod learn;
 mod path;
-pub(crate) mod sanitize;
 pub mod shape;
 pub mod shared;
 mod template;
 mod templates;
 
+pub use crate::metrics::label_value::{finish_label, is_label_safe, push_sanitized};
 pub use config::RawRoute;
 pub use labels::{LabelId, LabelTable, OTHER, OTHER_LABEL};
 pub use learn::Limits;
-pub use sanitize::{finish_label, is_label_safe, push_sanitized};
 pub use shape::{is_id_like, PARAM};
 pub use shared::SharedLearned;
 pub use template::Template;
 pub use templates::TemplateSet;
 
+use crate::attribute::AttributeLabel;
 use crate::host::{SharedStore, StreamHost};
 use crate::method::{Method, MethodSet};
 use crate::transfer::Transfer;
@@ -39,18 +39,20 @@ const MAX_ROUTE_NAME_LEN: usize = 128;
 /// Labels one VM may hand out (templates, learned, names; far above what the sources allow).
 const MAX_LABELS: usize = 50_000;
 
-/// A configured route: template, optional methods, and the transfers it carries, if any.
+/// A configured route: template, optional methods, the transfers it carries, if any, and its
+/// own attribute labels.
 #[derive(Debug, Clone)]
 pub struct RouteRule {
     pub template: Template,
     pub methods: Option<MethodSet>,
     pub transfer: Option<Transfer>,
+    pub attributes: Vec<AttributeLabel>,
 }
 
 impl RouteRule {
     /// A plain rule for every method (OpenAPI templates).
     pub fn plain(template: Template) -> RouteRule {
-        RouteRule { template, methods: None, transfer: None }
+        RouteRule { template, methods: None, transfer: None, attributes: Vec::new() }
     }
 }
 

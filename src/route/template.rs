@@ -2,7 +2,7 @@
 //! `/Accounts/{AccountSid}/Calls/{Sid}.json`: parsing (with errors a config author can act
 //! on) and matching one path segment at a time without allocating.
 
-use super::sanitize::is_label_safe;
+use crate::metrics::label_value::is_label_safe;
 
 /// One `/`-separated piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]

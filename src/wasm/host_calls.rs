@@ -2,7 +2,7 @@
 //! facts here ([`decode`]), never in the core.
 
 use super::{decode, header_map, imports};
-use crate::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, SharedStore, StreamHost};
+use crate::host::{CasWrite, HostError, MetricId, MetricKind, MetricsHost, RequestHead, SharedStore, StreamHost};
 
 /// The host, reached through the proxy-wasm ABI.
 pub struct HostCalls;
@@ -20,11 +20,17 @@ impl MetricsHost for HostCalls {
 }
 
 impl StreamHost for HostCalls {
-    fn method_and_path(&self) -> (Vec<u8>, Vec<u8>) {
-        // One call for the whole map: cheaper than two single-header reads (header_map).
-        let Some(map) = imports::request_headers() else { return Default::default() };
-        let get = |name| header_map::find(&map, name).map(<[u8]>::to_vec).unwrap_or_default();
-        (get(":method"), get(":path"))
+    fn request_head(&self, headers: &[String]) -> RequestHead {
+        // One call for the whole map: cheaper than a single-header read each (header_map).
+        let Some(map) = imports::request_headers() else {
+            return RequestHead { headers: vec![None; headers.len()], ..RequestHead::default() };
+        };
+        let get = |name: &str| header_map::find(&map, name).map(<[u8]>::to_vec);
+        RequestHead {
+            method: get(":method").unwrap_or_default(),
+            path: get(":path").unwrap_or_default(),
+            headers: headers.iter().map(|h| get(h)).collect(),
+        }
     }
     fn response_status(&self) -> Option<u16> {
         decode::status(&imports::response_header(":status")?)

@@ -72,6 +72,23 @@ impl NativeVm {
         self.filter.borrow().plugins().map(|p| p.known_routes()).sum()
     }
 
+    /// Request headers arrive for a new stream (`on_request_headers`).
+    fn start_request(
+        &self,
+        method: &[u8],
+        path: &[u8],
+        route_name: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> NativeStream {
+        let mut stream = self.stream(method, path, route_name);
+        stream.facts.headers = headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+        stream.facts.headers_readable = true;
+        let context = stream.context;
+        self.filter.borrow_mut().request_headers(context, &self.envoy.host().on_stream(&stream.facts));
+        stream.facts.headers_readable = false;
+        stream
+    }
+
     fn stream(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> NativeStream {
         let context = self.next_context.get();
         self.next_context.set(context + 1);
@@ -96,13 +113,12 @@ impl NativeVm {
 impl Vm for NativeVm {
     type Stream = NativeStream;
 
+    fn request_with(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> NativeStream {
+        self.start_request(method.as_bytes(), path.as_bytes(), None, headers)
+    }
+
     fn request_raw(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> NativeStream {
-        let mut stream = self.stream(method, path, route_name);
-        stream.facts.headers_readable = true;
-        let context = stream.context;
-        self.filter.borrow_mut().request_headers(context, &self.envoy.host().on_stream(&stream.facts));
-        stream.facts.headers_readable = false;
-        stream
+        self.start_request(method, path, route_name, &[])
     }
 
     fn local_reply_before_filter(&self, method: &[u8], path: &[u8], request_body: u64, status: u16, body_len: u64) {

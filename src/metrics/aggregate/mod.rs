@@ -13,13 +13,27 @@
 
 use crate::host::{MetricId, MetricsHost};
 use crate::method::Method;
-use crate::route::LabelId;
 use crate::transfer::OutcomeId;
 
 use super::buckets::Bounds;
 use super::contract::Metric;
 use super::name::Part;
 use super::registry::{Registry, Slot};
+
+/// What the aggregates are keyed by: a route label and its attribute labels' values,
+/// interned by the plugin to a dense index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesId(u32);
+
+impl SeriesId {
+    pub(crate) fn new(index: usize) -> SeriesId {
+        SeriesId(index as u32)
+    }
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// How histograms reach Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,15 +100,16 @@ pub struct Aggregates {
     mode: HistogramMode,
     duration: Bounds,
     size: Bounds,
+    /// By series key (a route, and its attribute labels' values).
     routes: Vec<RouteSeries>,
-    /// Routes with something to flush.
-    dirty: Vec<LabelId>,
+    /// Series keys with something to flush.
+    dirty: Vec<SeriesId>,
 }
 
 /// A completed request, as the aggregates need it.
 #[derive(Debug, Clone, Copy)]
 pub struct CompletedRequest {
-    pub route: LabelId,
+    pub series: SeriesId,
     pub method: Method,
     /// The in-progress gauge was raised for it (not for streams first seen at their end).
     pub gauge_raised: bool,
@@ -106,9 +121,11 @@ pub struct CompletedRequest {
     pub response_bytes: u64,
 }
 
-/// Label values of a route, for the first definition of its series.
+/// Label values of a series key, for the first definition of its series.
 pub trait SeriesLabels {
-    fn route(&self, id: LabelId) -> &str;
+    fn route(&self, series: SeriesId) -> &str;
+    /// Its attribute labels, `(name, value)`.
+    fn attributes(&self, series: SeriesId) -> Vec<(&str, &str)>;
     fn outcome(&self, id: OutcomeId) -> &str;
 }
 
@@ -122,9 +139,9 @@ impl Aggregates {
     }
 
     /// A request started: the in-flight gauge goes up.
-    pub fn started(&mut self, route: LabelId, method: Method) {
+    pub fn started(&mut self, series: SeriesId, method: Method) {
         let (d, s) = (self.duration.len(), self.size.len());
-        let r = route_series(&mut self.routes, &mut self.dirty, route);
+        let r = route_series(&mut self.routes, &mut self.dirty, series);
         if let Some(s) = r.and_then(|r| method_series(r, method, d, s)) {
             s.in_progress.pending += 1;
         }
@@ -140,7 +157,7 @@ impl Aggregates {
         host: &impl MetricsHost,
     ) {
         let Aggregates { mode, duration, size, routes, dirty } = self;
-        let r = route_series(routes, dirty, c.route);
+        let r = route_series(routes, dirty, c.series);
         let Some(s) = r.and_then(|r| method_series(r, c.method, duration.len(), size.len())) else { return };
         if c.gauge_raised {
             s.in_progress.pending -= 1;
@@ -149,7 +166,6 @@ impl Aggregates {
             Some((_, counter)) => counter.pending += 1,
             None => s.requests.push((c.status, Counter { slot: Slot::default(), pending: 1 })),
         }
-        let values = [c.method.as_str(), labels.route(c.route)];
         let samples = [
             (&mut s.duration, Metric::RequestDuration, c.duration_ms, &*duration),
             (&mut s.request_bytes, Metric::RequestBodyBytes, c.request_bytes, &*size),
@@ -157,14 +173,14 @@ impl Aggregates {
         ];
         for (h, metric, value, bounds) in samples {
             if let Some(value) = value {
-                add(h, *mode, bounds, (metric, &values), value, registry, host);
+                add(h, (*mode, bounds), (metric, c.method.as_str()), (c.series, labels), value, (registry, host));
             }
         }
     }
 
     /// One more `uploads_total` / `downloads_total` in an outcome.
-    pub fn outcome(&mut self, route: LabelId, metric: Metric, outcome: OutcomeId) {
-        let Some(r) = route_series(&mut self.routes, &mut self.dirty, route) else { return };
+    pub fn outcome(&mut self, series: SeriesId, metric: Metric, outcome: OutcomeId) {
+        let Some(r) = route_series(&mut self.routes, &mut self.dirty, series) else { return };
         match r.outcomes.iter_mut().find(|(m, o, _)| *m == metric && *o == outcome) {
             Some((_, _, c)) => c.pending += 1,
             None => r.outcomes.push((metric, outcome, Counter { slot: Slot::default(), pending: 1 })),
@@ -174,69 +190,57 @@ impl Aggregates {
     /// An upload's body size.
     pub fn upload_size(
         &mut self,
-        route: LabelId,
+        series: SeriesId,
         bytes: u64,
         labels: &impl SeriesLabels,
         registry: &mut Registry,
         host: &impl MetricsHost,
     ) {
         let Aggregates { mode, size, routes, dirty, .. } = self;
-        let Some(r) = route_series(routes, dirty, route) else { return };
+        let Some(r) = route_series(routes, dirty, series) else { return };
         let h = r.upload_size.get_or_insert_with(|| Box::new(Histogram::new(size.len())));
-        add(h, *mode, size, (Metric::UploadFileSize, &[labels.route(route)]), bytes, registry, host);
+        add(h, (*mode, size), (Metric::UploadFileSize, ""), (series, labels), bytes, (registry, host));
     }
 
     /// Everything counted since the last flush goes to Envoy's stats as deltas.
     pub fn flush(&mut self, labels: &impl SeriesLabels, registry: &mut Registry, host: &impl MetricsHost) {
         let exact = self.mode == HistogramMode::Exact;
-        for route in std::mem::take(&mut self.dirty) {
-            let Some(r) = self.routes.get_mut(route.index()) else { continue };
+        for series in std::mem::take(&mut self.dirty) {
+            let Some(r) = self.routes.get_mut(series.index()) else { continue };
             r.dirty = false;
-            let label = labels.route(route);
+            let (label, extra) = (labels.route(series), labels.attributes(series));
+            let extra = &extra[..];
             for (i, s) in r.by_method.iter_mut().enumerate() {
                 let Some(s) = s else { continue };
                 let method = Method::from_index(i).as_str();
                 for (status, c) in &mut s.requests {
                     // The status label is spelled only for a series not defined yet.
                     let code = if c.pending > 0 && c.slot.id().is_none() { status.to_string() } else { String::new() };
-                    flush_counter(c, (Metric::RequestsTotal, &[method, label, &code]), registry, host);
+                    flush_counter(c, (Metric::RequestsTotal, &[method, label, &code], extra), registry, host);
                 }
-                flush_gauge(&mut s.in_progress, (Metric::RequestsInProgress, &[method, label]), registry, host);
+                let values = [method, label];
+                flush_gauge(&mut s.in_progress, (Metric::RequestsInProgress, &values, extra), registry, host);
                 if exact {
-                    let values = [method, label];
-                    flush_histogram(
-                        &mut s.duration,
-                        &self.duration,
-                        (Metric::RequestDuration, &values),
-                        registry,
-                        host,
-                    );
-                    flush_histogram(
-                        &mut s.request_bytes,
-                        &self.size,
-                        (Metric::RequestBodyBytes, &values),
-                        registry,
-                        host,
-                    );
-                    flush_histogram(
-                        &mut s.response_bytes,
-                        &self.size,
-                        (Metric::ResponseBodyBytes, &values),
-                        registry,
-                        host,
-                    );
+                    let histograms = [
+                        (&mut s.duration, &self.duration, Metric::RequestDuration),
+                        (&mut s.request_bytes, &self.size, Metric::RequestBodyBytes),
+                        (&mut s.response_bytes, &self.size, Metric::ResponseBodyBytes),
+                    ];
+                    for (h, bounds, metric) in histograms {
+                        flush_histogram(h, bounds, (metric, &values, extra), registry, host);
+                    }
                 }
             }
             for (metric, outcome, c) in &mut r.outcomes {
-                flush_counter(c, (*metric, &[label, labels.outcome(*outcome)]), registry, host);
+                flush_counter(c, (*metric, &[label, labels.outcome(*outcome)], extra), registry, host);
             }
             if let (Some(h), true) = (&mut r.upload_size, exact) {
-                flush_histogram(h, &self.size, (Metric::UploadFileSize, &[label]), registry, host);
+                flush_histogram(h, &self.size, (Metric::UploadFileSize, &[label], extra), registry, host);
             }
         }
     }
 
-    /// Routes waiting for a flush (for tests).
+    /// Series keys waiting for a flush (for tests).
     pub fn pending_routes(&self) -> usize {
         self.dirty.len()
     }
@@ -259,24 +263,24 @@ impl Aggregates {
     }
 }
 
-/// A series: its metric and label values.
-type Series<'a> = (Metric, &'a [&'a str]);
+/// A series: its metric, its own label values, its attribute labels.
+type Series<'a> = (Metric, &'a [&'a str], &'a [(&'a str, &'a str)]);
 
-/// The series of a route, listed for the next flush (`None` only past the label table's
-/// bound, which route ids never reach).
+/// The series of a key, listed for the next flush (`None` only past the series table's
+/// bound, which ids never reach).
 fn route_series<'a>(
     routes: &'a mut Vec<RouteSeries>,
-    dirty: &mut Vec<LabelId>,
-    route: LabelId,
+    dirty: &mut Vec<SeriesId>,
+    series: SeriesId,
 ) -> Option<&'a mut RouteSeries> {
-    let i = route.index();
+    let i = series.index();
     if routes.len() <= i {
         routes.resize_with(i + 1, RouteSeries::default);
     }
     let r = routes.get_mut(i)?;
     if !r.dirty {
         r.dirty = true;
-        dirty.push(route);
+        dirty.push(series);
     }
     Some(r)
 }
@@ -294,14 +298,15 @@ fn method_series(r: &mut RouteSeries, method: Method, duration: usize, size: usi
     }))
 }
 
+/// One sample. In `envoy` mode its series is defined at the first sample: `method` is the
+/// method label (empty for the upload size, which has none).
 fn add(
     h: &mut Histogram,
-    mode: HistogramMode,
-    bounds: &Bounds,
-    (metric, values): Series<'_>,
+    (mode, bounds): (HistogramMode, &Bounds),
+    (metric, method): (Metric, &str),
+    (series, labels): (SeriesId, &impl SeriesLabels),
     v: u64,
-    registry: &mut Registry,
-    host: &impl MetricsHost,
+    (registry, host): (&mut Registry, &impl MetricsHost),
 ) {
     match mode {
         HistogramMode::Exact => {
@@ -313,7 +318,10 @@ fn add(
         }
         HistogramMode::Envoy => {
             if h.ids.is_none() {
-                h.ids = registry.define(host, metric, Part::Whole, values).map(|id| vec![id].into());
+                let (route, extra) = (labels.route(series), labels.attributes(series));
+                let with_method = [method, route];
+                let values: &[&str] = if method.is_empty() { &with_method[1..] } else { &with_method };
+                h.ids = registry.define(host, metric, (Part::Whole, values, &extra)).map(|id| vec![id].into());
             }
             if let Some(id) = h.ids.as_deref().and_then(<[MetricId]>::first) {
                 let _ = host.record_metric(*id, v);
@@ -327,12 +335,12 @@ fn delta(n: u64) -> i64 {
     n.min(i64::MAX as u64) as i64
 }
 
-fn flush_counter(c: &mut Counter, (metric, values): Series<'_>, registry: &mut Registry, host: &impl MetricsHost) {
+fn flush_counter(c: &mut Counter, series: Series<'_>, registry: &mut Registry, host: &impl MetricsHost) {
     if c.pending == 0 {
         return;
     }
     // Defining can fail; the count waits for the next flush.
-    if let Some(id) = registry.id(&mut c.slot, host, metric, values) {
+    if let Some(id) = registry.id(&mut c.slot, host, series) {
         let _ = host.increment_metric(id, delta(c.pending));
         c.pending = 0;
     }
@@ -340,8 +348,8 @@ fn flush_counter(c: &mut Counter, (metric, values): Series<'_>, registry: &mut R
 
 /// The gauge is defined at the first flush after its series was touched, even when the
 /// requests went up and down in between: the series shows 0 rather than not existing.
-fn flush_gauge(g: &mut Gauge, (metric, values): Series<'_>, registry: &mut Registry, host: &impl MetricsHost) {
-    let id = registry.id(&mut g.slot, host, metric, values);
+fn flush_gauge(g: &mut Gauge, series: Series<'_>, registry: &mut Registry, host: &impl MetricsHost) {
+    let id = registry.id(&mut g.slot, host, series);
     if let (Some(id), true) = (id, g.pending != 0) {
         let _ = host.increment_metric(id, g.pending);
         g.pending = 0;
@@ -353,7 +361,7 @@ fn flush_gauge(g: &mut Gauge, (metric, values): Series<'_>, registry: &mut Regis
 fn flush_histogram(
     h: &mut Histogram,
     bounds: &Bounds,
-    (metric, values): Series<'_>,
+    (metric, values, extra): Series<'_>,
     registry: &mut Registry,
     host: &impl MetricsHost,
 ) {
@@ -362,7 +370,7 @@ fn flush_histogram(
     }
     if h.ids.is_none() {
         let parts = (0..bounds.len()).map(|i| Part::Bucket(bounds.le(i))).chain([Part::Sum, Part::Count]);
-        h.ids = parts.map(|part| registry.define(host, metric, part, values)).collect();
+        h.ids = parts.map(|part| registry.define(host, metric, (part, values, extra))).collect();
     }
     let Some((count_id, rest)) = h.ids.as_deref().and_then(<[MetricId]>::split_last) else { return };
     let Some((sum_id, bucket_ids)) = rest.split_last() else { return };

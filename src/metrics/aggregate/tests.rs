@@ -32,8 +32,15 @@ fn value(stats: &MemoryHost, name: &str) -> Option<i64> {
 struct Names;
 
 impl SeriesLabels for Names {
-    fn route(&self, id: LabelId) -> &str {
-        ["/a", "/b"][id.index()]
+    fn route(&self, series: SeriesId) -> &str {
+        ["/a", "/b", "/a"][series.index()]
+    }
+    /// The third series is `/a` with an attribute label.
+    fn attributes(&self, series: SeriesId) -> Vec<(&str, &str)> {
+        match series.index() {
+            2 => vec![("format", "csv")],
+            _ => vec![],
+        }
     }
     fn outcome(&self, _: OutcomeId) -> &str {
         "success"
@@ -48,9 +55,9 @@ fn aggregates(mode: HistogramMode) -> Aggregates {
     Aggregates::new(mode, Bounds::new(&[1.0, 2.5, 10.0]).unwrap(), Bounds::new(&[1000.0]).unwrap())
 }
 
-fn completed(route: LabelId, status: u16, ms: u64, req: u64) -> CompletedRequest {
+fn completed(series: SeriesId, status: u16, ms: u64, req: u64) -> CompletedRequest {
     CompletedRequest {
-        route,
+        series,
         method: Method::Get,
         gauge_raised: true,
         status,
@@ -64,10 +71,10 @@ fn completed(route: LabelId, status: u16, ms: u64, req: u64) -> CompletedRequest
 fn the_request_path_makes_no_host_call_and_a_flush_adds_exact_deltas() {
     let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
     for (ms, req) in [(0, 0), (1, 999), (2, 1000), (3, 1001), (11, 5)] {
-        agg.started(LabelId(0), Method::Get);
-        agg.completed(&completed(LabelId(0), 200, ms, req), &Names, &mut reg, &stats);
+        agg.started(SeriesId::new(0), Method::Get);
+        agg.completed(&completed(SeriesId::new(0), 200, ms, req), &Names, &mut reg, &stats);
     }
-    agg.started(LabelId(0), Method::Get);
+    agg.started(SeriesId::new(0), Method::Get);
     assert_eq!(host_calls(&stats), 0);
     agg.flush(&Names, &mut reg, &stats);
     let d = "method=.=GET;.;route=.=/a;.;";
@@ -98,7 +105,7 @@ fn the_request_path_makes_no_host_call_and_a_flush_adds_exact_deltas() {
     let calls = host_calls(&stats);
     agg.flush(&Names, &mut reg, &stats);
     assert_eq!(host_calls(&stats), calls);
-    agg.completed(&completed(LabelId(0), 503, 1, 0), &Names, &mut reg, &stats);
+    agg.completed(&completed(SeriesId::new(0), 503, 1, 0), &Names, &mut reg, &stats);
     agg.flush(&Names, &mut reg, &stats);
     assert_eq!(value(&stats, &format!("{d}http_requests_in_progress")), Some(0));
     assert_eq!(value(&stats, "method=.=GET;.;route=.=/a;.;status=.=503;.;http_requests_total"), Some(1));
@@ -108,14 +115,14 @@ fn the_request_path_makes_no_host_call_and_a_flush_adds_exact_deltas() {
 #[test]
 fn a_series_is_defined_once_and_all_its_buckets_at_once() {
     let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
-    agg.completed(&completed(LabelId(1), 200, 5, 0), &Names, &mut reg, &stats);
+    agg.completed(&completed(SeriesId::new(1), 200, 5, 0), &Names, &mut reg, &stats);
     agg.flush(&Names, &mut reg, &stats);
     let names = stats.stats().len();
     // requests{200}; the in-flight gauge (it went down without going up in this test); 4
     // duration buckets + sum + count; 2 buckets + sum + count for each size histogram.
     assert_eq!(names, 1 + 1 + 6 + 4 + 4);
     for _ in 0..3 {
-        agg.completed(&completed(LabelId(1), 200, 5, 0), &Names, &mut reg, &stats);
+        agg.completed(&completed(SeriesId::new(1), 200, 5, 0), &Names, &mut reg, &stats);
         agg.flush(&Names, &mut reg, &stats);
     }
     assert_eq!(stats.stats().len(), names);
@@ -132,9 +139,9 @@ fn a_series_is_defined_once_and_all_its_buckets_at_once() {
 #[test]
 fn outcomes_and_upload_sizes() {
     let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
-    agg.outcome(LabelId(0), Metric::UploadsTotal, crate::transfer::SUCCESS);
-    agg.outcome(LabelId(0), Metric::UploadsTotal, crate::transfer::SUCCESS);
-    agg.upload_size(LabelId(0), 1500, &Names, &mut reg, &stats);
+    agg.outcome(SeriesId::new(0), Metric::UploadsTotal, crate::transfer::SUCCESS);
+    agg.outcome(SeriesId::new(0), Metric::UploadsTotal, crate::transfer::SUCCESS);
+    agg.upload_size(SeriesId::new(0), 1500, &Names, &mut reg, &stats);
     agg.flush(&Names, &mut reg, &stats);
     assert_eq!(value(&stats, "route=.=/a;.;status=.=success;.;uploads_total"), Some(2));
     assert_eq!(value(&stats, "route=.=/a;.;le=.=1000;.;upload_file_size_bytes_bucket"), Some(0));
@@ -145,8 +152,8 @@ fn outcomes_and_upload_sizes() {
 #[test]
 fn envoy_mode_records_every_sample_into_an_envoy_histogram() {
     let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Envoy), registry());
-    agg.completed(&completed(LabelId(0), 200, 3, 10), &Names, &mut reg, &stats);
-    agg.completed(&completed(LabelId(0), 200, 4, 20), &Names, &mut reg, &stats);
+    agg.completed(&completed(SeriesId::new(0), 200, 3, 10), &Names, &mut reg, &stats);
+    agg.completed(&completed(SeriesId::new(0), 200, 4, 20), &Names, &mut reg, &stats);
     let (_, _, samples) = stats
         .stats()
         .into_iter()
@@ -162,16 +169,35 @@ fn envoy_mode_records_every_sample_into_an_envoy_histogram() {
 fn unflushed_is_what_the_next_flush_hands_over() {
     let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
     assert_eq!(agg.unflushed(), (0, 0));
-    for route in [LabelId(0), LabelId(1), LabelId(0)] {
+    for route in [SeriesId::new(0), SeriesId::new(1), SeriesId::new(0)] {
         agg.started(route, Method::Get);
     }
-    agg.completed(&completed(LabelId(0), 200, 1, 0), &Names, &mut reg, &stats);
-    agg.completed(&completed(LabelId(1), 503, 1, 0), &Names, &mut reg, &stats);
+    agg.completed(&completed(SeriesId::new(0), 200, 1, 0), &Names, &mut reg, &stats);
+    agg.completed(&completed(SeriesId::new(1), 503, 1, 0), &Names, &mut reg, &stats);
     // Two finished (one per route), one still in flight.
     assert_eq!(agg.unflushed(), (2, 1));
     agg.flush(&Names, &mut reg, &stats);
     assert_eq!(agg.unflushed(), (0, 0));
     // The one in flight ends after the flush: its gauge change is unflushed, -1.
-    agg.completed(&completed(LabelId(0), 200, 1, 0), &Names, &mut reg, &stats);
+    agg.completed(&completed(SeriesId::new(0), 200, 1, 0), &Names, &mut reg, &stats);
     assert_eq!(agg.unflushed(), (1, -1));
+}
+
+#[test]
+fn a_series_with_attribute_labels_is_its_own_with_the_labels_after_the_metrics_own() {
+    let (stats, mut agg, mut reg) = (MemoryHost::new(), aggregates(HistogramMode::Exact), registry());
+    for series in [SeriesId::new(0), SeriesId::new(2), SeriesId::new(2)] {
+        agg.started(series, Method::Get);
+        agg.completed(&completed(series, 200, 1, 0), &Names, &mut reg, &stats);
+    }
+    agg.outcome(SeriesId::new(2), Metric::UploadsTotal, crate::transfer::SUCCESS);
+    agg.flush(&Names, &mut reg, &stats);
+    assert_eq!(value(&stats, "method=.=GET;.;route=.=/a;.;status=.=200;.;http_requests_total"), Some(1));
+    assert_eq!(value(&stats, "method=.=GET;.;route=.=/a;.;status=.=200;.;format=.=csv;.;http_requests_total"), Some(2));
+    assert_eq!(
+        value(&stats, "method=.=GET;.;route=.=/a;.;format=.=csv;.;le=.=1;.;http_request_duration_milliseconds_bucket"),
+        Some(2)
+    );
+    assert_eq!(value(&stats, "method=.=GET;.;route=.=/a;.;format=.=csv;.;http_requests_in_progress"), Some(0));
+    assert_eq!(value(&stats, "route=.=/a;.;status=.=success;.;format=.=csv;.;uploads_total"), Some(1));
 }

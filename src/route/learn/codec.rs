@@ -11,7 +11,7 @@ use std::fmt;
 
 use super::trie::{Kind, Node, Trie, ALL_FLAGS, CONFIRMED, ROOT};
 use super::{hash, Learned};
-use crate::route::sanitize::is_label_safe;
+use crate::metrics::label_value::is_label_safe;
 use crate::route::shape::MAX_SEGMENT_LEN;
 use crate::shared::codec::Reader;
 

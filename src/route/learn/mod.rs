@@ -40,8 +40,8 @@ pub use trie::{Kind, NodeId, Trie, ROOT};
 use trie::{CONFIRMED, CONVERTED, IDS_SETTLED, TERMINAL};
 
 use super::path::{segments, strip_query_and_fragment};
-use super::sanitize::push_sanitized;
 use super::shape::{is_date, is_id, is_version_number, is_version_word, shape, Shape};
+use crate::metrics::label_value::{finish_label, push_sanitized};
 
 /// Conversion thresholds by the kind of position (what the parent segment is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,7 @@ impl Learned {
     /// The label of a terminal.
     pub fn render(&self, node: NodeId, out: &mut String) {
         self.trie.render(node, out);
-        super::sanitize::finish_label(out);
+        finish_label(out);
     }
 
     fn can_issue(&self, lim: &Limits) -> bool {

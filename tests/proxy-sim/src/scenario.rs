@@ -43,6 +43,9 @@ pub trait Vm {
         self.request_raw(method.as_bytes(), path.as_bytes(), None)
     }
 
+    /// A request with these further headers (lower-case names).
+    fn request_with(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Self::Stream;
+
     fn request_on_route(&self, method: &str, path: &str, route_name: &str) -> Self::Stream {
         self.request_raw(method.as_bytes(), path.as_bytes(), Some(route_name.as_bytes()))
     }

@@ -333,18 +333,14 @@ impl Vm for WasmVm {
         }
     }
 
+    fn request_with(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> WasmStream {
+        let extra: Vec<(String, Vec<u8>)> =
+            headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+        self.start_request(method.as_bytes(), path.as_bytes(), None, extra)
+    }
+
     fn request_raw(&self, method: &[u8], path: &[u8], route_name: Option<&[u8]>) -> WasmStream {
-        let mut stream = self.new_stream(method, path);
-        if let Some(name) = route_name {
-            stream.facts.properties.insert(b"xds\0route_name".to_vec(), name.to_vec());
-        }
-        let (ctx, n_headers) = (stream.ctx, stream.facts.request_headers.len() as i32);
-        stream.facts.headers_readable = true;
-        stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| {
-            call_or(&e.request_headers, s, (ctx, n_headers, 0), 0)
-        });
-        stream.facts.headers_readable = false;
-        stream
+        self.start_request(method, path, route_name, Vec::new())
     }
 
     fn reconfigure(&self, config_json: &str) -> Result<(), String> {
@@ -376,6 +372,29 @@ fn envoy_of(vm: &WasmVm) -> SimEnvoy {
 }
 
 impl WasmVm {
+    /// Request headers arrive for a new stream (`proxy_on_request_headers`).
+    fn start_request(
+        &self,
+        method: &[u8],
+        path: &[u8],
+        route_name: Option<&[u8]>,
+        extra: Vec<(String, Vec<u8>)>,
+    ) -> WasmStream {
+        let mut stream = self.new_stream(method, path);
+
+        stream.facts.request_headers.extend(extra);
+        if let Some(name) = route_name {
+            stream.facts.properties.insert(b"xds\0route_name".to_vec(), name.to_vec());
+        }
+        let (ctx, n_headers) = (stream.ctx, stream.facts.request_headers.len() as i32);
+        stream.facts.headers_readable = true;
+        stream.vm.dispatch("proxy_on_request_headers", &mut stream.facts, |e, s| {
+            call_or(&e.request_headers, s, (ctx, n_headers, 0), 0)
+        });
+        stream.facts.headers_readable = false;
+        stream
+    }
+
     fn envoy(&self) -> SimEnvoy {
         self.inner.borrow().store.data().envoy.clone()
     }

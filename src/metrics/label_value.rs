@@ -1,4 +1,5 @@
-//! Which bytes may appear in a route label, and how anything else is made safe.
+//! Which bytes may appear in a label value (a route, an attribute value), and how anything
+//! else is made safe.
 //!
 //! A route label travels inside an Envoy stat name (`route=.=<value>;.;`), is cut out by a
 //! `stats_tags` regex and printed in the Prometheus exposition. So a value must never hold

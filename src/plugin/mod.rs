@@ -1,17 +1,27 @@
 //! One plugin configuration in one VM, and the moments that record anything: a request starts
-//! (route resolved, in-flight gauge up), it completes (gauge down, counters and histograms),
-//! and the periodic flush that hands what the VM counted to Envoy's stats.
+//! (route resolved, attribute labels read, in-flight gauge up), it completes (gauge down,
+//! counters and histograms), and the periodic flush that hands what the VM counted to Envoy's
+//! stats. [`series`]: which series a request counts in.
 
+pub mod series;
+
+use crate::attribute::AttributeSet;
 use crate::config::{Config, ConfigError};
-use crate::host::{Host, MetricsHost, SharedStore};
+use crate::host::{Host, MetricsHost, RequestHead, SharedStore};
 use crate::latency::LatencyQuantiles;
 use crate::method::Method;
-use crate::metrics::{Aggregates, CompletedRequest, Metric, Part, Registry, SeriesLabels, Slot};
+use crate::metrics::{Aggregates, CompletedRequest, Metric, Part, Registry, SeriesId, SeriesLabels, Slot};
 use crate::openapi::fetch_slot::FetchSlot;
 use crate::openapi::source::{FetchOutcome, FetchRequest, OpenApiSource};
 use crate::route::{LabelId, Limits, Resolution, RouteResolver, RuleId};
 use crate::shared::Keys;
 use crate::transfer::{OutcomeId, OutcomeLabels, TransferKind};
+
+use series::{SeriesKey, SeriesTable};
+
+/// Series keys one VM may intern (routes times their attribute label sets; the sources bound
+/// them far below this).
+const MAX_SERIES_KEYS: usize = 100_000;
 
 /// One recorded request between its headers and its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +29,8 @@ pub struct Request {
     pub method: Method,
     pub route: LabelId,
     pub rule: Option<RuleId>,
+    /// The route with its attribute labels' values.
+    pub series: SeriesId,
     pub started_ns: Option<u64>,
     /// The in-progress gauge went up for it, so its end brings it down.
     pub gauge_raised: bool,
@@ -47,6 +59,28 @@ pub struct Plugin {
     /// `routemeter_openapi_fetches_total` by outcome label.
     openapi_fetches: Vec<(&'static str, Slot)>,
     openapi_routes: Slot,
+    /// Attribute labels: the global set, then each configured rule's (global and its own).
+    attributes: Attributes,
+    series: SeriesTable,
+}
+
+/// The attribute label sets of a configuration, and the headers they read.
+#[derive(Debug)]
+struct Attributes {
+    global: AttributeSet,
+    /// By configured rule (OpenAPI rules, after them, have the global set).
+    by_rule: Vec<AttributeSet>,
+    headers: Vec<String>,
+}
+
+impl Attributes {
+    /// The set of a request that matched `rule`, and whether the rule has its own.
+    fn of(&self, rule: Option<RuleId>) -> (&AttributeSet, Option<RuleId>) {
+        match rule.and_then(|r| self.by_rule.get(r).map(|set| (set, r))) {
+            Some((set, r)) => (set, Some(r)),
+            None => (&self.global, None),
+        }
+    }
 }
 
 /// Builds the plugin from configuration bytes and publishes `routemeter_config_invalid`
@@ -68,7 +102,7 @@ pub fn configure(
     let mut registry = previous.map_or_else(|| Registry::new(&keys), Registry::carry_on);
     registry.take_over(host);
     let parsed = Config::from_json(bytes);
-    if let Some(id) = registry.define(host, Metric::ConfigInvalid, Part::Whole, &[]) {
+    if let Some(id) = registry.define(host, Metric::ConfigInvalid, (Part::Whole, &[], &[])) {
         // On a gauge, record sets the value: 1 however many VMs report it.
         let _ = host.record_metric(id, u64::from(parsed.is_err()));
     }
@@ -94,6 +128,13 @@ impl Plugin {
         );
         let limits = Limits::new(config.max_routes as u32, config.max_path_depth, config.learn);
         let learned = (limits, keys.learned_routes());
+        let global = AttributeSet::new(config.labels);
+        let by_rule = config
+            .rules
+            .iter()
+            .map(|r| AttributeSet::new(global.labels().iter().chain(&r.attributes).cloned().collect()))
+            .collect();
+        let attributes = Attributes { global, by_rule, headers: config.header_names };
         Plugin {
             description,
             resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, learned),
@@ -106,6 +147,8 @@ impl Plugin {
             fetch_slot: FetchSlot::new(keys),
             openapi_fetches: Vec::new(),
             openapi_routes: Slot::default(),
+            attributes,
+            series: SeriesTable::new(MAX_SERIES_KEYS),
         }
     }
 
@@ -141,7 +184,12 @@ impl Plugin {
     /// Hands everything counted since the last flush to Envoy's stats (also when the VM
     /// stops), and lists the series it defined for the next module.
     pub fn flush(&mut self, host: &(impl MetricsHost + SharedStore)) {
-        let labels = LabelSource { resolver: &self.resolver, outcomes: &self.outcome_labels };
+        let labels = LabelSource {
+            resolver: &self.resolver,
+            outcomes: &self.outcome_labels,
+            series: &self.series,
+            attributes: &self.attributes,
+        };
         self.aggregates.flush(&labels, &mut self.registry, host);
         self.registry.publish(host);
     }
@@ -225,13 +273,13 @@ impl Plugin {
             }
         };
         if let Some((_, slot)) = self.openapi_fetches.get_mut(at) {
-            if let Some(id) = self.registry.id(slot, host, Metric::OpenApiFetches, &[label]) {
+            if let Some(id) = self.registry.id(slot, host, (Metric::OpenApiFetches, &[label], &[])) {
                 let _ = host.increment_metric(id, 1);
             }
         }
         if let FetchOutcome::Loaded(routes) = outcome {
             self.resolver.set_openapi_templates(routes.templates);
-            if let Some(id) = self.registry.id(&mut self.openapi_routes, host, Metric::OpenApiRoutes, &[]) {
+            if let Some(id) = self.registry.id(&mut self.openapi_routes, host, (Metric::OpenApiRoutes, &[], &[])) {
                 let _ = host.record_metric(id, self.resolver.openapi_templates() as u64);
             }
         }
@@ -241,23 +289,26 @@ impl Plugin {
     /// `raise_gauge`: raise the in-progress gauge (not for streams first seen at their end).
     pub fn start(
         &mut self,
-        method: &[u8],
-        path: &[u8],
+        head: &RequestHead,
         now_ns: Option<u64>,
         raise_gauge: bool,
         host: &impl Host,
     ) -> Option<Request> {
-        let method = Method::from_bytes(method);
-        let Resolution::Route { id: route, rule } = self.resolver.resolve(method, path, host) else {
+        let method = Method::from_bytes(&head.method);
+        let Resolution::Route { id: route, rule } = self.resolver.resolve(method, &head.path, host) else {
             return None;
         };
+        let (set, owner) = self.attributes.of(rule);
+        let combination = (!set.is_empty()).then(|| set.combination(&head.path, &head.headers));
+        let series = self.series.id(SeriesKey { route, rule: owner, combination });
         if raise_gauge {
-            self.aggregates.started(route, method);
+            self.aggregates.started(series, method);
         }
         Some(Request {
             method,
             route,
             rule,
+            series,
             started_ns: now_ns,
             gauge_raised: raise_gauge,
             request_bytes: 0,
@@ -280,9 +331,14 @@ impl Plugin {
         if let (Some(latency), Some(d), Some(now)) = (&mut self.latency, duration_ns, now_ns) {
             latency.record(req.route, d, now);
         }
-        let labels = LabelSource { resolver: &self.resolver, outcomes: &self.outcome_labels };
+        let labels = LabelSource {
+            resolver: &self.resolver,
+            outcomes: &self.outcome_labels,
+            series: &self.series,
+            attributes: &self.attributes,
+        };
         let completed = CompletedRequest {
-            route: req.route,
+            series: req.series,
             method: req.method,
             gauge_raised: req.gauge_raised,
             status,
@@ -301,13 +357,18 @@ impl Plugin {
         let outcome = transfer.outcome(status);
         match transfer.kind {
             TransferKind::Upload => {
-                self.aggregates.outcome(req.route, Metric::UploadsTotal, outcome);
+                self.aggregates.outcome(req.series, Metric::UploadsTotal, outcome);
                 if req.request_bytes_known {
-                    self.aggregates.upload_size(req.route, req.request_bytes, &labels, &mut self.registry, host);
+                    self.aggregates.upload_size(req.series, req.request_bytes, &labels, &mut self.registry, host);
                 }
             }
-            TransferKind::Download => self.aggregates.outcome(req.route, Metric::DownloadsTotal, outcome),
+            TransferKind::Download => self.aggregates.outcome(req.series, Metric::DownloadsTotal, outcome),
         }
+    }
+
+    /// The request headers attribute labels read (asked of the host with the request's head).
+    pub fn header_names(&self) -> &[String] {
+        &self.attributes.headers
     }
 
     pub fn describe(&self) -> &str {
@@ -333,11 +394,20 @@ impl Plugin {
 struct LabelSource<'a> {
     resolver: &'a RouteResolver,
     outcomes: &'a OutcomeLabels,
+    series: &'a SeriesTable,
+    attributes: &'a Attributes,
 }
 
 impl SeriesLabels for LabelSource<'_> {
-    fn route(&self, id: LabelId) -> &str {
-        self.resolver.label(id)
+    fn route(&self, series: SeriesId) -> &str {
+        self.series.key(series).map_or(crate::route::OTHER_LABEL, |k| self.resolver.label(k.route))
+    }
+    fn attributes(&self, series: SeriesId) -> Vec<(&str, &str)> {
+        let Some(key) = self.series.key(series) else { return Vec::new() };
+        match key.combination {
+            Some(combination) => self.attributes.of(key.rule).0.values(combination),
+            None => Vec::new(),
+        }
     }
     fn outcome(&self, id: OutcomeId) -> &str {
         self.outcomes.label(id)
