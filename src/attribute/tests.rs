@@ -18,7 +18,8 @@ fn values_come_from_query_and_headers_and_stay_bounded() {
     assert_eq!(headers, ["x-tenant"]);
     // format: csv, xlsx, other, none; tenant: a, b, other (its default is listed).
     assert_eq!(s.combinations(), 12);
-    let cases: &[(&str, Option<&str>, [(&str, &str); 2])] = &[
+    type Case<'a> = (&'a str, Option<&'a str>, [(&'a str, &'a str); 2]);
+    let cases: &[Case] = &[
         ("/convert?output_format=csv&compression=gzip", Some("b"), [("format", "csv"), ("tenant", "b")]),
         ("/convert?compression=gzip&output_format=xlsx#x", None, [("format", "xlsx"), ("tenant", "a")]),
         ("/convert", Some("evil\u{1}"), [("format", "none"), ("tenant", "other")]),
