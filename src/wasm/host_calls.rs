@@ -29,7 +29,7 @@ impl StreamHost for HostCalls {
         RequestHead {
             method: get(":method").unwrap_or_default(),
             path: get(":path").unwrap_or_default(),
-            headers: headers.iter().map(|h| get(h)).collect(),
+            headers: if headers.is_empty() { Vec::new() } else { headers.iter().map(|h| get(h)).collect() },
         }
     }
     fn response_status(&self) -> Option<u16> {
