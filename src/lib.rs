@@ -13,6 +13,8 @@
 //! - [`attribute`]: request attributes (a query parameter, a header) as bounded labels;
 //! - [`metrics`]: the metric contract, label encoding into stat names, the one registry that
 //!   defines series, the hand-over across module updates, the in-VM counts;
+//! - [`naming`]: the names series are published under: routemeter's, a profile's (the
+//!   seeds' prometheus_client, instrumentator, OpenTelemetry), a route's own families;
 //! - [`slo`]: per-route service level objectives (their latency thresholds become bucket bounds);
 //! - [`shared`]: proxy-wasm shared data: every key, its format, the one compare-and-swap loop;
 //! - [`host`]: the traits through which the core reaches the proxy, with typed facts, and the
@@ -32,6 +34,7 @@ pub mod host;
 pub mod latency;
 pub mod method;
 pub mod metrics;
+pub mod naming;
 pub mod openapi;
 pub mod plugin;
 pub mod route;

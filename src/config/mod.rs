@@ -11,6 +11,7 @@ pub use raw::{RawConfig, RawHistograms, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUT
 use crate::attribute::AttributeLabel;
 use crate::latency::LatencyConfig;
 use crate::metrics::{Bounds, HistogramMode, Unit};
+use crate::naming::Naming;
 use crate::openapi::OpenApiConfig;
 use crate::route::{RouteRule, Template};
 use crate::slo::{Sli, Slo};
@@ -44,6 +45,8 @@ pub struct Config {
     pub labels: Vec<AttributeLabel>,
     /// The request headers attribute labels read (`Source::Header` indexes this).
     pub header_names: Vec<String>,
+    /// The names series are published under.
+    pub naming: Naming,
 }
 
 impl Config {
@@ -91,13 +94,24 @@ impl Config {
             .enumerate()
             .map(|(i, l)| AttributeLabel::from_raw(&format!("labels[{i}]"), l, &mut headers))
             .collect::<Result<Vec<_>, _>>()?;
-        let rules = raw
-            .routes
+        let mut routes = raw.routes;
+        let families: Vec<_> = routes.iter_mut().map(|r| std::mem::take(&mut r.names)).collect();
+        let rules = routes
             .into_iter()
             .enumerate()
             .map(|(i, r)| RouteRule::from_raw(&format!("routes[{i}]"), r, (&mut outcome_labels, &mut headers)))
             .collect::<Result<Vec<_>, _>>()?;
         check_label_combinations(&labels, &rules, raw.max_label_combinations)?;
+        let route_families = rules
+            .iter()
+            .zip(families)
+            .enumerate()
+            .map(|(i, (rule, f))| {
+                let names = labels.iter().chain(&rule.attributes).map(|l| l.name.clone()).collect();
+                (format!("routes[{i}]"), rule.template.text().to_string(), f, names)
+            })
+            .collect();
+        let naming = Naming::from_raw(raw.names, route_families)?;
         let exclusions = raw
             .exclude
             .iter()
@@ -139,6 +153,7 @@ impl Config {
             slos,
             labels,
             header_names: headers,
+            naming,
         })
     }
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::attribute::RawAttribute;
 use crate::latency::RawLatency;
+use crate::naming::RawNames;
 use crate::openapi::RawOpenApi;
 use crate::route::RawRoute;
 use crate::slo::RawSlo;
@@ -45,6 +46,8 @@ pub struct RawConfig {
     pub labels: Vec<RawAttribute>,
     /// The most label sets (combinations of attribute values) one route may have.
     pub max_label_combinations: u64,
+    /// The names series are published under (a profile, a prefix).
+    pub names: RawNames,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -76,6 +79,7 @@ impl Default for RawConfig {
             slos: Vec::new(),
             labels: Vec::new(),
             max_label_combinations: DEFAULT_MAX_LABEL_COMBINATIONS,
+            names: RawNames::default(),
         }
     }
 }

@@ -71,7 +71,7 @@ fn openapi_source_defaults() {
 #[test]
 fn errors_name_the_field() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`, `slos`, `labels`, `max_label_combinations`"),
+        (r#"{"max_rutes": 5}"#, "max_rutes: unknown field `max_rutes`, expected one of `routes`, `exclude`, `use_route_name`, `max_routes`, `max_path_depth`, `learn`, `openapi`, `flush_interval_ms`, `histograms`, `duration_buckets_ms`, `size_buckets_bytes`, `latency_quantiles`, `slos`, `labels`, `max_label_combinations`, `names`"),
         (r#"{"max_routes": 0}"#, "max_routes: must be between 1 and 10000, got 0"),
         (r#"{"max_routes": 10001}"#, "max_routes: must be between 1 and 10000, got 10001"),
         (r#"{"max_routes": -1}"#, "max_routes: invalid value: integer `-1`, expected u64"),
@@ -86,7 +86,7 @@ fn errors_name_the_field() {
         (r#"{"routes": [{"template": "/a", "outcomes": {"404": "x"}}]}"#, "routes[0].outcomes: only routes with \"kind\": \"upload\" or \"download\" have outcomes"),
         (r#"{"routes": [{"template": "/a", "kind": "download", "outcomes": {"6xx": "x"}}]}"#, "routes[0].outcomes.6xx: key must be a status code 100-599, \"0\" (no response) or a class \"1xx\"-\"5xx\""),
         (r#"{"routes": [{"template": "/a", "kind": "download", "outcomes": {"404": "Not Found"}}]}"#, "routes[0].outcomes.404: outcome \"Not Found\" must be 1-64 characters of a-z, 0-9 and '_', starting with a letter"),
-        (r#"{"routes": [{"template": "/a", "path": "/b"}]}"#, "routes[0].path: unknown field `path`, expected one of `template`, `methods`, `kind`, `outcomes`, `labels`"),
+        (r#"{"routes": [{"template": "/a", "path": "/b"}]}"#, "routes[0].path: unknown field `path`, expected one of `template`, `methods`, `kind`, `outcomes`, `labels`, `names`"),
         (r#"{"exclude": ["/ok", "/bad/{x"]}"#, "exclude[1]: template \"/bad/{x\": segment \"{x\" has an unclosed '{'"),
         (r#"{"learn": 1}"#, "learn: invalid type: integer `1`, expected a boolean"),
         (r#"{"flush_interval_ms": 50}"#, "flush_interval_ms: must be between 100 and 60000, got 50"),

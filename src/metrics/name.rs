@@ -4,7 +4,9 @@
 //! label-safe (no `;`, `=`, quotes, backslashes or control bytes): route labels are sanitised
 //! when built, methods and outcomes come from fixed or validated sets, statuses are numbers.
 
-use super::contract::{LabelKey, Metric};
+#[cfg(test)]
+use super::contract::LabelKey;
+use super::contract::Metric;
 
 /// The stat name of `metric` with `values` for its labels, in `metric.labels()` order.
 /// Only called when a series is first defined.
@@ -33,27 +35,16 @@ impl Part<'_> {
     }
 }
 
-/// The stat name of one series of `metric`; `extra` labels (a route's attribute labels:
-/// `(name, value)`, validated when configured) go after the metric's own, then `le`.
+/// The stat name of one series of `metric` under routemeter's own names; `extra` labels (a
+/// route's attribute labels: `(name, value)`, validated when configured) go after the
+/// metric's own, then `le`. Other names: [`crate::naming::Naming::stat_name`].
 pub fn part_name(metric: Metric, part: Part, values: &[&str], extra: &[(&str, &str)]) -> String {
-    let keys = metric.labels();
-    debug_assert_eq!(keys.len(), values.len(), "{metric:?}");
-    let own = keys.iter().map(|k| k.as_str()).zip(values.iter().copied());
-    let pairs = own.chain(extra.iter().copied());
-    let len = pairs.clone().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
-    let mut name = String::with_capacity(len + metric.name().len() + 24);
-    for (key, value) in pairs {
-        push_label(&mut name, key, value);
-    }
-    if let Part::Bucket(le) = part {
-        push_label(&mut name, LabelKey::Le.as_str(), le);
-    }
-    name.push_str(metric.name());
-    name.push_str(part.suffix());
-    name
+    debug_assert_eq!(metric.labels().len(), values.len(), "{metric:?}");
+    crate::naming::Naming::default().stat_name(metric, part, values, extra)
 }
 
-fn push_label(name: &mut String, key: &str, value: &str) {
+/// One `key=.=value;.;` pair.
+pub(crate) fn push_label(name: &mut String, key: &str, value: &str) {
     name.push_str(key);
     name.push_str("=.=");
     name.push_str(value);

@@ -8,7 +8,8 @@ use crate::shared::Keys;
 
 use super::contract::Metric;
 use super::handover::Handover;
-use super::name::{part_name, Part};
+use super::name::Part;
+use crate::naming::Naming;
 
 /// Where a series keeps its metric id: empty until first defined (and while defining fails,
 /// so that the next use tries again).
@@ -25,17 +26,29 @@ impl Slot {
 #[derive(Debug, Clone)]
 pub struct Registry {
     handover: Handover,
+    /// How this configuration names its series.
+    naming: Naming,
 }
 
 impl Registry {
     pub fn new(keys: &Keys) -> Registry {
-        Registry { handover: Handover::new(keys) }
+        Registry { handover: Handover::new(keys), naming: Naming::default() }
     }
 
     /// A registry for a new configuration of the same plugin in this VM: what it has seen
     /// listed carries over.
     pub fn carry_on(&self) -> Registry {
         self.clone()
+    }
+
+    /// The same registry, naming new series this way.
+    pub fn with_naming(mut self, naming: Naming) -> Registry {
+        self.naming = naming;
+        self
+    }
+
+    pub fn naming(&self) -> &Naming {
+        &self.naming
     }
 
     /// Defines `part` of `metric` with these label values (in `metric.labels()` order) and
@@ -46,7 +59,7 @@ impl Registry {
         metric: Metric,
         (part, values, extra): (Part, &[&str], &[(&str, &str)]),
     ) -> Option<MetricId> {
-        let name = part_name(metric, part, values, extra);
+        let name = self.naming.stat_name(metric, part, values, extra);
         let kind = match part {
             Part::Whole => metric.kind(),
             // Exact histograms are published as counters.

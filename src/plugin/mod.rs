@@ -107,7 +107,7 @@ pub fn configure(
         let _ = host.record_metric(id, u64::from(parsed.is_err()));
     }
     let mut plugin = Plugin::new(parsed?, &keys);
-    plugin.registry = registry;
+    plugin.registry = registry.with_naming(plugin.registry.naming().clone());
     Ok(plugin)
 }
 
@@ -140,7 +140,7 @@ impl Plugin {
             resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, learned),
             outcome_labels: config.outcome_labels,
             aggregates: Aggregates::new(config.histograms, config.duration_buckets, config.size_buckets),
-            registry: Registry::new(keys),
+            registry: Registry::new(keys).with_naming(config.naming),
             latency: config.latency.as_ref().map(|l| LatencyQuantiles::new(l, keys)),
             flush_interval_ms: config.flush_interval_ms,
             openapi: config.openapi.map(OpenApiSource::new),

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::attribute::{AttributeLabel, RawAttribute};
 use crate::config_error::ConfigError;
 use crate::method::{Method, MethodSet};
+use crate::naming::RawFamily;
 use crate::transfer::{OutcomeLabels, OutcomePolicy, StatusMatch, Transfer, TransferKind};
 
 use super::{RouteRule, Template};
@@ -34,6 +35,9 @@ pub struct RawRoute {
     /// Attribute labels of this route's series, after the configuration's global ones.
     #[serde(default)]
     pub labels: Vec<RawAttribute>,
+    /// This route's own metric names (`{"uploads_total": "excel_conversions_total"}`).
+    #[serde(default)]
+    pub names: BTreeMap<String, RawFamily>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
