@@ -15,6 +15,9 @@ pub enum TransferKind {
 pub struct Transfer {
     pub kind: TransferKind,
     pub outcomes: OutcomePolicy,
+    /// Durations recorded only for transfers with this outcome (a route family's
+    /// `"outcome"`: seed 000 times successful conversions only).
+    pub durations_of: Option<OutcomeId>,
 }
 
 impl Transfer {
@@ -58,6 +61,11 @@ impl OutcomeLabels {
         }
         self.labels.push(label.into());
         OutcomeId((self.labels.len() - 1) as u16)
+    }
+
+    /// The id of an outcome label the configuration has.
+    pub fn find(&self, label: &str) -> Option<OutcomeId> {
+        self.labels.iter().position(|l| &**l == label).map(|i| OutcomeId(i as u16))
     }
 
     pub fn label(&self, id: OutcomeId) -> &str {

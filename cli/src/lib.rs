@@ -1,6 +1,7 @@
 //! The library behind the `routemeter` command: what its subcommands generate, so tests can
 //! check the output against the real tools (promtool, Prometheus).
 
+pub mod compat;
 pub mod istio;
 pub mod slo;
 

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use routemeter::config::Config;
 use routemeter::openapi;
-use routemeter_cli::{istio, plugin_config, slo};
+use routemeter_cli::{compat, istio, plugin_config, slo};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -51,6 +51,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// What dashboards and alerts written for in-app metrics need to work unchanged on the
+    /// names a configuration publishes (`names`): the bootstrap's stats_tags, recording
+    /// rules for sums in seconds, Istio pieces; and which duration bounds to add.
+    Compat {
+        /// The Envoy bootstrap carrying routemeter (YAML or JSON), or the plugin configuration.
+        file: PathBuf,
+        /// The folder to write stats-tags.yaml, rules.yml and the Istio pieces to.
+        #[arg(long)]
+        out: PathBuf,
+        /// The duration bounds (seconds) the dashboards' histograms have, comma-separated;
+        /// default: the profile's client default.
+        #[arg(long, value_delimiter = ',')]
+        bounds: Option<Vec<f64>>,
+    },
     /// Prometheus rules (SLIs, burn-rate alerts) and a Grafana dashboard for the `slos` of a
     /// configuration.
     Slo {
@@ -76,6 +90,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Compat { file, out, bounds } = &cli.command {
+        return match compat_files(file, out, bounds.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("routemeter: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Istio { file, out } = &cli.command {
         return match istio_files(file, out) {
             Ok(()) => ExitCode::SUCCESS,
@@ -86,7 +109,7 @@ fn main() -> ExitCode {
         };
     }
     let result = match cli.command {
-        Command::Slo { .. } | Command::Istio { .. } => return ExitCode::SUCCESS,
+        Command::Slo { .. } | Command::Istio { .. } | Command::Compat { .. } => return ExitCode::SUCCESS,
         Command::Openapi { file, base_path, into } => read(&file).and_then(|doc| {
             let base = read_config(into.as_ref())?;
             convert(&doc, base_path.as_deref(), base)
@@ -110,6 +133,25 @@ fn main() -> ExitCode {
 fn istio_files(file: &PathBuf, out: &std::path::Path) -> Result<(), String> {
     let bootstrap: Value = serde_yaml_ng::from_slice(&read(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
     for (name, text) in istio::artefacts(&bootstrap)? {
+        let path = out.join(name);
+        fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn compat_files(file: &PathBuf, out: &std::path::Path, bounds: Option<&[f64]>) -> Result<(), String> {
+    let config = plugin_config(&read(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
+    let want = bounds.unwrap_or(config.naming.profile.default_duration_bounds());
+    let missing = compat::bounds_missing(&config, want);
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(u64::to_string).collect();
+        eprintln!(
+            "routemeter: duration_buckets_ms lacks {}: add them, or le bounds in seconds will not be those of the dashboards' histograms",
+            list.join(", ")
+        );
+    }
+    fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (name, text) in compat::artefacts(&config) {
         let path = out.join(name);
         fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }

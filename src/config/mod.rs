@@ -112,6 +112,8 @@ impl Config {
             })
             .collect();
         let naming = Naming::from_raw(raw.names, route_families)?;
+        let mut rules = rules;
+        durations_of(&naming, &mut rules, &outcome_labels)?;
         let exclusions = raw
             .exclude
             .iter()
@@ -180,6 +182,27 @@ fn check_label_combinations(global: &[AttributeLabel], rules: &[RouteRule], max:
             );
             return Err(ConfigError::new(field, why));
         }
+    }
+    Ok(())
+}
+
+/// A duration family with an `outcome` times only that route's transfers of that outcome.
+fn durations_of(naming: &Naming, rules: &mut [RouteRule], outcomes: &OutcomeLabels) -> Result<(), ConfigError> {
+    for (i, rule) in rules.iter_mut().enumerate() {
+        let wanted = naming
+            .routes
+            .iter()
+            .filter(|r| r.route == rule.template.text())
+            .flat_map(|r| &r.families)
+            .find_map(|f| f.outcome.as_deref().map(|o| (f.metric, o)));
+        let Some((metric, outcome)) = wanted else { continue };
+        let field = format!("routes[{i}].names.{}.outcome", metric.name());
+        let Some(transfer) = rule.transfer.as_mut() else {
+            return Err(ConfigError::new(field, "only routes with \"kind\": \"upload\" or \"download\" have outcomes"));
+        };
+        let id =
+            outcomes.find(outcome).ok_or_else(|| ConfigError::new(&field, format!("unknown outcome {outcome:?}")))?;
+        transfer.durations_of = Some(id);
     }
     Ok(())
 }

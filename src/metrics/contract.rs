@@ -36,7 +36,12 @@ impl LabelKey {
     /// start the name, follow Envoy's `wasmcustom.` scope or end the previous pair: `le=` also
     /// ends `quantile=`, and an unanchored `le` regex tagged every quantile gauge with `le`.
     pub fn tag_regex(self) -> String {
-        format!(r"(?:^|[.;])({}=\.=(.*?);\.;)", self.as_str())
+        LabelKey::tag_regex_for(self.as_str())
+    }
+
+    /// The same regex for any label name (a profile's, an attribute label's).
+    pub fn tag_regex_for(name: &str) -> String {
+        format!(r"(?:^|[.;])({name}=\.=(.*?);\.;)")
     }
 }
 

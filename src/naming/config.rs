@@ -28,6 +28,9 @@ pub enum RawFamily {
         name: String,
         #[serde(default)]
         labels: Option<Vec<String>>,
+        /// Durations only: record only the route's transfers with this outcome.
+        #[serde(default)]
+        outcome: Option<String>,
     },
 }
 
@@ -78,10 +81,13 @@ impl Naming {
                     let known: Vec<&str> = PER_ROUTE.iter().map(|m| m.name()).collect();
                     ConfigError::new(&at, format!("not a per-route metric; expected one of {}", known.join(", ")))
                 })?;
-                let (name, labels) = match family {
-                    RawFamily::Name(name) => (name, None),
-                    RawFamily::Full { name, labels } => (name, labels),
+                let (name, labels, outcome) = match family {
+                    RawFamily::Name(name) => (name, None, None),
+                    RawFamily::Full { name, labels, outcome } => (name, labels, outcome),
                 };
+                if outcome.is_some() && metric != Metric::RequestDuration {
+                    return Err(ConfigError::new(format!("{at}.outcome"), "only a duration family takes an outcome"));
+                }
                 if !is_metric_name(&name) {
                     return Err(ConfigError::new(&at, format!("{name:?} is not a metric name (letters, digits, '_')")));
                 }
@@ -95,7 +101,7 @@ impl Naming {
                         format!("label {missing:?} is not one of this route's labels ({})", attributes.join(", "));
                     return Err(ConfigError::new(format!("{at}.labels"), why));
                 }
-                list.push(Family { metric, name, labels });
+                list.push(Family { metric, name, labels, outcome });
             }
             families.push(RouteFamilies { route, families: list });
         }

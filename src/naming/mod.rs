@@ -39,6 +39,8 @@ pub struct Family {
     pub name: String,
     /// Attribute labels kept (`None`: all of the route's).
     pub labels: Option<Vec<String>>,
+    /// A duration family of a transfer route: only transfers with this outcome label.
+    pub outcome: Option<String>,
 }
 
 /// How every series of one configuration is named.

@@ -193,3 +193,28 @@ fn bad_names_name_the_field() {
         r#"routes[0].names.uploads_total.labels: label "format" is not one of this route's labels ()"#
     );
 }
+
+#[test]
+fn a_duration_family_may_time_one_outcome() {
+    let with = |kind: &str, outcome: &str| {
+        format!(
+            r#"{{"routes": [{{"template": "/c"{kind}, "names": {{"http_request_duration_milliseconds": {{"name": "c_seconds", "outcome": "{outcome}"}}}}}}]}}"#
+        )
+    };
+    let config = Config::from_json(with(r#", "kind": "upload""#, "success").as_bytes()).unwrap();
+    assert_eq!(config.rules[0].transfer.as_ref().unwrap().durations_of, Some(crate::transfer::SUCCESS));
+    assert_eq!(
+        error(&with("", "success")),
+        r#"routes[0].names.http_request_duration_milliseconds.outcome: only routes with "kind": "upload" or "download" have outcomes"#
+    );
+    assert_eq!(
+        error(&with(r#", "kind": "upload""#, "fine")),
+        r#"routes[0].names.http_request_duration_milliseconds.outcome: unknown outcome "fine""#
+    );
+    assert_eq!(
+        error(
+            r#"{"routes": [{"template": "/c", "kind": "upload", "names": {"uploads_total": {"name": "c_total", "outcome": "success"}}}]}"#
+        ),
+        "routes[0].names.uploads_total.outcome: only a duration family takes an outcome"
+    );
+}

@@ -337,6 +337,10 @@ impl Plugin {
             series: &self.series,
             attributes: &self.attributes,
         };
+        let transfer = req.rule.and_then(|r| self.resolver.rule(r)).and_then(|r| r.transfer.as_ref());
+        let outcome = transfer.map(|t| (t, t.outcome(status)));
+        // A duration family may time one outcome only (seed 000: successful conversions).
+        let timed = outcome.is_none_or(|(t, o)| t.durations_of.is_none_or(|only| only == o));
         let completed = CompletedRequest {
             series: req.series,
             method: req.method,
@@ -344,17 +348,14 @@ impl Plugin {
             status,
             // Whole milliseconds, rounded up, so `le="25"` holds exactly the requests that
             // took at most 25 ms (rounding down would put a 1.7 ms request under `le="1"`).
-            duration_ms: duration_ns.map(|ns| ns.div_ceil(1_000_000)),
+            duration_ms: duration_ns.filter(|_| timed).map(|ns| ns.div_ceil(1_000_000)),
             request_bytes: req.request_bytes_known.then_some(req.request_bytes),
             response_bytes: req.response_bytes,
         };
         // Only `envoy` histograms define series here (their first sample).
         self.aggregates.completed(&completed, &labels, &mut self.registry, host);
 
-        let Some(transfer) = req.rule.and_then(|r| self.resolver.rule(r)).and_then(|r| r.transfer.as_ref()) else {
-            return;
-        };
-        let outcome = transfer.outcome(status);
+        let Some((transfer, outcome)) = outcome else { return };
         match transfer.kind {
             TransferKind::Upload => {
                 self.aggregates.outcome(req.series, Metric::UploadsTotal, outcome);

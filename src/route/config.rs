@@ -114,7 +114,7 @@ impl RouteRule {
             }
             overrides.push((status, id));
         }
-        let transfer = Transfer { kind, outcomes: OutcomePolicy::new(overrides) };
+        let transfer = Transfer { kind, outcomes: OutcomePolicy::new(overrides), durations_of: None };
         Ok(RouteRule { template, methods, transfer: Some(transfer), attributes })
     }
 }
