@@ -122,3 +122,61 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
         (heap_after.saturating_sub(heap_before)) / 1024
     );
 }
+
+/// Attribute labels under hostile values (#21): 20,000 requests, each with a value never seen
+/// (a query parameter and a header), through two workers. The first makes its route's
+/// `other` label set; the 19,999 after it add no series at all, and every one is counted.
+#[test]
+fn twenty_thousand_hostile_attribute_values_add_no_series() {
+    let config = r#"{
+        "labels": [{"name": "tenant", "header": "x-tenant", "values": ["acme"]}],
+        "routes": [{"template": "/api/v1/status/{job_id}", "labels": [
+            {"name": "format", "query": "output_format", "values": ["csv", "json"]}]}],
+        "latency_quantiles": {"quantiles": []}
+    }"#;
+    let stack = Stack::start(StackOptions {
+        concurrency: 2,
+        plugin_config: Some(config.to_string()),
+        extra_tags: vec!["tenant".into(), "format".into()],
+        ..StackOptions::default()
+    });
+    let target = stack.listener;
+    let wasm_stats = || admin::get(stack.admin, "/stats?filter=^wasmcustom").map(|(_, b)| b.lines().count()).unwrap();
+    let hostile = |rng: &mut Rng| {
+        let (format, tenant) = (rng.word(12), rng.word(12));
+        Request::get(&format!("/api/v1/status/job?output_format={format}")).header("x-tenant", &tenant)
+    };
+    let first = Connection::open(target).unwrap().send(&hostile(&mut Rng::new(99))).unwrap();
+    assert_eq!(first.status, 404);
+    stack.scrape_until("the first request", |p| p.series("http_requests_total").count() == 1);
+    let before = wasm_stats();
+
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 4_999;
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            scope.spawn(move || {
+                let mut conn = Connection::open(target).unwrap();
+                let mut rng = Rng::new(t + 1);
+                for _ in 0..PER_THREAD {
+                    assert_eq!(conn.send(&hostile(&mut rng)).unwrap().status, 404);
+                }
+            });
+        }
+    });
+    let sent = THREADS * PER_THREAD + 1;
+    let page = stack.scrape_until("every request counted", |p| {
+        p.series("http_requests_total").map(|s| s.value as u64).sum::<u64>() == sent
+    });
+    let labels = [
+        ("method", "GET"),
+        ("route", "/api/v1/status/{job_id}"),
+        ("status", "404"),
+        ("tenant", "other"),
+        ("format", "other"),
+    ];
+    assert_eq!(page.get("http_requests_total", &labels), Some(sent as f64));
+    assert_eq!(page.series("http_requests_total").count(), 1);
+    assert_eq!(page.label_values("http_request_duration_milliseconds_bucket", "format"), ["other"]);
+    assert_eq!(wasm_stats(), before, "hostile values defined new series");
+}

@@ -194,6 +194,12 @@ impl Bootstrap {
         *self.at(&format!("{endpoint}/address/socket_address/port_value")) = json!(port);
     }
 
+    /// A `stats_tags` entry cutting `name=.=value;.;` out of stat names (an attribute label's).
+    pub fn add_stats_tag(&mut self, name: &str) {
+        let tags = self.0["stats_config"]["stats_tags"].as_array_mut().expect("stats_tags");
+        tags.push(json!({ "tag_name": name, "regex": format!(r"(?:^|[.;])({name}=\.=(.*?);\.;)") }));
+    }
+
     pub fn add_dog_statsd(&mut self, addr: SocketAddr) {
         self.0["stats_sinks"] = json!([{
             "name": "envoy.stat_sinks.dog_statsd",

@@ -38,6 +38,8 @@ pub struct StackOptions {
     /// Several plugins in one VM: a listener per `(plugin name, configuration)`
     /// ([`Stack::listeners`]), instead of the shipped one.
     pub plugins: Vec<(&'static str, String)>,
+    /// Label names (attribute labels, a profile's) to add `stats_tags` for.
+    pub extra_tags: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -52,6 +54,7 @@ impl Default for StackOptions {
             module: None,
             failure_policy: None,
             plugins: Vec::new(),
+            extra_tags: Vec::new(),
         }
     }
 }
@@ -89,6 +92,9 @@ impl Stack {
         if !opts.plugins.is_empty() {
             let plugins: Vec<(&str, &str)> = opts.plugins.iter().map(|(n, c)| (*n, c.as_str())).collect();
             bootstrap.set_plugins(&plugins);
+        }
+        for name in &opts.extra_tags {
+            bootstrap.add_stats_tag(name);
         }
         if opts.refused_route {
             bootstrap.add_refused_route(free_ports(1).expect("free port")[0]);
