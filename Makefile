@@ -16,7 +16,7 @@ DEMO := target/release/routemeter-demo
 # test-trap), built apart so it never replaces the shipped one.
 WASM_TRAP := target/routemeter-trap.wasm
 
-.PHONY: help deps wasm-target wasm trap-wasm demo cli istio slo validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
+.PHONY: help deps wasm-target wasm trap-wasm demo cli istio slo compat seed-tools validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
 
 FUZZ_SECONDS ?= 600
 
@@ -69,7 +69,7 @@ validate: deps wasm ## check every shipped Envoy config with `envoy --mode valid
 	    $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error; exit 1; }; \
 	  echo "valid: $$f"; done
 
-test: deps wasm trap-wasm validate monitoring-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager) tests
+test: deps wasm trap-wasm validate monitoring-tools seed-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager), seed-query (in-app vs routemeter) tests
 	cargo test --workspace
 
 soak: deps wasm ## 10 minutes of load through Envoy (two workers): memory flat after warm-up, every request counted once (make test runs 60 s)
@@ -83,6 +83,15 @@ monitoring-tools:
 	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    prometheus prometheus-alertmanager) || echo "warning: could not install prometheus/alertmanager; monitoring tests will be skipped"; }
+
+# The seed-query test's in-app service (tests/seeds/inapp.py): FastAPI + prometheus_client,
+# in the virtualenv.
+seed-tools: $(ENVOY)
+	@$(VENV)/bin/python -c "import fastapi, uvicorn, prometheus_client" 2>/dev/null || \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check fastapi==0.165.0 uvicorn==0.54.0 prometheus-client==0.26.0
+
+compat: ## regenerate monitoring/compat/ from envoy/envoy-seeds.yaml (routemeter compat: stats_tags, recording rules, Istio pieces)
+	cargo run --release -q -p routemeter-cli -- compat envoy/envoy-seeds.yaml --out monitoring/compat --bounds 0.01,0.05,0.1,0.5,1,2.5,5,10
 
 lint: ## formatting (rustfmt.toml), clippy with every warning denied (the manifest denies unwrap/expect/panic in the filter)
 	cargo fmt --all --check

@@ -128,3 +128,29 @@ fn istio_artefacts_match_too() {
     let re = regex::Regex::new(&format!("^{regex}$")).unwrap();
     assert!(re.is_match("wasmcustom.route=.=/a;.;le=.=5;.;http_request_duration_milliseconds_bucket"));
 }
+
+/// `routemeter compat` output for the seed-convention demo (`envoy/envoy-seeds.yaml`) is
+/// committed in `monitoring/compat/` (`make compat`) and must be what the tool writes today;
+/// the bootstrap's own stats_tags must be the generated ones.
+#[test]
+fn compat_artefacts_are_up_to_date() {
+    let config = routemeter_cli::plugin_config(read("envoy/envoy-seeds.yaml").as_bytes()).unwrap();
+    for (name, text) in routemeter_cli::compat::artefacts(&config) {
+        assert_eq!(
+            read(&format!("monitoring/compat/{name}")),
+            text,
+            "monitoring/compat/{name} is stale: run `make compat`"
+        );
+    }
+    let bootstrap: serde_json::Value = serde_yaml_ng::from_str(&read("envoy/envoy-seeds.yaml")).unwrap();
+    assert_eq!(bootstrap["stats_config"]["stats_tags"], routemeter_cli::compat::stats_tags(&config));
+    // Seed 001's bounds are the configuration's: nothing to add.
+    assert_eq!(
+        routemeter_cli::compat::bounds_missing(&config, &[0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        routemeter_cli::compat::bounds_missing(&config, config.naming.profile.default_duration_bounds()),
+        [5, 25, 75, 250, 750, 7500]
+    );
+}

@@ -275,3 +275,36 @@ fn a_latency_burst_pages_through_the_generated_slo_alerts_and_resolves() {
     assert!(bad > 0.0 && remaining < 0.0, "the burst spent more than the whole budget: {remaining}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// The compatibility rules `routemeter compat` generated for the seed-convention demo load in
+/// Prometheus, and serve the sum in seconds exactly from the filter's milliseconds.
+#[test]
+fn compat_rules_serve_the_sum_in_seconds() {
+    require_tools!();
+    let rules = monitoring("compat/rules.yml");
+    let out = promtool(&["check", "rules", rules.to_str().unwrap()]);
+    assert!(out.contains("SUCCESS: 1 rules found"), "{out}");
+    let dir = std::env::temp_dir().join(format!("routemeter-compat-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let test = format!(
+        r#"rule_files: ["{}"]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'http_request_duration_milliseconds_sum{{method="GET",endpoint="/api/v1/status/{{job_id}}"}}'
+        values: '0 1537 4001'
+    promql_expr_test:
+      - expr: http_request_duration_seconds_sum
+        eval_time: 2m
+        exp_samples:
+          - labels: 'http_request_duration_seconds_sum{{method="GET",endpoint="/api/v1/status/{{job_id}}"}}'
+            value: 4.001
+"#,
+        rules.display()
+    );
+    fs::write(dir.join("compat_test.yml"), test).unwrap();
+    let out = promtool(&["test", "rules", dir.join("compat_test.yml").to_str().unwrap()]);
+    assert!(out.contains("SUCCESS"), "{out}");
+    let _ = fs::remove_dir_all(&dir);
+}
