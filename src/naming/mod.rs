@@ -79,6 +79,7 @@ impl Naming {
                     let class = status_class(value);
                     push_label(&mut name, label, &class);
                 }
+                LabelKey::Method => push_label(&mut name, label, self.profile.method(value)),
                 _ => push_label(&mut name, label, value),
             }
         }

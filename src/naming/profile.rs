@@ -85,6 +85,20 @@ impl Profile {
         })
     }
 
+    /// The label durations carry the status code under: OpenTelemetry's duration histogram
+    /// has `http.response.status_code` (conditionally required: whenever there is one).
+    pub fn duration_status_label(self) -> Option<&'static str> {
+        (self == Profile::OpenTelemetry).then_some("http_response_status_code")
+    }
+
+    /// A method label's value: OpenTelemetry spells methods outside the known set `_OTHER`.
+    pub fn method(self, method: &str) -> &str {
+        match (self, method) {
+            (Profile::OpenTelemetry, "OTHER") => "_OTHER",
+            _ => method,
+        }
+    }
+
     /// instrumentator groups statuses (`2xx`) in `http_requests_total`.
     pub fn status_classes(self, metric: Metric) -> bool {
         self == Profile::Instrumentator && metric == Metric::RequestsTotal

@@ -114,6 +114,12 @@ fn opentelemetry_uses_the_semantic_conventions() {
         n.stat_name(Metric::RequestsInProgress, Part::Whole, &GET_A, &[]),
         "http_request_method=.=GET;.;http_route=.=/a;.;http_server_active_requests"
     );
+    assert_eq!(
+        n.stat_name(Metric::RequestsInProgress, Part::Whole, &["OTHER", "/a"], &[]),
+        "http_request_method=.=_OTHER;.;http_route=.=/a;.;http_server_active_requests"
+    );
+    assert_eq!(n.profile.duration_status_label(), Some("http_response_status_code"));
+    assert_eq!(n.seconds_families(), ["http_server_request_duration_seconds"]);
 }
 
 const SEED_000: &str = r#"{

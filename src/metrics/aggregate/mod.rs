@@ -80,6 +80,9 @@ struct MethodSeries {
     requests: Vec<(u16, Counter)>,
     in_progress: Gauge,
     duration: Histogram,
+    /// Durations by status code, when the names want a status label on them
+    /// (OpenTelemetry's `http_response_status_code`); `duration` is unused then.
+    duration_by_status: Vec<(u16, Histogram)>,
     request_bytes: Histogram,
     response_bytes: Histogram,
 }
@@ -98,6 +101,8 @@ struct RouteSeries {
 #[derive(Debug)]
 pub struct Aggregates {
     mode: HistogramMode,
+    /// The label durations carry their status code under, if they do.
+    duration_status: Option<&'static str>,
     duration: Bounds,
     size: Bounds,
     /// By series key (a route, and its attribute labels' values).
@@ -131,7 +136,13 @@ pub trait SeriesLabels {
 
 impl Aggregates {
     pub fn new(mode: HistogramMode, duration: Bounds, size: Bounds) -> Aggregates {
-        Aggregates { mode, duration, size, routes: Vec::new(), dirty: Vec::new() }
+        Aggregates { mode, duration_status: None, duration, size, routes: Vec::new(), dirty: Vec::new() }
+    }
+
+    /// Durations keyed by status code too, published with it as the label `name`.
+    pub fn with_duration_status(mut self, name: Option<&'static str>) -> Aggregates {
+        self.duration_status = name;
+        self
     }
 
     pub fn mode(&self) -> HistogramMode {
@@ -156,9 +167,26 @@ impl Aggregates {
         registry: &mut Registry,
         host: &impl MetricsHost,
     ) {
-        let Aggregates { mode, duration, size, routes, dirty } = self;
+        let Aggregates { mode, duration_status, duration, size, routes, dirty } = self;
         let r = route_series(routes, dirty, c.series);
         let Some(s) = r.and_then(|r| method_series(r, c.method, duration.len(), size.len())) else { return };
+        let by_status = duration_status.map(|name| (name, c.status));
+        let timed = match by_status {
+            None => &mut s.duration,
+            Some(_) => {
+                let at = match s.duration_by_status.iter().position(|(code, _)| *code == c.status) {
+                    Some(at) => at,
+                    None => {
+                        s.duration_by_status.push((c.status, Histogram::new(duration.len())));
+                        s.duration_by_status.len() - 1
+                    }
+                };
+                match s.duration_by_status.get_mut(at) {
+                    Some((_, h)) => h,
+                    None => return,
+                }
+            }
+        };
         if c.gauge_raised {
             s.in_progress.pending -= 1;
         }
@@ -167,13 +195,14 @@ impl Aggregates {
             None => s.requests.push((c.status, Counter { slot: Slot::default(), pending: 1 })),
         }
         let samples = [
-            (&mut s.duration, Metric::RequestDuration, c.duration_ms, &*duration),
-            (&mut s.request_bytes, Metric::RequestBodyBytes, c.request_bytes, &*size),
-            (&mut s.response_bytes, Metric::ResponseBodyBytes, Some(c.response_bytes), &*size),
+            (timed, Metric::RequestDuration, c.duration_ms, &*duration, by_status),
+            (&mut s.request_bytes, Metric::RequestBodyBytes, c.request_bytes, &*size, None),
+            (&mut s.response_bytes, Metric::ResponseBodyBytes, Some(c.response_bytes), &*size, None),
         ];
-        for (h, metric, value, bounds) in samples {
+        for (h, metric, value, bounds, status) in samples {
             if let Some(value) = value {
-                add(h, (*mode, bounds), (metric, c.method.as_str()), (c.series, labels), value, (registry, host));
+                let series = (c.series, labels, status);
+                add(h, (*mode, bounds), (metric, c.method.as_str()), series, value, (registry, host));
             }
         }
     }
@@ -199,7 +228,7 @@ impl Aggregates {
         let Aggregates { mode, size, routes, dirty, .. } = self;
         let Some(r) = route_series(routes, dirty, series) else { return };
         let h = r.upload_size.get_or_insert_with(|| Box::new(Histogram::new(size.len())));
-        add(h, (*mode, size), (Metric::UploadFileSize, ""), (series, labels), bytes, (registry, host));
+        add(h, (*mode, size), (Metric::UploadFileSize, ""), (series, labels, None), bytes, (registry, host));
     }
 
     /// Everything counted since the last flush goes to Envoy's stats as deltas.
@@ -228,6 +257,15 @@ impl Aggregates {
                     ];
                     for (h, bounds, metric) in histograms {
                         flush_histogram(h, bounds, (metric, &values, extra), registry, host);
+                    }
+                    if let Some(name) = self.duration_status {
+                        for (code, h) in &mut s.duration_by_status {
+                            let code = code.to_string();
+                            let with_status: Vec<(&str, &str)> =
+                                std::iter::once((name, code.as_str())).chain(extra.iter().copied()).collect();
+                            let series = (Metric::RequestDuration, &values[..], &with_status[..]);
+                            flush_histogram(h, &self.duration, series, registry, host);
+                        }
                     }
                 }
             }
@@ -292,6 +330,7 @@ fn method_series(r: &mut RouteSeries, method: Method, duration: usize, size: usi
             requests: Vec::new(),
             in_progress: Gauge::default(),
             duration: Histogram::new(duration),
+            duration_by_status: Vec::new(),
             request_bytes: Histogram::new(size),
             response_bytes: Histogram::new(size),
         })
@@ -299,12 +338,13 @@ fn method_series(r: &mut RouteSeries, method: Method, duration: usize, size: usi
 }
 
 /// One sample. In `envoy` mode its series is defined at the first sample: `method` is the
-/// method label (empty for the upload size, which has none).
+/// method label (empty for the upload size, which has none), `status` a status label's name
+/// and code when durations carry one.
 fn add(
     h: &mut Histogram,
     (mode, bounds): (HistogramMode, &Bounds),
     (metric, method): (Metric, &str),
-    (series, labels): (SeriesId, &impl SeriesLabels),
+    (series, labels, status): (SeriesId, &impl SeriesLabels, Option<(&str, u16)>),
     v: u64,
     (registry, host): (&mut Registry, &impl MetricsHost),
 ) {
@@ -318,7 +358,11 @@ fn add(
         }
         HistogramMode::Envoy => {
             if h.ids.is_none() {
-                let (route, extra) = (labels.route(series), labels.attributes(series));
+                let (route, mut extra) = (labels.route(series), labels.attributes(series));
+                let code = status.map(|(name, code)| (name, code.to_string()));
+                if let Some((name, code)) = &code {
+                    extra.insert(0, (name, code.as_str()));
+                }
                 let with_method = [method, route];
                 let values: &[&str] = if method.is_empty() { &with_method[1..] } else { &with_method };
                 h.ids = registry.define(host, metric, (Part::Whole, values, &extra)).map(|id| vec![id].into());

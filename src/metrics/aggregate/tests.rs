@@ -201,3 +201,42 @@ fn a_series_with_attribute_labels_is_its_own_with_the_labels_after_the_metrics_o
     assert_eq!(value(&stats, "method=.=GET;.;route=.=/a;.;format=.=csv;.;http_requests_in_progress"), Some(0));
     assert_eq!(value(&stats, "route=.=/a;.;status=.=success;.;format=.=csv;.;uploads_total"), Some(1));
 }
+
+/// OpenTelemetry's duration histogram has the status code: durations are kept by status and
+/// published with the profile's names, in both histogram modes.
+#[test]
+fn durations_by_status_under_opentelemetry_names() {
+    let naming = crate::config::Config::from_json(br#"{"names": {"profile": "opentelemetry"}}"#).unwrap().naming;
+    for mode in [HistogramMode::Exact, HistogramMode::Envoy] {
+        let (stats, mut reg) = (MemoryHost::new(), registry().with_naming(naming.clone()));
+        let mut agg = aggregates(mode).with_duration_status(naming.profile.duration_status_label());
+        for (status, ms) in [(200, 2), (200, 20), (404, 1)] {
+            agg.completed(&completed(SeriesId::new(2), status, ms, 0), &Names, &mut reg, &stats);
+        }
+        agg.flush(&Names, &mut reg, &stats);
+        let key = |code: &str| {
+            format!(
+                "http_request_method=.=GET;.;http_route=.=/a;.;http_response_status_code=.={code};.;format=.=csv;.;"
+            )
+        };
+        match mode {
+            HistogramMode::Exact => {
+                let name = |code: &str, le: &str| {
+                    format!("{}le=.={le};.;http_server_request_duration_seconds_bucket", key(code))
+                };
+                assert_eq!(value(&stats, &name("200", "0.0025")), Some(1));
+                assert_eq!(value(&stats, &name("200", "+Inf")), Some(2));
+                assert_eq!(value(&stats, &name("404", "0.001")), Some(1));
+                let sum = format!("{}http_server_request_duration_milliseconds_sum", key("200"));
+                assert_eq!(value(&stats, &sum), Some(22));
+            }
+            HistogramMode::Envoy => {
+                let name = format!("{}http_server_request_duration_seconds", key("200"));
+                let h = stats.stats().into_iter().find(|(_, n, _)| *n == name).map(|(_, _, v)| v);
+                assert_eq!(h, Some(StatValue::Histogram(vec![2, 20])));
+            }
+        }
+        // No duration without the status.
+        assert!(all(&stats).keys().all(|k| !k.contains("duration") || k.contains("status_code")), "{:?}", all(&stats));
+    }
+}
