@@ -84,11 +84,12 @@ monitoring-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    prometheus prometheus-alertmanager) || echo "warning: could not install prometheus/alertmanager; monitoring tests will be skipped"; }
 
-# The seed-query test's in-app service (tests/seeds/inapp.py): FastAPI + prometheus_client,
-# in the virtualenv.
+# The seed-query test's in-app services (tests/seeds/inapp.py): FastAPI + prometheus_client,
+# and prometheus-fastapi-instrumentator for that profile, in the virtualenv.
 seed-tools: $(ENVOY)
-	@$(VENV)/bin/python -c "import fastapi, uvicorn, prometheus_client" 2>/dev/null || \
-	  $(VENV)/bin/pip install --quiet --disable-pip-version-check fastapi==0.165.0 uvicorn==0.54.0 prometheus-client==0.26.0
+	@$(VENV)/bin/python -c "import fastapi, uvicorn, prometheus_client, prometheus_fastapi_instrumentator" 2>/dev/null || \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check fastapi==0.165.0 uvicorn==0.54.0 prometheus-client==0.26.0 \
+	    prometheus-fastapi-instrumentator==8.1.0
 
 compat: ## regenerate monitoring/compat/ from envoy/envoy-seeds.yaml (routemeter compat: stats_tags, recording rules, Istio pieces)
 	cargo run --release -q -p routemeter-cli -- compat envoy/envoy-seeds.yaml --out monitoring/compat --bounds 0.01,0.05,0.1,0.5,1,2.5,5,10

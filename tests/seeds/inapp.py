@@ -2,7 +2,8 @@
 seed-query test: the same traffic reaches this app through Envoy + routemeter, and the
 seeds' dashboard and alert expressions must give the same results on both.
 
-One seed per process: `inapp.py SEED PORT METRICS_PORT`. Metrics are served on their own
+One seed per process: `inapp.py SEED PORT METRICS_PORT` (SEED `instrumentator`:
+prometheus-fastapi-instrumentator's defaults, for that profile). Metrics are served on their own
 port (prometheus_client's server), so scraping them is not traffic the middleware counts.
 Every handler sleeps `sleep_ms` and answers `status` (or raises, for seed 000's `fail`),
 so the test decides durations and outcomes.
@@ -161,6 +162,22 @@ elif SEED == "003":
     @track_request_metrics
     async def get_positions(request: Request):
         return await behave(request)
+
+elif SEED == "instrumentator":
+    # Not a seed: prometheus-fastapi-instrumentator with its defaults, for the profile of
+    # that name.
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: str, request: Request):
+        return await behave(request)
+
+    @app.post("/upload")
+    async def upload_file(request: Request):
+        await request.body()
+        return await behave(request, 201)
+
+    Instrumentator(registry=registry).instrument(app)
 
 else:
     sys.exit(f"unknown seed {SEED}")
