@@ -108,7 +108,8 @@ impl Config {
             .enumerate()
             .map(|(i, (rule, f))| {
                 let names = labels.iter().chain(&rule.attributes).map(|l| l.name.clone()).collect();
-                (format!("routes[{i}]"), rule.template.text().to_string(), f, names)
+                let (field, template) = (format!("routes[{i}]"), rule.template.text().to_string());
+                crate::naming::RouteNames { field, template, families: f, attributes: names }
             })
             .collect();
         let naming = Naming::from_raw(raw.names, route_families)?;

@@ -34,6 +34,15 @@ pub enum RawFamily {
     },
 }
 
+/// A route's `names` as written, with what checking them needs: its field (`routes[2]`),
+/// its template, and the attribute labels it has.
+pub struct RouteNames {
+    pub field: String,
+    pub template: String,
+    pub families: BTreeMap<String, RawFamily>,
+    pub attributes: Vec<String>,
+}
+
 /// Metrics a route may publish under a name of its own.
 const PER_ROUTE: [Metric; 8] = [
     Metric::RequestsTotal,
@@ -49,10 +58,7 @@ const PER_ROUTE: [Metric; 8] = [
 impl Naming {
     /// Step two for `names` and the routes' families: `routes` holds, per rule, its field,
     /// its template, its raw families and the attribute labels it has.
-    pub fn from_raw(
-        raw: RawNames,
-        routes: Vec<(String, String, BTreeMap<String, RawFamily>, Vec<String>)>,
-    ) -> Result<Naming, ConfigError> {
+    pub fn from_raw(raw: RawNames, routes: Vec<RouteNames>) -> Result<Naming, ConfigError> {
         let profile = match raw.profile.as_deref() {
             None => Profile::Routemeter,
             Some(p) => Profile::from_config(p).ok_or_else(|| {
@@ -70,7 +76,7 @@ impl Naming {
             }
         }
         let mut families = Vec::new();
-        for (field, route, raw_families, attributes) in routes {
+        for RouteNames { field, template: route, families: raw_families, attributes } in routes {
             if raw_families.is_empty() {
                 continue;
             }

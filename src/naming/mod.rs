@@ -18,7 +18,7 @@ mod profile;
 #[cfg(test)]
 mod tests;
 
-pub use config::{RawFamily, RawNames};
+pub use config::{RawFamily, RawNames, RouteNames};
 pub use profile::Profile;
 
 use crate::metrics::name::push_label;
