@@ -85,11 +85,14 @@ monitoring-tools:
 	    prometheus prometheus-alertmanager) || echo "warning: could not install prometheus/alertmanager; monitoring tests will be skipped"; }
 
 # The seed-query test's in-app services (tests/seeds/inapp.py): FastAPI + prometheus_client,
-# and prometheus-fastapi-instrumentator for that profile, in the virtualenv.
+# prometheus-fastapi-instrumentator and OpenTelemetry's FastAPI instrumentation for those
+# profiles, in the virtualenv.
 seed-tools: $(ENVOY)
-	@$(VENV)/bin/python -c "import fastapi, uvicorn, prometheus_client, prometheus_fastapi_instrumentator" 2>/dev/null || \
+	@$(VENV)/bin/python -c "import fastapi, uvicorn, prometheus_client, prometheus_fastapi_instrumentator, \
+	  opentelemetry.instrumentation.fastapi, opentelemetry.exporter.prometheus" 2>/dev/null || \
 	  $(VENV)/bin/pip install --quiet --disable-pip-version-check fastapi==0.165.0 uvicorn==0.54.0 prometheus-client==0.26.0 \
-	    prometheus-fastapi-instrumentator==8.1.0
+	    prometheus-fastapi-instrumentator==8.1.0 opentelemetry-sdk==1.45.2 opentelemetry-exporter-prometheus==0.66b2 \
+	    opentelemetry-instrumentation-fastapi==0.66b2
 
 compat: ## regenerate monitoring/compat/ from envoy/envoy-seeds.yaml (routemeter compat: stats_tags, recording rules, Istio pieces)
 	cargo run --release -q -p routemeter-cli -- compat envoy/envoy-seeds.yaml --out monitoring/compat --bounds 0.01,0.05,0.1,0.5,1,2.5,5,10

@@ -11,10 +11,10 @@
 //! - [`latency`]: per-route latency quantiles (HdrHistogram windows merged across VMs);
 //! - [`method`], [`transfer`]: the `method` label; upload/download routes and outcome classes;
 //! - [`attribute`]: request attributes (a query parameter, a header) as bounded labels;
-//! - [`metrics`]: the metric contract, label encoding into stat names, the one registry that
+//! - [`metrics`]: the names series are published under (`metrics::naming`: routemeter's, a
+//!   profile's such as the seeds' prometheus_client, instrumentator, OpenTelemetry, a route's
+//!   own families), the metric contract, label encoding into stat names, the one registry that
 //!   defines series, the hand-over across module updates, the in-VM counts;
-//! - [`naming`]: the names series are published under: routemeter's, a profile's (the
-//!   seeds' prometheus_client, instrumentator, OpenTelemetry), a route's own families;
 //! - [`slo`]: per-route service level objectives (their latency thresholds become bucket bounds);
 //! - [`shared`]: proxy-wasm shared data: every key, its format, the one compare-and-swap loop;
 //! - [`host`]: the traits through which the core reaches the proxy, with typed facts, and the
@@ -34,7 +34,6 @@ pub mod host;
 pub mod latency;
 pub mod method;
 pub mod metrics;
-pub mod naming;
 pub mod openapi;
 pub mod plugin;
 pub mod route;

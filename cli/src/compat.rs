@@ -1,6 +1,6 @@
 //! `routemeter compat`: what a deployment needs so that dashboards and alerts written for
 //! in-app metrics work unchanged on routemeter's, for the names a configuration publishes
-//! ([`routemeter::naming`]):
+//! ([`routemeter::metrics::naming`]):
 //! - `stats-tags.yaml`: the bootstrap's `stats_config.stats_tags`, one per label the
 //!   configuration can publish (profile labels, attribute labels); without them a label ends
 //!   up mangled into the metric name;

@@ -10,8 +10,8 @@ pub use raw::{RawConfig, RawHistograms, DEFAULT_MAX_PATH_DEPTH, DEFAULT_MAX_ROUT
 
 use crate::attribute::AttributeLabel;
 use crate::latency::LatencyConfig;
+use crate::metrics::naming::Naming;
 use crate::metrics::{Bounds, HistogramMode, Unit};
-use crate::naming::Naming;
 use crate::openapi::OpenApiConfig;
 use crate::route::{RouteRule, Template};
 use crate::slo::{Sli, Slo};
@@ -109,7 +109,7 @@ impl Config {
             .map(|(i, (rule, f))| {
                 let names = labels.iter().chain(&rule.attributes).map(|l| l.name.clone()).collect();
                 let (field, template) = (format!("routes[{i}]"), rule.template.text().to_string());
-                crate::naming::RouteNames { field, template, families: f, attributes: names }
+                crate::metrics::naming::RouteNames { field, template, families: f, attributes: names }
             })
             .collect();
         let naming = Naming::from_raw(raw.names, route_families)?;

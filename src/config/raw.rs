@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::attribute::RawAttribute;
 use crate::latency::RawLatency;
-use crate::naming::RawNames;
+use crate::metrics::naming::RawNames;
 use crate::openapi::RawOpenApi;
 use crate::route::RawRoute;
 use crate::slo::RawSlo;

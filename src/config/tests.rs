@@ -211,3 +211,23 @@ fn attribute_labels_are_bounded_per_route() {
         "max_label_combinations: must be between 1 and 10000, got 0"
     );
 }
+
+/// Route families (`metrics::naming`) assembled with the routes they name.
+#[test]
+fn a_duration_family_may_time_one_outcome_of_its_route() {
+    let with = |kind: &str, outcome: &str| {
+        format!(
+            r#"{{"routes": [{{"template": "/c"{kind}, "names": {{"http_request_duration_milliseconds": {{"name": "c_seconds", "outcome": "{outcome}"}}}}}}]}}"#
+        )
+    };
+    let config = Config::from_json(with(r#", "kind": "upload""#, "success").as_bytes()).unwrap();
+    assert_eq!(config.rules[0].transfer.as_ref().unwrap().durations_of, Some(crate::transfer::SUCCESS));
+    assert_eq!(
+        error_of(&with("", "success")),
+        r#"routes[0].names.http_request_duration_milliseconds.outcome: only routes with "kind": "upload" or "download" have outcomes"#
+    );
+    assert_eq!(
+        error_of(&with(r#", "kind": "upload""#, "fine")),
+        r#"routes[0].names.http_request_duration_milliseconds.outcome: unknown outcome "fine""#
+    );
+}

@@ -9,10 +9,12 @@ pub mod contract;
 pub mod handover;
 pub mod label_value;
 pub mod name;
+pub mod naming;
 pub mod registry;
 
 pub use aggregate::{Aggregates, CompletedRequest, HistogramMode, SeriesId, SeriesLabels};
 pub use buckets::Bounds;
 pub use contract::{LabelKey, Metric, Unit};
-pub use name::{part_name, stat_name, Part};
+pub use name::Part;
+pub use naming::{part_name, stat_name};
 pub use registry::{Registry, Slot};

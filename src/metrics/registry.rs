@@ -9,7 +9,7 @@ use crate::shared::Keys;
 use super::contract::Metric;
 use super::handover::Handover;
 use super::name::Part;
-use crate::naming::Naming;
+use crate::metrics::naming::Naming;
 
 /// Where a series keeps its metric id: empty until first defined (and while defining fails,
 /// so that the next use tries again).

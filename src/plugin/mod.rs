@@ -140,7 +140,7 @@ impl Plugin {
             resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, learned),
             outcome_labels: config.outcome_labels,
             aggregates: Aggregates::new(config.histograms, config.duration_buckets, config.size_buckets)
-                .with_duration_status(config.naming.profile.duration_status_label()),
+                .with_status_label(config.naming.profile.histogram_status_label()),
             registry: Registry::new(keys).with_naming(config.naming),
             latency: config.latency.as_ref().map(|l| LatencyQuantiles::new(l, keys)),
             flush_interval_ms: config.flush_interval_ms,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::attribute::{AttributeLabel, RawAttribute};
 use crate::config_error::ConfigError;
 use crate::method::{Method, MethodSet};
-use crate::naming::RawFamily;
+use crate::metrics::naming::RawFamily;
 use crate::transfer::{OutcomeLabels, OutcomePolicy, StatusMatch, Transfer, TransferKind};
 
 use super::{RouteRule, Template};

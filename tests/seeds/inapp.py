@@ -3,7 +3,8 @@ seed-query test: the same traffic reaches this app through Envoy + routemeter, a
 seeds' dashboard and alert expressions must give the same results on both.
 
 One seed per process: `inapp.py SEED PORT METRICS_PORT` (SEED `instrumentator`:
-prometheus-fastapi-instrumentator's defaults, for that profile). Metrics are served on their own
+prometheus-fastapi-instrumentator's defaults; `opentelemetry`: OpenTelemetry's FastAPI
+instrumentation; for the profiles of those names). Metrics are served on their own
 port (prometheus_client's server), so scraping them is not traffic the middleware counts.
 Every handler sleeps `sleep_ms` and answers `status` (or raises, for seed 000's `fail`),
 so the test decides durations and outcomes.
@@ -178,6 +179,32 @@ elif SEED == "instrumentator":
         return await behave(request, 201)
 
     Instrumentator(registry=registry).instrument(app)
+
+elif SEED == "opentelemetry":
+    # Not a seed: OpenTelemetry's FastAPI instrumentation with the stable HTTP conventions,
+    # exported by its Prometheus reader, for the profile of that name.
+    import os
+
+    os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "http"
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import REGISTRY
+
+    registry = REGISTRY
+    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[PrometheusMetricReader()]))
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: str, request: Request):
+        return await behave(request)
+
+    @app.post("/upload")
+    async def upload_file(request: Request):
+        await request.body()
+        return await behave(request, 201)
+
+    FastAPIInstrumentor.instrument_app(app)
 
 else:
     sys.exit(f"unknown seed {SEED}")

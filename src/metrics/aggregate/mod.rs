@@ -79,12 +79,28 @@ struct MethodSeries {
     /// `http_requests_total` by status code.
     requests: Vec<(u16, Counter)>,
     in_progress: Gauge,
+    histograms: RequestHistograms,
+    /// The histograms by status code, when the names want a status label on them
+    /// (OpenTelemetry's `http_response_status_code`); `histograms` stays empty then.
+    by_status: Vec<(u16, RequestHistograms)>,
+}
+
+/// What every request adds a sample to.
+#[derive(Debug)]
+struct RequestHistograms {
     duration: Histogram,
-    /// Durations by status code, when the names want a status label on them
-    /// (OpenTelemetry's `http_response_status_code`); `duration` is unused then.
-    duration_by_status: Vec<(u16, Histogram)>,
     request_bytes: Histogram,
     response_bytes: Histogram,
+}
+
+impl RequestHistograms {
+    fn new(duration: usize, size: usize) -> RequestHistograms {
+        RequestHistograms {
+            duration: Histogram::new(duration),
+            request_bytes: Histogram::new(size),
+            response_bytes: Histogram::new(size),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -101,8 +117,8 @@ struct RouteSeries {
 #[derive(Debug)]
 pub struct Aggregates {
     mode: HistogramMode,
-    /// The label durations carry their status code under, if they do.
-    duration_status: Option<&'static str>,
+    /// The label the request histograms carry their status code under, if they do.
+    status_label: Option<&'static str>,
     duration: Bounds,
     size: Bounds,
     /// By series key (a route, and its attribute labels' values).
@@ -136,12 +152,13 @@ pub trait SeriesLabels {
 
 impl Aggregates {
     pub fn new(mode: HistogramMode, duration: Bounds, size: Bounds) -> Aggregates {
-        Aggregates { mode, duration_status: None, duration, size, routes: Vec::new(), dirty: Vec::new() }
+        Aggregates { mode, status_label: None, duration, size, routes: Vec::new(), dirty: Vec::new() }
     }
 
-    /// Durations keyed by status code too, published with it as the label `name`.
-    pub fn with_duration_status(mut self, name: Option<&'static str>) -> Aggregates {
-        self.duration_status = name;
+    /// Durations and body sizes keyed by status code too, published with it as the label
+    /// `name` (and 5xx codes as `error_type` as well, as OpenTelemetry's `error.type`).
+    pub fn with_status_label(mut self, name: Option<&'static str>) -> Aggregates {
+        self.status_label = name;
         self
     }
 
@@ -167,21 +184,21 @@ impl Aggregates {
         registry: &mut Registry,
         host: &impl MetricsHost,
     ) {
-        let Aggregates { mode, duration_status, duration, size, routes, dirty } = self;
+        let Aggregates { mode, status_label, duration, size, routes, dirty } = self;
         let r = route_series(routes, dirty, c.series);
         let Some(s) = r.and_then(|r| method_series(r, c.method, duration.len(), size.len())) else { return };
-        let by_status = duration_status.map(|name| (name, c.status));
-        let timed = match by_status {
-            None => &mut s.duration,
+        let status = status_label.map(|name| (name, c.status));
+        let histograms = match status {
+            None => &mut s.histograms,
             Some(_) => {
-                let at = match s.duration_by_status.iter().position(|(code, _)| *code == c.status) {
+                let at = match s.by_status.iter().position(|(code, _)| *code == c.status) {
                     Some(at) => at,
                     None => {
-                        s.duration_by_status.push((c.status, Histogram::new(duration.len())));
-                        s.duration_by_status.len() - 1
+                        s.by_status.push((c.status, RequestHistograms::new(duration.len(), size.len())));
+                        s.by_status.len() - 1
                     }
                 };
-                match s.duration_by_status.get_mut(at) {
+                match s.by_status.get_mut(at) {
                     Some((_, h)) => h,
                     None => return,
                 }
@@ -195,11 +212,11 @@ impl Aggregates {
             None => s.requests.push((c.status, Counter { slot: Slot::default(), pending: 1 })),
         }
         let samples = [
-            (timed, Metric::RequestDuration, c.duration_ms, &*duration, by_status),
-            (&mut s.request_bytes, Metric::RequestBodyBytes, c.request_bytes, &*size, None),
-            (&mut s.response_bytes, Metric::ResponseBodyBytes, Some(c.response_bytes), &*size, None),
+            (&mut histograms.duration, Metric::RequestDuration, c.duration_ms, &*duration),
+            (&mut histograms.request_bytes, Metric::RequestBodyBytes, c.request_bytes, &*size),
+            (&mut histograms.response_bytes, Metric::ResponseBodyBytes, Some(c.response_bytes), &*size),
         ];
-        for (h, metric, value, bounds, status) in samples {
+        for (h, metric, value, bounds) in samples {
             if let Some(value) = value {
                 let series = (c.series, labels, status);
                 add(h, (*mode, bounds), (metric, c.method.as_str()), series, value, (registry, host));
@@ -250,22 +267,14 @@ impl Aggregates {
                 let values = [method, label];
                 flush_gauge(&mut s.in_progress, (Metric::RequestsInProgress, &values, extra), registry, host);
                 if exact {
-                    let histograms = [
-                        (&mut s.duration, &self.duration, Metric::RequestDuration),
-                        (&mut s.request_bytes, &self.size, Metric::RequestBodyBytes),
-                        (&mut s.response_bytes, &self.size, Metric::ResponseBodyBytes),
-                    ];
-                    for (h, bounds, metric) in histograms {
-                        flush_histogram(h, bounds, (metric, &values, extra), registry, host);
-                    }
-                    if let Some(name) = self.duration_status {
-                        for (code, h) in &mut s.duration_by_status {
-                            let code = code.to_string();
-                            let with_status: Vec<(&str, &str)> =
-                                std::iter::once((name, code.as_str())).chain(extra.iter().copied()).collect();
-                            let series = (Metric::RequestDuration, &values[..], &with_status[..]);
-                            flush_histogram(h, &self.duration, series, registry, host);
-                        }
+                    let bounds = (&self.duration, &self.size);
+                    flush_request_histograms(&mut s.histograms, bounds, (&values, extra), registry, host);
+                    for (code, h) in &mut s.by_status {
+                        let Some(name) = self.status_label else { break };
+                        let status = status_labels(name, *code);
+                        let with_status: Vec<(&str, &str)> =
+                            status.iter().map(|(k, v)| (*k, v.as_str())).chain(extra.iter().copied()).collect();
+                        flush_request_histograms(h, bounds, (&values, &with_status), registry, host);
                     }
                 }
             }
@@ -329,10 +338,8 @@ fn method_series(r: &mut RouteSeries, method: Method, duration: usize, size: usi
         Box::new(MethodSeries {
             requests: Vec::new(),
             in_progress: Gauge::default(),
-            duration: Histogram::new(duration),
-            duration_by_status: Vec::new(),
-            request_bytes: Histogram::new(size),
-            response_bytes: Histogram::new(size),
+            histograms: RequestHistograms::new(duration, size),
+            by_status: Vec::new(),
         })
     }))
 }
@@ -344,7 +351,7 @@ fn add(
     h: &mut Histogram,
     (mode, bounds): (HistogramMode, &Bounds),
     (metric, method): (Metric, &str),
-    (series, labels, status): (SeriesId, &impl SeriesLabels, Option<(&str, u16)>),
+    (series, labels, status): (SeriesId, &impl SeriesLabels, Option<(&'static str, u16)>),
     v: u64,
     (registry, host): (&mut Registry, &impl MetricsHost),
 ) {
@@ -358,11 +365,10 @@ fn add(
         }
         HistogramMode::Envoy => {
             if h.ids.is_none() {
-                let (route, mut extra) = (labels.route(series), labels.attributes(series));
-                let code = status.map(|(name, code)| (name, code.to_string()));
-                if let Some((name, code)) = &code {
-                    extra.insert(0, (name, code.as_str()));
-                }
+                let (route, attributes) = (labels.route(series), labels.attributes(series));
+                let status = status.map(|(name, code)| status_labels(name, code)).unwrap_or_default();
+                let extra: Vec<(&str, &str)> =
+                    status.iter().map(|(k, v)| (*k, v.as_str())).chain(attributes.iter().copied()).collect();
                 let with_method = [method, route];
                 let values: &[&str] = if method.is_empty() { &with_method[1..] } else { &with_method };
                 h.ids = registry.define(host, metric, (Part::Whole, values, &extra)).map(|id| vec![id].into());
@@ -371,6 +377,34 @@ fn add(
                 let _ = host.record_metric(*id, v);
             }
         }
+    }
+}
+
+/// The status labels of a request histogram: the code, and for a 5xx the code as
+/// `error_type` too (OpenTelemetry's `error.type` of a server error is its status code).
+fn status_labels(name: &'static str, code: u16) -> Vec<(&'static str, String)> {
+    let mut labels = vec![(name, code.to_string())];
+    if (500..600).contains(&code) {
+        labels.push((super::naming::ERROR_TYPE, code.to_string()));
+    }
+    labels
+}
+
+/// The three request histograms of one label set.
+fn flush_request_histograms(
+    h: &mut RequestHistograms,
+    (duration, size): (&Bounds, &Bounds),
+    (values, extra): (&[&str], &[(&str, &str)]),
+    registry: &mut Registry,
+    host: &impl MetricsHost,
+) {
+    let histograms = [
+        (&mut h.duration, duration, Metric::RequestDuration),
+        (&mut h.request_bytes, size, Metric::RequestBodyBytes),
+        (&mut h.response_bytes, size, Metric::ResponseBodyBytes),
+    ];
+    for (h, bounds, metric) in histograms {
+        flush_histogram(h, bounds, (metric, values, extra), registry, host);
     }
 }
 

@@ -202,15 +202,19 @@ fn a_series_with_attribute_labels_is_its_own_with_the_labels_after_the_metrics_o
     assert_eq!(value(&stats, "route=.=/a;.;status=.=success;.;format=.=csv;.;uploads_total"), Some(1));
 }
 
-/// OpenTelemetry's duration histogram has the status code: durations are kept by status and
-/// published with the profile's names, in both histogram modes.
+/// OpenTelemetry's request histograms have the status code (and a 5xx its `error_type`):
+/// durations and body sizes are kept by status and published with the profile's names, in
+/// both histogram modes.
 #[test]
 fn durations_by_status_under_opentelemetry_names() {
-    let naming = crate::config::Config::from_json(br#"{"names": {"profile": "opentelemetry"}}"#).unwrap().naming;
+    let naming = crate::metrics::naming::Naming {
+        profile: crate::metrics::naming::Profile::OpenTelemetry,
+        ..Default::default()
+    };
     for mode in [HistogramMode::Exact, HistogramMode::Envoy] {
         let (stats, mut reg) = (MemoryHost::new(), registry().with_naming(naming.clone()));
-        let mut agg = aggregates(mode).with_duration_status(naming.profile.duration_status_label());
-        for (status, ms) in [(200, 2), (200, 20), (404, 1)] {
+        let mut agg = aggregates(mode).with_status_label(naming.profile.histogram_status_label());
+        for (status, ms) in [(200, 2), (200, 20), (404, 1), (503, 3)] {
             agg.completed(&completed(SeriesId::new(2), status, ms, 0), &Names, &mut reg, &stats);
         }
         agg.flush(&Names, &mut reg, &stats);
@@ -229,6 +233,10 @@ fn durations_by_status_under_opentelemetry_names() {
                 assert_eq!(value(&stats, &name("404", "0.001")), Some(1));
                 let sum = format!("{}http_server_request_duration_milliseconds_sum", key("200"));
                 assert_eq!(value(&stats, &sum), Some(22));
+                let size = format!("{}http_server_response_body_size_bytes_count", key("404"));
+                assert_eq!(value(&stats, &size), Some(1));
+                let error = "http_request_method=.=GET;.;http_route=.=/a;.;http_response_status_code=.=503;.;error_type=.=503;.;format=.=csv;.;le=.=0.01;.;http_server_request_duration_seconds_bucket";
+                assert_eq!(value(&stats, error), Some(1));
             }
             HistogramMode::Envoy => {
                 let name = format!("{}http_server_request_duration_seconds", key("200"));
@@ -236,7 +244,11 @@ fn durations_by_status_under_opentelemetry_names() {
                 assert_eq!(h, Some(StatValue::Histogram(vec![2, 20])));
             }
         }
-        // No duration without the status.
-        assert!(all(&stats).keys().all(|k| !k.contains("duration") || k.contains("status_code")), "{:?}", all(&stats));
+        // No request histogram without the status.
+        let names: Vec<String> = stats.stats().into_iter().map(|(_, n, _)| n).collect();
+        let request_histograms =
+            names.iter().filter(|n| !n.ends_with("requests_total") && !n.ends_with("active_requests"));
+        assert!(request_histograms.clone().all(|n| n.contains("status_code")), "{names:?}");
+        assert_eq!(request_histograms.count(), if mode == HistogramMode::Exact { 3 * (6 + 4 + 4) } else { 3 * 3 });
     }
 }

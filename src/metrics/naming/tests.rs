@@ -1,13 +1,25 @@
-use super::*;
-use crate::config::Config;
-use crate::metrics::part_name;
+use std::collections::BTreeMap;
 
-fn naming(json: &str) -> Naming {
-    Config::from_json(json.as_bytes()).unwrap().naming
+use super::*;
+
+/// `names` and, per route, `(template, names, attribute labels)`, validated.
+fn parse(names: &str, routes: &[(&str, &str, &[&str])]) -> Result<Naming, String> {
+    let raw: RawNames = serde_json::from_str(names).unwrap();
+    let routes = routes
+        .iter()
+        .enumerate()
+        .map(|(i, (template, families, attributes))| RouteNames {
+            field: format!("routes[{i}]"),
+            template: template.to_string(),
+            families: serde_json::from_str::<BTreeMap<String, RawFamily>>(families).unwrap(),
+            attributes: attributes.iter().map(|a| a.to_string()).collect(),
+        })
+        .collect();
+    Naming::from_raw(raw, routes).map_err(|e| e.to_string())
 }
 
-fn error(json: &str) -> String {
-    Config::from_json(json.as_bytes()).unwrap_err().to_string()
+fn naming(names: &str) -> Naming {
+    parse(names, &[]).unwrap()
 }
 
 const GET_A: [&str; 2] = ["GET", "/a"];
@@ -15,6 +27,7 @@ const GET_A: [&str; 2] = ["GET", "/a"];
 #[test]
 fn routemeter_names_are_the_default() {
     let n = naming("{}");
+    assert_eq!(n, Naming::default());
     for (metric, part, values) in [
         (Metric::RequestsTotal, Part::Whole, &["POST", "/u", "201"][..]),
         (Metric::RequestDuration, Part::Bucket("2.5"), &GET_A[..]),
@@ -34,7 +47,7 @@ fn routemeter_names_are_the_default() {
 
 #[test]
 fn prometheus_client_with_a_prefix_is_seed_004() {
-    let n = naming(r#"{"names": {"profile": "prometheus_client", "prefix": "api_"}}"#);
+    let n = naming(r#"{"profile": "prometheus_client", "prefix": "api_"}"#);
     assert_eq!(
         n.stat_name(Metric::RequestsTotal, Part::Whole, &["GET", "/a", "503"], &[]),
         "method=.=GET;.;endpoint=.=/a;.;status=.=503;.;api_requests_total"
@@ -71,7 +84,7 @@ fn prometheus_client_with_a_prefix_is_seed_004() {
 
 #[test]
 fn instrumentator_groups_statuses_and_names_the_handler() {
-    let n = naming(r#"{"names": {"profile": "instrumentator"}}"#);
+    let n = naming(r#"{"profile": "instrumentator"}"#);
     assert_eq!(
         n.stat_name(Metric::RequestsTotal, Part::Whole, &["GET", "/a", "201"], &[]),
         "method=.=GET;.;handler=.=/a;.;status=.=2xx;.;http_requests_total"
@@ -97,7 +110,7 @@ fn instrumentator_groups_statuses_and_names_the_handler() {
 
 #[test]
 fn opentelemetry_uses_the_semantic_conventions() {
-    let n = naming(r#"{"names": {"profile": "opentelemetry"}}"#);
+    let n = naming(r#"{"profile": "opentelemetry"}"#);
     assert_eq!(
         n.stat_name(Metric::RequestDuration, Part::Bucket("1000"), &GET_A, &[]),
         "http_request_method=.=GET;.;http_route=.=/a;.;le=.=1;.;http_server_request_duration_seconds_bucket"
@@ -112,36 +125,32 @@ fn opentelemetry_uses_the_semantic_conventions() {
     );
     assert_eq!(
         n.stat_name(Metric::RequestsInProgress, Part::Whole, &GET_A, &[]),
-        "http_request_method=.=GET;.;http_route=.=/a;.;http_server_active_requests"
+        "http_request_method=.=GET;.;http_server_active_requests"
     );
     assert_eq!(
         n.stat_name(Metric::RequestsInProgress, Part::Whole, &["OTHER", "/a"], &[]),
-        "http_request_method=.=_OTHER;.;http_route=.=/a;.;http_server_active_requests"
+        "http_request_method=.=_OTHER;.;http_server_active_requests"
     );
-    assert_eq!(n.profile.duration_status_label(), Some("http_response_status_code"));
+    assert_eq!(n.profile.histogram_status_label(), Some("http_response_status_code"));
+    assert_eq!(
+        n.label_names(&[]),
+        ["http_request_method", "http_route", "http_response_status_code", "status", "quantile", "error_type", "le"]
+    );
     assert_eq!(n.seconds_families(), ["http_server_request_duration_seconds"]);
 }
 
+/// Seed 000's conversion route: its families (the configuration around them is in
+/// `tests/seed_queries.rs`).
 const SEED_000: &str = r#"{
-  "names": {"profile": "prometheus_client"},
-  "routes": [{
-    "template": "/convert", "methods": ["POST"], "kind": "upload",
-    "outcomes": {"2xx": "success", "4xx": "error", "5xx": "error", "0": "error"},
-    "labels": [
-      {"name": "format", "query": "output_format", "values": ["csv", "json"]},
-      {"name": "compression", "query": "compression", "values": ["gzip", "zip"]}
-    ],
-    "names": {
-      "uploads_total": "excel_conversions_total",
-      "http_request_duration_milliseconds": "excel_conversion_duration_seconds",
-      "upload_file_size_bytes": {"name": "excel_file_size_bytes", "labels": ["format"]}
-    }
-  }]
+    "uploads_total": "excel_conversions_total",
+    "http_request_duration_milliseconds": "excel_conversion_duration_seconds",
+    "upload_file_size_bytes": {"name": "excel_file_size_bytes", "labels": ["format"]}
 }"#;
 
 #[test]
 fn a_route_family_drops_route_and_method() {
-    let n = naming(SEED_000);
+    let n =
+        parse(r#"{"profile": "prometheus_client"}"#, &[("/convert", SEED_000, &["format", "compression"])]).unwrap();
     let attrs = [("format", "csv"), ("compression", "gzip")];
     assert_eq!(
         n.stat_name(Metric::UploadsTotal, Part::Whole, &["/convert", "success"], &attrs),
@@ -169,19 +178,17 @@ fn a_route_family_drops_route_and_method() {
 
 #[test]
 fn bad_names_name_the_field() {
+    let error = |names: &str| parse(names, &[]).unwrap_err();
     assert_eq!(
-        error(r#"{"names": {"profile": "statsd"}}"#),
+        error(r#"{"profile": "statsd"}"#),
         r#"names.profile: unknown profile "statsd"; expected one of routemeter, prometheus_client, instrumentator, opentelemetry"#
     );
+    assert_eq!(error(r#"{"prefix": "api_"}"#), "names.prefix: only the prometheus_client profile takes a prefix");
     assert_eq!(
-        error(r#"{"names": {"prefix": "api_"}}"#),
-        "names.prefix: only the prometheus_client profile takes a prefix"
-    );
-    assert_eq!(
-        error(r#"{"names": {"profile": "prometheus_client", "prefix": "api"}}"#),
+        error(r#"{"profile": "prometheus_client", "prefix": "api"}"#),
         r#"names.prefix: prefix "api" must be a metric name prefix ending in '_' (letters, digits, '_')"#
     );
-    let route = |names: &str| error(&format!(r#"{{"routes": [{{"template": "/c", "names": {names}}}]}}"#));
+    let route = |families: &str| parse("{}", &[("/c", families, &[])]).unwrap_err();
     assert_eq!(
         route(r#"{"conversions": "x_total"}"#),
         "routes[0].names.conversions: not a per-route metric; expected one of http_requests_total, http_request_duration_milliseconds, http_requests_in_progress, http_request_body_bytes, http_response_body_bytes, uploads_total, upload_file_size_bytes, downloads_total"
@@ -198,29 +205,34 @@ fn bad_names_name_the_field() {
         route(r#"{"uploads_total": {"name": "c_total", "labels": ["format"]}}"#),
         r#"routes[0].names.uploads_total.labels: label "format" is not one of this route's labels ()"#
     );
+    assert_eq!(
+        route(r#"{"uploads_total": {"name": "c_total", "outcome": "success"}}"#),
+        "routes[0].names.uploads_total.outcome: only a duration family takes an outcome"
+    );
 }
 
 #[test]
-fn a_duration_family_may_time_one_outcome() {
-    let with = |kind: &str, outcome: &str| {
-        format!(
-            r#"{{"routes": [{{"template": "/c"{kind}, "names": {{"http_request_duration_milliseconds": {{"name": "c_seconds", "outcome": "{outcome}"}}}}}}]}}"#
-        )
-    };
-    let config = Config::from_json(with(r#", "kind": "upload""#, "success").as_bytes()).unwrap();
-    assert_eq!(config.rules[0].transfer.as_ref().unwrap().durations_of, Some(crate::transfer::SUCCESS));
+fn routemeter_names_encode_in_contract_order() {
     assert_eq!(
-        error(&with("", "success")),
-        r#"routes[0].names.http_request_duration_milliseconds.outcome: only routes with "kind": "upload" or "download" have outcomes"#
+        stat_name(Metric::RequestsTotal, &["POST", "/api/v1/upload", "201"]),
+        "method=.=POST;.;route=.=/api/v1/upload;.;status=.=201;.;http_requests_total"
     );
     assert_eq!(
-        error(&with(r#", "kind": "upload""#, "fine")),
-        r#"routes[0].names.http_request_duration_milliseconds.outcome: unknown outcome "fine""#
+        stat_name(Metric::UploadsTotal, &["/api/v1/upload", "failed_size"]),
+        "route=.=/api/v1/upload;.;status=.=failed_size;.;uploads_total"
+    );
+    assert_eq!(stat_name(Metric::UploadFileSize, &["/u"]), "route=.=/u;.;upload_file_size_bytes");
+    let labels = ["GET", "/a"];
+    assert_eq!(
+        part_name(Metric::RequestDuration, Part::Bucket("2.5"), &labels, &[("format", "csv")]),
+        "method=.=GET;.;route=.=/a;.;format=.=csv;.;le=.=2.5;.;http_request_duration_milliseconds_bucket"
     );
     assert_eq!(
-        error(
-            r#"{"routes": [{"template": "/c", "kind": "upload", "names": {"uploads_total": {"name": "c_total", "outcome": "success"}}}]}"#
-        ),
-        "routes[0].names.uploads_total.outcome: only a duration family takes an outcome"
+        part_name(Metric::RequestDuration, Part::Sum, &labels, &[]),
+        "method=.=GET;.;route=.=/a;.;http_request_duration_milliseconds_sum"
+    );
+    assert_eq!(
+        part_name(Metric::UploadFileSize, Part::Count, &["/u"], &[]),
+        "route=.=/u;.;upload_file_size_bytes_count"
     );
 }

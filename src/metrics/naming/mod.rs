@@ -19,7 +19,7 @@ mod profile;
 mod tests;
 
 pub use config::{RawFamily, RawNames, RouteNames};
-pub use profile::Profile;
+pub use profile::{Profile, ERROR_TYPE};
 
 use crate::metrics::name::push_label;
 use crate::metrics::{LabelKey, Metric, Part};
@@ -147,6 +147,9 @@ impl Naming {
                 }
             }
         }
+        if let Some(status) = self.profile.histogram_status_label() {
+            names.extend([status.to_string(), ERROR_TYPE.to_string()]);
+        }
         names.push(LabelKey::Le.as_str().to_string());
         names.extend(attributes.iter().map(|a| a.to_string()));
         let mut unique = Vec::new();
@@ -171,6 +174,20 @@ impl Naming {
         }
         out
     }
+}
+
+/// The stat name of `metric` with `values` for its labels, in `metric.labels()` order.
+/// Only called when a series is first defined.
+pub fn stat_name(metric: Metric, values: &[&str]) -> String {
+    part_name(metric, Part::Whole, values, &[])
+}
+
+/// The stat name of one series of `metric` under routemeter's own names; `extra` labels (a
+/// route's attribute labels: `(name, value)`, validated when configured) go after the
+/// metric's own, then `le`.
+pub fn part_name(metric: Metric, part: Part, values: &[&str], extra: &[(&str, &str)]) -> String {
+    debug_assert_eq!(metric.labels().len(), values.len(), "{metric:?}");
+    Naming::default().stat_name(metric, part, values, extra)
 }
 
 fn scale_of(name: &str) -> Scale {

@@ -4,6 +4,9 @@
 
 use crate::metrics::{LabelKey, Metric};
 
+/// OpenTelemetry's `error.type` as a Prometheus label: a server error's status code.
+pub const ERROR_TYPE: &str = "error_type";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
     /// routemeter's own names: `route`, milliseconds.
@@ -78,6 +81,8 @@ impl Profile {
             {
                 return None
             }
+            // `http.server.active_requests` has the method (and scheme) only.
+            (Profile::OpenTelemetry, LabelKey::Route) if metric == Metric::RequestsInProgress => return None,
             (Profile::OpenTelemetry, LabelKey::Route) => "http_route",
             (Profile::OpenTelemetry, LabelKey::Method) if http => "http_request_method",
             (Profile::OpenTelemetry, LabelKey::Status) if http => "http_response_status_code",
@@ -85,9 +90,10 @@ impl Profile {
         })
     }
 
-    /// The label durations carry the status code under: OpenTelemetry's duration histogram
-    /// has `http.response.status_code` (conditionally required: whenever there is one).
-    pub fn duration_status_label(self) -> Option<&'static str> {
+    /// The label request histograms (duration, body sizes) carry the status code under:
+    /// OpenTelemetry's have `http.response.status_code` (conditionally required: whenever
+    /// there is one).
+    pub fn histogram_status_label(self) -> Option<&'static str> {
         (self == Profile::OpenTelemetry).then_some("http_response_status_code")
     }
 
