@@ -70,7 +70,7 @@ validate: deps wasm ## check every shipped Envoy config with `envoy --mode valid
 	  echo "valid: $$f"; done
 
 test: deps wasm trap-wasm validate monitoring-tools seed-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager), seed-query (in-app vs routemeter) tests
-	cargo test --workspace
+	ROUTEMETER_SEED_TOOLS=installed cargo test --workspace
 
 soak: deps wasm ## 10 minutes of load through Envoy (two workers): memory flat after warm-up, every request counted once (make test runs 60 s)
 	SOAK_SECONDS=$(SOAK_SECONDS) cargo test -p routemeter-tests --test soak -- --nocapture

@@ -144,13 +144,15 @@ fn compat_artefacts_are_up_to_date() {
     }
     let bootstrap: serde_json::Value = serde_yaml_ng::from_str(&read("envoy/envoy-seeds.yaml")).unwrap();
     assert_eq!(bootstrap["stats_config"]["stats_tags"], routemeter_cli::compat::stats_tags(&config));
-    // Seed 001's bounds are the configuration's: nothing to add.
+    // Seed 001's bounds are the configuration's: nothing to add or remove.
+    let none: (Vec<f64>, Vec<f64>) = (vec![], vec![]);
+    assert_eq!(routemeter_cli::compat::bounds_check(&config, &[0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0]), none);
     assert_eq!(
-        routemeter_cli::compat::bounds_missing(&config, &[0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0]),
-        Vec::<u64>::new()
+        routemeter_cli::compat::bounds_check(&config, config.naming.profile.default_duration_bounds()),
+        (vec![5.0, 25.0, 75.0, 250.0, 750.0, 7500.0], vec![])
     );
     assert_eq!(
-        routemeter_cli::compat::bounds_missing(&config, config.naming.profile.default_duration_bounds()),
-        [5, 25, 75, 250, 750, 7500]
+        routemeter_cli::compat::bounds_check(&config, &[0.0025, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0]),
+        (vec![2.5], vec![10000.0])
     );
 }

@@ -628,6 +628,58 @@ fn attribute_labels_label_every_series_of_their_route<H: Host>(host: &H) {
     assert_eq!(envoy.label_values("http_requests_total", "format"), ["csv", "other"]);
 }
 
+/// A route's own metric names (seed 000's conversions): outcomes by attribute labels under
+/// the family's name, durations of successful conversions only, in seconds; a request with
+/// the same route label that did not match the rule (another method) is not timed.
+fn a_route_family_names_and_times_its_conversions<H: Host>(host: &H) {
+    let envoy = host.envoy();
+    let config = r#"{
+        "names": {"profile": "prometheus_client"},
+        "learn": false,
+        "duration_buckets_ms": [100, 500],
+        "routes": [{"template": "/convert", "methods": ["POST"], "kind": "upload",
+            "outcomes": {"2xx": "success", "5xx": "error"},
+            "labels": [{"name": "format", "query": "output_format", "values": ["csv", "json"], "default": "csv"}],
+            "names": {
+                "uploads_total": "excel_conversions_total",
+                "http_request_duration_milliseconds": {"name": "excel_conversion_duration_seconds", "outcome": "success"}
+            }}],
+        "latency_quantiles": {"quantiles": []}
+    }"#;
+    let vm = host.vm(config).unwrap();
+    for (method, path, ms, status) in [
+        ("POST", "/convert?output_format=json", 250, 200),
+        ("POST", "/convert", 50, 200),
+        ("POST", "/convert", 700, 500),
+        ("GET", "/convert?output_format=json", 50, 405),
+    ] {
+        let mut s = vm.request(method, path);
+        envoy.advance_ns(ms * 1_000_000);
+        s.respond(status, 10);
+        s.complete();
+    }
+    let conversions =
+        |status, format| envoy.counter("excel_conversions_total", &[("status", status), ("format", format)]);
+    assert_eq!(
+        (conversions("success", "json"), conversions("success", "csv"), conversions("error", "csv")),
+        (Some(1), Some(1), Some(1))
+    );
+    let bucket =
+        |format, le| envoy.counter("excel_conversion_duration_seconds_bucket", &[("format", format), ("le", le)]);
+    assert_eq!(
+        (bucket("json", "0.1"), bucket("json", "0.5"), bucket("csv", "0.1"), bucket("csv", "+Inf")),
+        (Some(0), Some(1), Some(1), Some(1))
+    );
+    let sum = |format| envoy.counter("excel_conversion_duration_milliseconds_sum", &[("format", format)]);
+    assert_eq!((sum("json"), sum("csv")), (Some(250), Some(50)));
+    // The GET: counted as a request of the route, not timed as a conversion.
+    assert_eq!(envoy.counter("excel_conversion_duration_seconds_count", &[]), None);
+    assert_eq!(
+        envoy.counter("http_requests_total", &[("method", "GET"), ("endpoint", "/convert"), ("status", "405")]),
+        Some(1)
+    );
+}
+
 /// Envoy drops a trailing dot from tag values, so no label may end in one.
 fn labels_never_end_in_a_dot<H: Host>(host: &H) {
     let envoy = host.envoy();
@@ -770,6 +822,7 @@ routemeter_tests::dual_host!(
     a_stopping_vm_flushes_what_it_counted,
     latency_quantiles_merge_every_vm_and_follow_the_window,
     a_lowered_cap_holds_after_a_reload,
+    a_route_family_names_and_times_its_conversions,
 );
 
 /// What only the native host can see: the VM's own route table stays bounded by the cap

@@ -12,7 +12,8 @@
 //!   sidecar, and the stats matcher keeping the configuration's metric names.
 //!
 //! It also checks the duration bounds: a profile's `le` bounds are exact only where the
-//! configuration's `duration_buckets_ms` has them, and [`bounds_missing`] says which to add.
+//! configuration's `duration_buckets_ms` has them, and [`bounds_check`] says which to add
+//! (and which extra ones make `histogram_quantile` answer differently).
 
 use routemeter::config::Config;
 use routemeter::metrics::{LabelKey, Metric};
@@ -60,11 +61,19 @@ pub fn rules(config: &Config) -> String {
     )
 }
 
-/// The configured duration bounds (milliseconds) missing for `want` (seconds): `le` bounds
-/// in seconds are exact only where routemeter counts with the same bound.
-pub fn bounds_missing(config: &Config, want: &[f64]) -> Vec<u64> {
+/// How the configured duration bounds (milliseconds) differ from `want` (the dashboards'
+/// histograms, seconds): (missing, extra), in milliseconds. `le` bounds are exact only where
+/// routemeter counts with the same bound, and `histogram_quantile` interpolates within the
+/// buckets it has, so an extra bound changes its answers too (SLO thresholds add bounds).
+pub fn bounds_check(config: &Config, want: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let have = config.duration_buckets.bounds();
-    want.iter().map(|s| (s * 1000.0).round()).filter(|ms| !have.iter().any(|b| b == ms)).map(|ms| ms as u64).collect()
+    let want: Vec<f64> = want.iter().map(|s| s * 1000.0).collect();
+    // 0.0025 s * 1000 is 2.5000000000000004: equal within a millionth of a millisecond.
+    let same = |a: f64, b: f64| (a - b).abs() < 1e-6;
+    let missing =
+        want.iter().filter(|w| !have.iter().any(|h| same(*h, **w))).map(|w| (w * 1e6).round() / 1e6).collect();
+    let extra = have.iter().filter(|h| !want.iter().any(|w| same(**h, *w))).copied().collect();
+    (missing, extra)
 }
 
 /// Every metric name the configuration publishes (for Istio's stats matcher).

@@ -142,12 +142,18 @@ fn istio_files(file: &PathBuf, out: &std::path::Path) -> Result<(), String> {
 fn compat_files(file: &PathBuf, out: &std::path::Path, bounds: Option<&[f64]>) -> Result<(), String> {
     let config = plugin_config(&read(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
     let want = bounds.unwrap_or(config.naming.profile.default_duration_bounds());
-    let missing = compat::bounds_missing(&config, want);
+    let (missing, extra) = compat::bounds_check(&config, want);
+    let list = |bounds: &[f64]| bounds.iter().map(f64::to_string).collect::<Vec<_>>().join(", ");
     if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().map(u64::to_string).collect();
         eprintln!(
             "routemeter: duration_buckets_ms lacks {}: add them, or le bounds in seconds will not be those of the dashboards' histograms",
-            list.join(", ")
+            list(&missing)
+        );
+    }
+    if !extra.is_empty() {
+        eprintln!(
+            "routemeter: duration_buckets_ms has {} the dashboards' histograms do not: histogram_quantile will interpolate differently",
+            list(&extra)
         );
     }
     fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;

@@ -109,7 +109,7 @@ impl Config {
             .map(|(i, (rule, f))| {
                 let names = labels.iter().chain(&rule.attributes).map(|l| l.name.clone()).collect();
                 let (field, template) = (format!("routes[{i}]"), rule.template.text().to_string());
-                crate::metrics::naming::RouteNames { field, template, families: f, attributes: names }
+                crate::metrics::naming::RouteNames { rule: i, field, template, families: f, attributes: names }
             })
             .collect();
         let naming = Naming::from_raw(raw.names, route_families)?;
@@ -139,6 +139,7 @@ impl Config {
         let duration_buckets = with_thresholds(duration_buckets, &slos, histograms)?;
         let size_buckets = bounds("size_buckets_bytes", raw.size_buckets_bytes, Unit::Bytes)?;
         let latency = LatencyConfig::from_raw(raw.latency_quantiles)?;
+        check_names(&naming, (&labels, &rules), histograms, &slos)?;
         Ok(Config {
             rules,
             exclusions,
@@ -187,13 +188,43 @@ fn check_label_combinations(global: &[AttributeLabel], rules: &[RouteRule], max:
     Ok(())
 }
 
+/// What a naming cannot go with: attribute labels named like one of its labels (Envoy cuts a
+/// tag out once, the second pair would end up in the metric's name), Envoy histograms in
+/// seconds (they take integers: milliseconds would be published as seconds), SLOs (their
+/// rules query routemeter's own names).
+fn check_names(
+    naming: &Naming,
+    (labels, rules): (&[AttributeLabel], &[RouteRule]),
+    histograms: HistogramMode,
+    slos: &[Slo],
+) -> Result<(), ConfigError> {
+    let taken = naming.label_names(&[]);
+    let global = labels.iter().enumerate().map(|(i, l)| (format!("labels[{i}].name"), l));
+    let own = rules.iter().enumerate().flat_map(|(i, r)| {
+        r.attributes.iter().enumerate().map(move |(j, l)| (format!("routes[{i}].labels[{j}].name"), l))
+    });
+    if let Some((field, l)) = global.chain(own).find(|(_, l)| taken.contains(&l.name)) {
+        return Err(ConfigError::new(field, format!("{:?} is a label of the names' profile", l.name)));
+    }
+    if histograms == HistogramMode::Envoy && !naming.seconds_families().is_empty() {
+        let why =
+            "Envoy histograms take whole numbers (milliseconds); the names publish durations in seconds: use \"exact\"";
+        return Err(ConfigError::new("histograms", why));
+    }
+    if !slos.is_empty() && (naming.profile != crate::metrics::naming::Profile::Routemeter || !naming.routes.is_empty())
+    {
+        return Err(ConfigError::new("slos", "SLO rules query routemeter's own names: leave \"names\" out"));
+    }
+    Ok(())
+}
+
 /// A duration family with an `outcome` times only that route's transfers of that outcome.
 fn durations_of(naming: &Naming, rules: &mut [RouteRule], outcomes: &OutcomeLabels) -> Result<(), ConfigError> {
     for (i, rule) in rules.iter_mut().enumerate() {
         let wanted = naming
             .routes
             .iter()
-            .filter(|r| r.route == rule.template.text())
+            .filter(|r| r.rule == i)
             .flat_map(|r| &r.families)
             .find_map(|f| f.outcome.as_deref().map(|o| (f.metric, o)));
         let Some((metric, outcome)) = wanted else { continue };

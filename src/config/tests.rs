@@ -231,3 +231,29 @@ fn a_duration_family_may_time_one_outcome_of_its_route() {
         r#"routes[0].names.http_request_duration_milliseconds.outcome: unknown outcome "fine""#
     );
 }
+
+#[test]
+fn names_reject_what_they_cannot_go_with() {
+    assert_eq!(
+        error_of(
+            r#"{"names": {"profile": "prometheus_client"}, "labels": [{"name": "endpoint", "header": "x-e", "values": ["a"]}]}"#
+        ),
+        r#"labels[0].name: "endpoint" is a label of the names' profile"#
+    );
+    assert_eq!(
+        error_of(
+            r#"{"names": {"profile": "opentelemetry"}, "routes": [{"template": "/a", "labels": [{"name": "error_type", "query": "e", "values": ["a"]}]}]}"#
+        ),
+        r#"routes[0].labels[0].name: "error_type" is a label of the names' profile"#
+    );
+    assert_eq!(
+        error_of(r#"{"names": {"profile": "instrumentator"}, "histograms": "envoy"}"#),
+        r#"histograms: Envoy histograms take whole numbers (milliseconds); the names publish durations in seconds: use "exact""#
+    );
+    assert_eq!(
+        error_of(r#"{"names": {"profile": "prometheus_client"}, "slos": [{"objective": 99}]}"#),
+        r#"slos: SLO rules query routemeter's own names: leave "names" out"#
+    );
+    // Under routemeter's names, `endpoint` is an attribute label like any other.
+    assert!(Config::from_json(br#"{"labels": [{"name": "endpoint", "header": "x-e", "values": ["a"]}]}"#).is_ok());
+}

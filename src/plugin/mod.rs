@@ -62,6 +62,9 @@ pub struct Plugin {
     /// Attribute labels: the global set, then each configured rule's (global and its own).
     attributes: Attributes,
     series: SeriesTable,
+    /// Route labels whose duration family times one outcome only (seed 000: successful
+    /// conversions): other requests with that label (another method, no rule) are not timed.
+    timed_only: Vec<(LabelId, OutcomeId)>,
 }
 
 /// The attribute label sets of a configuration, and the headers they read.
@@ -135,9 +138,14 @@ impl Plugin {
             .map(|r| AttributeSet::new(global.labels().iter().chain(&r.attributes).cloned().collect()))
             .collect();
         let attributes = Attributes { global, by_rule, headers: config.header_names };
+        let resolver = RouteResolver::new(config.rules, config.exclusions, config.use_route_name, learned);
+        let timed_only = (0..)
+            .map_while(|id| resolver.rule(id).map(|r| (id, r)))
+            .filter_map(|(id, r)| Some((resolver.rule_label(id), r.transfer.as_ref()?.durations_of?)))
+            .collect();
         Plugin {
             description,
-            resolver: RouteResolver::new(config.rules, config.exclusions, config.use_route_name, learned),
+            resolver,
             outcome_labels: config.outcome_labels,
             aggregates: Aggregates::new(config.histograms, config.duration_buckets, config.size_buckets)
                 .with_status_label(config.naming.profile.histogram_status_label()),
@@ -150,6 +158,7 @@ impl Plugin {
             openapi_routes: Slot::default(),
             attributes,
             series: SeriesTable::new(MAX_SERIES_KEYS),
+            timed_only,
         }
     }
 
@@ -341,7 +350,8 @@ impl Plugin {
         let transfer = req.rule.and_then(|r| self.resolver.rule(r)).and_then(|r| r.transfer.as_ref());
         let outcome = transfer.map(|t| (t, t.outcome(status)));
         // A duration family may time one outcome only (seed 000: successful conversions).
-        let timed = outcome.is_none_or(|(t, o)| t.durations_of.is_none_or(|only| only == o));
+        let only = self.timed_only.iter().find(|(label, _)| *label == req.route).map(|(_, o)| *o);
+        let timed = only.is_none_or(|only| outcome.is_some_and(|(_, o)| o == only));
         let completed = CompletedRequest {
             series: req.series,
             method: req.method,

@@ -190,6 +190,11 @@ impl RouteResolver {
         self.rules.get(id)
     }
 
+    /// The label of a configured rule (its template).
+    pub fn rule_label(&self, id: RuleId) -> LabelId {
+        self.rule_routes.get(id).copied().unwrap_or(OTHER)
+    }
+
     pub fn label(&self, id: LabelId) -> &str {
         self.labels.label(id)
     }

@@ -31,6 +31,19 @@ async def behave(request: Request, default_status: int = 200):
     return JSONResponse({"ok": True}, status_code=int(request.query_params.get("status", default_status)))
 
 
+def library_routes():
+    """The app of the library profiles (instrumentator, opentelemetry)."""
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: str, request: Request):
+        return await behave(request)
+
+    @app.post("/upload")
+    async def upload_file(request: Request):
+        await request.body()
+        return await behave(request, 201)
+
+
 if SEED == "000":
     # 000: a decorator on the conversion endpoint; format and compression are its query
     # parameters; durations of successful conversions only.
@@ -169,15 +182,7 @@ elif SEED == "instrumentator":
     # that name.
     from prometheus_fastapi_instrumentator import Instrumentator
 
-    @app.get("/items/{item_id}")
-    async def item(item_id: str, request: Request):
-        return await behave(request)
-
-    @app.post("/upload")
-    async def upload_file(request: Request):
-        await request.body()
-        return await behave(request, 201)
-
+    library_routes()
     Instrumentator(registry=registry).instrument(app)
 
 elif SEED == "opentelemetry":
@@ -195,15 +200,7 @@ elif SEED == "opentelemetry":
     registry = REGISTRY
     otel_metrics.set_meter_provider(MeterProvider(metric_readers=[PrometheusMetricReader()]))
 
-    @app.get("/items/{item_id}")
-    async def item(item_id: str, request: Request):
-        return await behave(request)
-
-    @app.post("/upload")
-    async def upload_file(request: Request):
-        await request.body()
-        return await behave(request, 201)
-
+    library_routes()
     FastAPIInstrumentor.instrument_app(app)
 
 else:

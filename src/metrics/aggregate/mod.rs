@@ -20,6 +20,11 @@ use super::contract::Metric;
 use super::name::Part;
 use super::registry::{Registry, Slot};
 
+/// Status codes one series keeps request histograms for, when they are kept by status.
+const MAX_STATUSES: usize = 16;
+/// The code the others share (`_OTHER`); real codes are 0-999.
+const OTHER_STATUS: u16 = u16::MAX;
+
 /// What the aggregates are keyed by: a route label and its attribute labels' values,
 /// interned by the plugin to a dense index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -187,14 +192,20 @@ impl Aggregates {
         let Aggregates { mode, status_label, duration, size, routes, dirty } = self;
         let r = route_series(routes, dirty, c.series);
         let Some(s) = r.and_then(|r| method_series(r, c.method, duration.len(), size.len())) else { return };
-        let status = status_label.map(|name| (name, c.status));
+        // Past MAX_STATUSES codes of one series, the rest share one `_OTHER` set: each code
+        // is ~45 stats in Envoy.
+        let code = match s.by_status.iter().any(|(code, _)| *code == c.status) {
+            false if s.by_status.len() >= MAX_STATUSES => OTHER_STATUS,
+            _ => c.status,
+        };
+        let status = status_label.map(|name| (name, code));
         let histograms = match status {
             None => &mut s.histograms,
             Some(_) => {
-                let at = match s.by_status.iter().position(|(code, _)| *code == c.status) {
+                let at = match s.by_status.iter().position(|(known, _)| *known == code) {
                     Some(at) => at,
                     None => {
-                        s.by_status.push((c.status, RequestHistograms::new(duration.len(), size.len())));
+                        s.by_status.push((code, RequestHistograms::new(duration.len(), size.len())));
                         s.by_status.len() - 1
                     }
                 };
@@ -271,6 +282,9 @@ impl Aggregates {
                     flush_request_histograms(&mut s.histograms, bounds, (&values, extra), registry, host);
                     for (code, h) in &mut s.by_status {
                         let Some(name) = self.status_label else { break };
+                        if h.duration.count + h.request_bytes.count + h.response_bytes.count == 0 {
+                            continue;
+                        }
                         let status = status_labels(name, *code);
                         let with_status: Vec<(&str, &str)> =
                             status.iter().map(|(k, v)| (*k, v.as_str())).chain(extra.iter().copied()).collect();
@@ -383,6 +397,9 @@ fn add(
 /// The status labels of a request histogram: the code, and for a 5xx the code as
 /// `error_type` too (OpenTelemetry's `error.type` of a server error is its status code).
 fn status_labels(name: &'static str, code: u16) -> Vec<(&'static str, String)> {
+    if code == OTHER_STATUS {
+        return vec![(name, "_OTHER".to_string())];
+    }
     let mut labels = vec![(name, code.to_string())];
     if (500..600).contains(&code) {
         labels.push((super::naming::ERROR_TYPE, code.to_string()));

@@ -252,3 +252,23 @@ fn durations_by_status_under_opentelemetry_names() {
         assert_eq!(request_histograms.count(), if mode == HistogramMode::Exact { 3 * (6 + 4 + 4) } else { 3 * 3 });
     }
 }
+
+/// Kept by status, a series' request histograms are bounded: 16 codes, then one `_OTHER`.
+#[test]
+fn statuses_past_sixteen_share_one_set() {
+    let naming = crate::metrics::naming::Naming {
+        profile: crate::metrics::naming::Profile::OpenTelemetry,
+        ..Default::default()
+    };
+    let (stats, mut reg) = (MemoryHost::new(), registry().with_naming(naming.clone()));
+    let mut agg = aggregates(HistogramMode::Exact).with_status_label(naming.profile.histogram_status_label());
+    for status in 200..230 {
+        agg.completed(&completed(SeriesId::new(0), status, 1, 0), &Names, &mut reg, &stats);
+    }
+    agg.flush(&Names, &mut reg, &stats);
+    let count = |code: &str| {
+        let name = format!("http_request_method=.=GET;.;http_route=.=/a;.;http_response_status_code=.={code};.;http_server_request_duration_seconds_count");
+        value(&stats, &name)
+    };
+    assert_eq!((count("200"), count("215"), count("216"), count("_OTHER")), (Some(1), Some(1), None, Some(14)));
+}

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::config_error::ConfigError;
-use crate::metrics::Metric;
+use crate::host::MetricKind;
+use crate::metrics::{LabelKey, Metric};
 
 use super::{Family, Naming, Profile, RouteFamilies};
 
@@ -37,23 +38,19 @@ pub enum RawFamily {
 /// A route's `names` as written, with what checking them needs: its field (`routes[2]`),
 /// its template, and the attribute labels it has.
 pub struct RouteNames {
+    /// The rule's index in `routes`.
+    pub rule: usize,
     pub field: String,
     pub template: String,
     pub families: BTreeMap<String, RawFamily>,
     pub attributes: Vec<String>,
 }
 
-/// Metrics a route may publish under a name of its own.
-const PER_ROUTE: [Metric; 8] = [
-    Metric::RequestsTotal,
-    Metric::RequestDuration,
-    Metric::RequestsInProgress,
-    Metric::RequestBodyBytes,
-    Metric::ResponseBodyBytes,
-    Metric::UploadsTotal,
-    Metric::UploadFileSize,
-    Metric::DownloadsTotal,
-];
+/// Metrics a route may publish under a name of its own: those with a route label (but the
+/// latency quantile gauges, which are the route's quantiles, not its counts).
+fn per_route() -> impl Iterator<Item = Metric> {
+    Metric::ALL.into_iter().filter(|m| m.labels().contains(&LabelKey::Route) && *m != Metric::RequestDurationQuantile)
+}
 
 impl Naming {
     /// Step two for `names` and the routes' families: `routes` holds, per rule, its field,
@@ -76,15 +73,20 @@ impl Naming {
             }
         }
         let mut families = Vec::new();
-        for RouteNames { field, template: route, families: raw_families, attributes } in routes {
+        for RouteNames { rule, field, template: route, families: raw_families, attributes } in routes {
             if raw_families.is_empty() {
                 continue;
+            }
+            // Names go with the route label, which two rules of one template share.
+            if let Some(other) = families.iter().find(|f: &&RouteFamilies| f.route == route) {
+                let why = format!("routes[{}] has the same template and names its metrics already", other.rule);
+                return Err(ConfigError::new(format!("{field}.names"), why));
             }
             let mut list = Vec::new();
             for (key, family) in raw_families {
                 let at = format!("{field}.names.{key}");
-                let metric = PER_ROUTE.into_iter().find(|m| m.name() == key).ok_or_else(|| {
-                    let known: Vec<&str> = PER_ROUTE.iter().map(|m| m.name()).collect();
+                let metric = per_route().find(|m| m.name() == key).ok_or_else(|| {
+                    let known: Vec<&str> = per_route().map(|m| m.name()).collect();
                     ConfigError::new(&at, format!("not a per-route metric; expected one of {}", known.join(", ")))
                 })?;
                 let (name, labels, outcome) = match family {
@@ -109,9 +111,53 @@ impl Naming {
                 }
                 list.push(Family { metric, name, labels, outcome });
             }
-            families.push(RouteFamilies { route, families: list });
+            families.push(RouteFamilies { rule, route, families: list });
         }
-        Ok(Naming { profile, prefix: raw.prefix, routes: families })
+        let naming = Naming { profile, prefix: raw.prefix, routes: families };
+        naming.check_collisions()?;
+        Ok(naming)
+    }
+}
+
+impl Naming {
+    /// A family's series must not share a name with another metric's (a counter and a
+    /// histogram's `_count` of one name make Prometheus refuse the whole scrape). The same
+    /// metric under one name on two routes is fine: their series add up.
+    fn check_collisions(&self) -> Result<(), ConfigError> {
+        let mut taken: Vec<(String, Metric)> = Vec::new();
+        for metric in Metric::ALL {
+            taken.extend(
+                self.series_names(metric, &self.profile.name(metric, self.prefix.as_deref())).map(|n| (n, metric)),
+            );
+        }
+        for r in &self.routes {
+            for f in &r.families {
+                let clash = self
+                    .series_names(f.metric, &f.name)
+                    .find_map(|n| taken.iter().find(|(t, m)| *t == n && *m != f.metric).map(|(t, m)| (t.clone(), *m)));
+                if let Some((name, other)) = clash {
+                    let why = format!("{:?} gives {name}, which {} already has", f.name, other.name());
+                    return Err(ConfigError::new(format!("routes[{}].names.{}", r.rule, f.metric.name()), why));
+                }
+                taken.extend(self.series_names(f.metric, &f.name).map(|n| (n, f.metric)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The names the series of `metric` published as `name` have.
+    fn series_names(&self, metric: Metric, name: &str) -> impl Iterator<Item = String> {
+        let parts: Vec<String> = match metric.kind() {
+            MetricKind::Histogram => {
+                let sum = match name.strip_suffix("_seconds") {
+                    Some(base) => format!("{base}_milliseconds_sum"),
+                    None => format!("{name}_sum"),
+                };
+                vec![format!("{name}_bucket"), format!("{name}_count"), sum, name.to_string()]
+            }
+            _ => vec![name.to_string()],
+        };
+        parts.into_iter()
     }
 }
 

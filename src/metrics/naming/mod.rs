@@ -28,6 +28,8 @@ use crate::metrics::{LabelKey, Metric, Part};
 /// `route` and `method` labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteFamilies {
+    /// The rule's index in `routes`.
+    pub rule: usize,
     /// The route label (the rule's template).
     pub route: String,
     pub families: Vec<Family>,
@@ -83,8 +85,12 @@ impl Naming {
                 _ => push_label(&mut name, label, value),
             }
         }
+        // A family's `labels` choose among attribute labels; the status labels that come with
+        // them (OpenTelemetry's request histograms) stay.
+        let status = |key: &str| Some(key) == self.profile.histogram_status_label() || key == ERROR_TYPE;
         for (key, value) in extra {
-            if family.and_then(|f| f.labels.as_ref()).is_some_and(|kept| !kept.iter().any(|k| k == key)) {
+            let kept = family.and_then(|f| f.labels.as_ref());
+            if kept.is_some_and(|kept| !kept.iter().any(|k| k == key)) && !status(key) {
                 continue;
             }
             push_label(&mut name, key, value);
@@ -129,11 +135,10 @@ impl Naming {
             Scale::Same => bound,
             Scale::Seconds => bound / 1000.0,
         };
-        let mut text = format!("{bound}");
-        if self.profile.python_floats() && !text.contains(['.', 'e', 'i', 'n']) {
-            text.push_str(".0");
+        match self.profile.python_floats() {
+            true => python_float(bound),
+            false => format!("{bound}"),
         }
-        text
     }
 
     /// Every label name this naming can publish for a configuration with these attribute
@@ -188,6 +193,24 @@ pub fn stat_name(metric: Metric, values: &[&str]) -> String {
 pub fn part_name(metric: Metric, part: Part, values: &[&str], extra: &[(&str, &str)]) -> String {
     debug_assert_eq!(metric.labels().len(), values.len(), "{metric:?}");
     Naming::default().stat_name(metric, part, values, extra)
+}
+
+/// A positive bound as prometheus_client writes `le`: Python's float (`1.0`, `2.5`), but
+/// with Go's exponent from seven integer digits on (`1e+06`, `2.5e+07`; the fraction of such
+/// a number is dropped, as the client drops it).
+fn python_float(bound: f64) -> String {
+    let mut text = format!("{bound}");
+    if !text.contains('.') {
+        text.push_str(".0");
+    }
+    let integer = text.split('.').next().unwrap_or_default();
+    if integer.len() <= 6 {
+        return text;
+    }
+    let (first, rest) = integer.split_at_checked(1).unwrap_or((integer, ""));
+    let mantissa = format!("{first}.{rest}");
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    format!("{mantissa}e+{:02}", integer.len() - 1)
 }
 
 fn scale_of(name: &str) -> Scale {

@@ -9,6 +9,7 @@ fn parse(names: &str, routes: &[(&str, &str, &[&str])]) -> Result<Naming, String
         .iter()
         .enumerate()
         .map(|(i, (template, families, attributes))| RouteNames {
+            rule: i,
             field: format!("routes[{i}]"),
             template: template.to_string(),
             families: serde_json::from_str::<BTreeMap<String, RawFamily>>(families).unwrap(),
@@ -69,11 +70,18 @@ fn prometheus_client_with_a_prefix_is_seed_004() {
         n.stat_name(Metric::RequestsInProgress, Part::Whole, &GET_A, &[]),
         "method=.=GET;.;endpoint=.=/a;.;api_requests_in_progress"
     );
-    // Sizes keep bytes, written as Python floats.
-    assert_eq!(
-        n.stat_name(Metric::RequestBodyBytes, Part::Bucket("1000"), &GET_A, &[]),
-        "method=.=GET;.;endpoint=.=/a;.;le=.=1000.0;.;api_request_body_bytes_bucket"
-    );
+    // Sizes keep bytes, written as Python's prometheus_client writes them (checked with it:
+    // `floatToGoString`).
+    let size_le = |le| {
+        let name = n.stat_name(Metric::RequestBodyBytes, Part::Bucket(le), &GET_A, &[]);
+        name.split("le=.=").nth(1).and_then(|rest| rest.split(';').next()).unwrap().to_string()
+    };
+    let written: Vec<String> =
+        ["1000", "500000", "1000000", "25000000", "1000000000", "10000000000", "123456.5", "+Inf"]
+            .into_iter()
+            .map(size_le)
+            .collect();
+    assert_eq!(written, ["1000.0", "500000.0", "1e+06", "2.5e+07", "1e+09", "1e+10", "123456.5", "+Inf"]);
     // Not HTTP-prefixed: unchanged apart from the route label.
     assert_eq!(
         n.stat_name(Metric::UploadsTotal, Part::Whole, &["/u", "success"], &[]),
@@ -177,6 +185,25 @@ fn a_route_family_drops_route_and_method() {
 }
 
 #[test]
+fn a_family_keeps_the_status_labels_whatever_attribute_labels_it_keeps() {
+    let n = parse(
+        r#"{"profile": "opentelemetry"}"#,
+        &[(
+            "/c",
+            r#"{"http_request_duration_milliseconds": {"name": "c_seconds", "labels": ["format"]}}"#,
+            &["format", "compression"],
+        )],
+    )
+    .unwrap();
+    let extra =
+        [("http_response_status_code", "500"), ("error_type", "500"), ("format", "csv"), ("compression", "gzip")];
+    assert_eq!(
+        n.stat_name(Metric::RequestDuration, Part::Count, &["POST", "/c"], &extra),
+        "http_response_status_code=.=500;.;error_type=.=500;.;format=.=csv;.;c_seconds_count"
+    );
+}
+
+#[test]
 fn bad_names_name_the_field() {
     let error = |names: &str| parse(names, &[]).unwrap_err();
     assert_eq!(
@@ -205,6 +232,28 @@ fn bad_names_name_the_field() {
         route(r#"{"uploads_total": {"name": "c_total", "labels": ["format"]}}"#),
         r#"routes[0].names.uploads_total.labels: label "format" is not one of this route's labels ()"#
     );
+    assert_eq!(
+        parse(
+            "{}",
+            &[("/c", r#"{"uploads_total": "a_total"}"#, &[]), ("/c", r#"{"downloads_total": "b_total"}"#, &[])]
+        )
+        .unwrap_err(),
+        "routes[1].names: routes[0] has the same template and names its metrics already"
+    );
+    assert_eq!(
+        route(r#"{"uploads_total": "http_requests_in_progress"}"#),
+        r#"routes[0].names.uploads_total: "http_requests_in_progress" gives http_requests_in_progress, which http_requests_in_progress already has"#
+    );
+    assert_eq!(
+        route(r#"{"uploads_total": "c_seconds_count", "http_request_duration_milliseconds": "c_seconds"}"#),
+        r#"routes[0].names.uploads_total: "c_seconds_count" gives c_seconds_count, which http_request_duration_milliseconds already has"#
+    );
+    // One metric, one name, on two routes: their series add up.
+    assert!(parse(
+        "{}",
+        &[("/a", r#"{"uploads_total": "c_total"}"#, &[]), ("/b", r#"{"uploads_total": "c_total"}"#, &[])]
+    )
+    .is_ok());
     assert_eq!(
         route(r#"{"uploads_total": {"name": "c_total", "outcome": "success"}}"#),
         "routes[0].names.uploads_total.outcome: only a duration family takes an outcome"
