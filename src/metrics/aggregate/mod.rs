@@ -192,16 +192,10 @@ impl Aggregates {
         let Aggregates { mode, status_label, duration, size, routes, dirty } = self;
         let r = route_series(routes, dirty, c.series);
         let Some(s) = r.and_then(|r| method_series(r, c.method, duration.len(), size.len())) else { return };
-        // Past MAX_STATUSES codes of one series, the rest share one `_OTHER` set: each code
-        // is ~45 stats in Envoy.
-        let code = match s.by_status.iter().any(|(code, _)| *code == c.status) {
-            false if s.by_status.len() >= MAX_STATUSES => OTHER_STATUS,
-            _ => c.status,
-        };
-        let status = status_label.map(|name| (name, code));
+        let status = status_label.map(|name| (name, status_code(&s.by_status, c.status)));
         let histograms = match status {
             None => &mut s.histograms,
-            Some(_) => {
+            Some((_, code)) => {
                 let at = match s.by_status.iter().position(|(known, _)| *known == code) {
                     Some(at) => at,
                     None => {
@@ -391,6 +385,15 @@ fn add(
                 let _ = host.record_metric(*id, v);
             }
         }
+    }
+}
+
+/// The code a request's histograms are kept under: its own, or past MAX_STATUSES codes of
+/// one series the `_OTHER` set (each code is ~45 stats in Envoy).
+fn status_code(kept: &[(u16, RequestHistograms)], status: u16) -> u16 {
+    match kept.iter().any(|(code, _)| *code == status) {
+        false if kept.len() >= MAX_STATUSES => OTHER_STATUS,
+        _ => status,
     }
 }
 
