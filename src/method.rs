@@ -79,6 +79,16 @@ impl MethodSet {
     pub fn contains(self, m: Method) -> bool {
         self.0 & (1 << m.index()) != 0
     }
+
+    /// Adds every method of `other`.
+    pub fn extend(&mut self, other: MethodSet) {
+        self.0 |= other.0;
+    }
+
+    /// The methods in the set, in [`Method::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Method> {
+        Method::ALL.into_iter().filter(move |m| self.contains(*m))
+    }
 }
 
 #[cfg(test)]

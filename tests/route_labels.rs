@@ -6,8 +6,10 @@
 //! - `learned_labels_through_envoy_match_the_core`: the same traffic from three APIs through
 //!   a real Envoy (one keep-alive connection: one worker, the seed's order); the scrape's
 //!   count per label equals the core's, so the core's per-request labels are Envoy's;
-//! - `openapi_source_labels_every_template_exactly`: every template of two APIs, with the
-//!   document served by the upstream: each request carries its own template;
+//! - `openapi_source_labels_every_template_exactly`: every template of four APIs, with the
+//!   document served by the upstream: each request carries its own template, also where
+//!   GitHub's and Jira's documents have paths of one shape for different methods;
+//! - `fastapi_generated_openapi_names_each_method`: FastAPI's own document for such routes;
 //! - `report` (ignored; `make routes-report`): the README's figures, every API through Envoy.
 
 // A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
@@ -150,7 +152,9 @@ fn learned_labels_through_envoy_match_the_core() {
 #[test]
 fn openapi_source_labels_every_template_exactly() {
     let config = r#"{"openapi": {"cluster": "converter"}}"#;
-    for name in ["stripe", "twilio"] {
+    // GitHub's and Jira's have paths of one shape whose parameter names differ by method
+    // (`GET /orgs/{org}/attestations/{subject_digest}`, `DELETE .../{attestation_id}`).
+    for name in ["stripe", "twilio", "github", "jira"] {
         let api = apis::load(name);
         let reqs = apis::traffic(&api, 11, None, 5, 100);
         let want: Vec<String> = reqs.iter().map(|r| api.templates[r.template].path.clone()).collect();
@@ -227,4 +231,46 @@ fn survey() {
         total.add(&s);
     }
     println!("{}", total.row("all"));
+}
+
+/// FastAPI routes of one shape with parameters named per method, as an app declares them;
+/// FastAPI writes its document (`app.openapi()`) and routemeter reads it: each template goes
+/// with its own method. Skipped when the virtualenv lacks FastAPI (`make test` installs it).
+#[test]
+fn fastapi_generated_openapi_names_each_method() {
+    let python = testkit::bootstrap::repo_root().join(".venv/bin/python");
+    let app = r#"
+import json
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/orgs/{org}/attestations/{subject_digest}")
+def get_attestation(org: str, subject_digest: str): return {}
+@app.delete("/orgs/{org}/attestations/{attestation_id}")
+def delete_attestation(org: str, attestation_id: int): return {}
+@app.get("/orgs/{org}/repos")
+def repos(org: str): return []
+print(json.dumps(app.openapi()))
+"#;
+    let Ok(out) = std::process::Command::new(&python).args(["-c", app]).output() else {
+        eprintln!("SKIPPED: no {}", python.display());
+        return;
+    };
+    if !out.status.success() {
+        eprintln!("SKIPPED: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let routes = routemeter::openapi::parse(&out.stdout, None).unwrap();
+    let rules: Vec<(&str, Option<Vec<&str>>)> = routes
+        .rules
+        .iter()
+        .map(|r| (r.template.text(), r.methods.map(|m| m.iter().map(|m| m.as_str()).collect())))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("/orgs/{org}/repos", None),
+            ("/orgs/{org}/attestations/{attestation_id}", Some(vec!["DELETE"])),
+            ("/orgs/{org}/attestations/{subject_digest}", Some(vec!["GET"])),
+        ]
+    );
 }

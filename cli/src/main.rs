@@ -209,9 +209,13 @@ fn convert(doc: &[u8], base_path: Option<&str>, mut base: Value) -> Result<Outpu
     let existing: Vec<Value> = base.get("routes").and_then(Value::as_array).cloned().unwrap_or_default();
     let known: Vec<&str> = existing.iter().filter_map(|r| r.get("template").and_then(Value::as_str)).collect();
     let mut all = existing.clone();
-    all.extend(
-        routes.templates.iter().map(|t| t.text()).filter(|t| !known.contains(t)).map(|t| json!({ "template": t })),
-    );
+    all.extend(routes.rules.iter().filter(|r| !known.contains(&r.template.text())).map(|r| match r.methods {
+        None => json!({ "template": r.template.text() }),
+        Some(methods) => {
+            let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+            json!({ "template": r.template.text(), "methods": methods })
+        }
+    }));
     base["routes"] = Value::Array(all);
     let config = serde_json::to_string_pretty(&base).map_err(|e| e.to_string())?;
     // What the filter would say about it.

@@ -4,10 +4,15 @@
 //! ([`source`]); the `routemeter openapi` command writes them as static configuration.
 //!
 //! OpenAPI path templates use routemeter's own `{name}` syntax, including parameters inside
-//! a segment (`/Calls/{Sid}.json`). Only `paths` keys and the server URL are read, as the
-//! document streams in: operations are skipped unread and at most [`MAX_TEMPLATES`] paths are
-//! kept, so a document of any size costs a VM a bounded amount of memory (linear memory never
-//! shrinks, so what a parse takes, it keeps).
+//! a segment (`/Calls/{Sid}.json`). Only `paths` keys, their operations' methods and the
+//! server URL are read, as the document streams in: operations are skipped unread and at
+//! most [`MAX_TEMPLATES`] paths are kept, so a document of any size costs a VM a bounded
+//! amount of memory (linear memory never shrinks, so what a parse takes, it keeps).
+//!
+//! Paths of one shape whose parameters are named differently (`GET /orgs/{org}/attestations/
+//! {subject_digest}`, `DELETE /orgs/{org}/attestations/{attestation_id}`: OpenAPI forbids it,
+//! large real documents do it) each apply to their own operations' methods, so a request gets
+//! the template its method is documented under. Other templates apply to every method.
 
 pub mod config;
 pub mod fetch_slot;
@@ -15,13 +20,14 @@ pub mod source;
 
 pub use config::{OpenApiConfig, RawOpenApi};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::route::Template;
+use crate::method::{Method, MethodSet};
+use crate::route::{RouteRule, Template};
 
 /// More templates than this in one document are not loaded (bounds labels and memory).
 pub const MAX_TEMPLATES: usize = 5_000;
@@ -55,8 +61,9 @@ struct Variable {
 /// are kept, the others counted, so a document's size does not decide the memory it takes.
 #[derive(Debug, Default)]
 struct Paths {
-    /// Without `#anchor` and `?query` (the same route to a proxy).
-    kept: BTreeSet<String>,
+    /// Without `#anchor` and `?query` (the same route to a proxy), with the methods of their
+    /// operations.
+    kept: BTreeMap<String, MethodSet>,
     skipped: Vec<(String, String)>,
     skipped_total: usize,
 }
@@ -69,7 +76,7 @@ impl Paths {
         }
     }
 
-    fn add(&mut self, key: String) {
+    fn add(&mut self, key: String, methods: MethodSet) {
         if !key.starts_with('/') {
             return;
         }
@@ -77,13 +84,14 @@ impl Paths {
         if let Err(reason) = Template::parse(clean) {
             return self.skip(clean.to_string(), reason);
         }
-        if self.kept.contains(clean) {
+        if let Some(known) = self.kept.get_mut(clean) {
+            known.extend(methods);
             return;
         }
-        self.kept.insert(clean.to_string());
+        self.kept.insert(clean.to_string(), methods);
         if self.kept.len() > MAX_TEMPLATES {
             if let Some(last) = self.kept.pop_last() {
-                self.skip(last, format!("more than {MAX_TEMPLATES} templates"));
+                self.skip(last.0, format!("more than {MAX_TEMPLATES} templates"));
             }
         }
     }
@@ -99,10 +107,10 @@ impl<'de> Deserialize<'de> for Paths {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Paths, A::Error> {
                 let mut paths = Paths::default();
-                // Operations are skipped unread.
+                // Operations are skipped unread: only their methods are kept.
                 while let Some(key) = map.next_key::<String>()? {
-                    map.next_value::<IgnoredAny>()?;
-                    paths.add(key);
+                    let Operations(methods) = map.next_value()?;
+                    paths.add(key, methods);
                 }
                 Ok(paths)
             }
@@ -111,13 +119,55 @@ impl<'de> Deserialize<'de> for Paths {
     }
 }
 
+/// A path item's operations, by method; the rest of it unread (anything not a map, such as
+/// an extension's value, has none).
+struct Operations(MethodSet);
+
+impl<'de> Deserialize<'de> for Operations {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Operations, D::Error> {
+        struct Methods;
+        impl<'de> Visitor<'de> for Methods {
+            type Value = Operations;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path item")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Operations, A::Error> {
+                let mut methods = MethodSet::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    let method = Method::from_config(&key.to_ascii_uppercase()).filter(|m| *m != Method::Other);
+                    if let Some(m) = method {
+                        methods.insert(m);
+                    }
+                }
+                Ok(Operations(methods))
+            }
+            fn visit_unit<E>(self) -> Result<Operations, E> {
+                Ok(Operations(MethodSet::default()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Operations, E> {
+                Ok(Operations(MethodSet::default()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Operations, E> {
+                Ok(Operations(MethodSet::default()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Operations, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Operations(MethodSet::default()))
+            }
+        }
+        deserializer.deserialize_any(Methods)
+    }
+}
+
 /// The templates of a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routes {
     /// Prefixed to every path (`/v2` from `https://api.example.com/v2`).
     pub base_path: String,
-    /// Most specific first.
-    pub templates: Vec<Template>,
+    /// Most specific first: plain rules, but for templates sharing a shape, which apply to
+    /// their operations' methods only.
+    pub rules: Vec<RouteRule>,
     /// Paths that could not be used, with why (the first 100).
     pub skipped: Vec<(String, String)>,
     /// Every path that could not be used.
@@ -176,16 +226,49 @@ fn from_document(doc: Document, base_path: Option<&str>) -> Result<Routes, OpenA
             *reason = why;
         }
     }
-    let mut templates: Vec<Template> = Vec::with_capacity(paths.kept.len());
-    for path in std::mem::take(&mut paths.kept) {
+    let mut templates: Vec<(Template, MethodSet)> = Vec::with_capacity(paths.kept.len());
+    for (path, methods) in std::mem::take(&mut paths.kept) {
         let text = format!("{base}{path}");
         match Template::parse(&text) {
-            Ok(t) => templates.push(t),
+            Ok(t) => templates.push((t, methods)),
             Err(reason) => paths.skip(text, reason),
         }
     }
-    templates.sort_by(|a, b| a.specificity().cmp(&b.specificity()).then_with(|| a.text().cmp(b.text())));
-    Ok(Routes { base_path: base, templates, skipped: paths.skipped, skipped_total: paths.skipped_total })
+    templates.sort_by(|(a, _), (b, _)| a.specificity().cmp(&b.specificity()).then_with(|| a.text().cmp(b.text())));
+    let mut shapes: BTreeMap<String, usize> = BTreeMap::new();
+    for (t, _) in &templates {
+        *shapes.entry(shape(t.text())).or_default() += 1;
+    }
+    let rules = templates
+        .into_iter()
+        .map(|(template, methods)| {
+            let shared = shapes.get(&shape(template.text())).is_some_and(|n| *n > 1);
+            let methods = (shared && methods != MethodSet::default()).then_some(methods);
+            RouteRule { methods, ..RouteRule::plain(template) }
+        })
+        .collect();
+    Ok(Routes { base_path: base, rules, skipped: paths.skipped, skipped_total: paths.skipped_total })
+}
+
+/// A template with its parameters' names left out: `/orgs/{}/attestations/{}`.
+fn shape(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut in_param = false;
+    for c in template.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push('{');
+            }
+            '}' => {
+                in_param = false;
+                out.push('}');
+            }
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The path of the first server URL (`https://h/v2` -> `/v2`, `/api` -> `/api`), with server

@@ -1,7 +1,7 @@
 use super::*;
 
 fn texts(r: &Routes) -> Vec<&str> {
-    r.templates.iter().map(Template::text).collect()
+    r.rules.iter().map(|r| r.template.text()).collect()
 }
 
 #[test]
@@ -67,4 +67,35 @@ fn what_is_not_openapi_is_refused() {
     for (doc, want) in cases {
         assert_eq!(parse(doc, None).unwrap_err().to_string(), *want);
     }
+}
+
+/// Paths of one shape with differently named parameters (GitHub's attestations) apply to
+/// their own operations' methods; every other template to all methods.
+#[test]
+fn same_shape_paths_apply_to_their_own_methods() {
+    let doc = br##"{
+      "openapi": "3.0.3",
+      "paths": {
+        "/orgs/{org}/attestations/{subject_digest}": {"get": {"responses": {}}, "parameters": []},
+        "/orgs/{org}/attestations/{attestation_id}": {"delete": {}, "summary": "x"},
+        "/orgs/{org}/repos": {"get": {}, "post": {}},
+        "/orgs/{org}": {"$ref": "#/components/pathItems/org"},
+        "x-extension": "ignored"
+      }
+    }"##;
+    let r = parse(doc, None).unwrap();
+    let rules: Vec<(&str, Option<Vec<&str>>)> = r
+        .rules
+        .iter()
+        .map(|r| (r.template.text(), r.methods.map(|m| m.iter().map(|m| m.as_str()).collect())))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("/orgs/{org}", None),
+            ("/orgs/{org}/repos", None),
+            ("/orgs/{org}/attestations/{attestation_id}", Some(vec!["DELETE"])),
+            ("/orgs/{org}/attestations/{subject_digest}", Some(vec!["GET"])),
+        ]
+    );
 }

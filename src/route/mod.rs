@@ -41,7 +41,7 @@ const MAX_LABELS: usize = 50_000;
 
 /// A configured route: template, optional methods, the transfers it carries, if any, and its
 /// own attribute labels.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRule {
     pub template: Template,
     pub methods: Option<MethodSet>,
@@ -118,9 +118,9 @@ impl RouteResolver {
     }
 
     /// Replaces the OpenAPI templates (after the configured rules, in the order given).
-    pub fn set_openapi_templates(&mut self, templates: Vec<Template>) {
+    pub fn set_openapi_templates(&mut self, openapi: Vec<RouteRule>) {
         let mut rules: Vec<RouteRule> = self.rules.drain(..self.configured).collect();
-        rules.extend(templates.into_iter().map(RouteRule::plain));
+        rules.extend(openapi);
         self.set_rules(rules);
     }
 
