@@ -274,3 +274,41 @@ print(json.dumps(app.openapi()))
         ]
     );
 }
+
+/// Development aid for #22 (a fleet of proxies): `cargo test --release --test route_labels
+/// fleet -- --ignored --nocapture`. The same traffic as `learned_labels_on_ten_apis`, dealt at
+/// random to N proxies that each learn alone (the core, one VM each); prints, per API and
+/// overall, the distinct labels the fleet publishes (the union Prometheus sums by route) per
+/// template, and the templates that get one label fleet-wide.
+#[test]
+#[ignore]
+fn fleet() {
+    for proxies in [1usize, 3, 10] {
+        let (mut templates, mut labels, mut one) = (0, 0, 0);
+        for name in apis::APIS {
+            let api = apis::load(name);
+            for (seed, _, reqs) in runs(&api) {
+                let mut rng = testkit::rng::Rng::new(seed + proxies as u64);
+                let shares: Vec<usize> = reqs.iter().map(|_| rng.below(proxies as u64) as usize).collect();
+                let mut by_template: BTreeMap<usize, std::collections::BTreeSet<String>> = BTreeMap::new();
+                let mut union = std::collections::BTreeSet::new();
+                for p in 0..proxies {
+                    let mine: Vec<apis::Request> =
+                        reqs.iter().zip(&shares).filter(|(_, s)| **s == p).map(|(r, _)| r.clone()).collect();
+                    for (r, l) in mine.iter().zip(core_labels(&mine)) {
+                        by_template.entry(r.template).or_default().insert(l.clone());
+                        union.insert(l);
+                    }
+                }
+                templates += by_template.len();
+                labels += union.len();
+                one += by_template.values().filter(|ls| ls.len() == 1).count();
+            }
+        }
+        println!(
+            "{proxies} proxies: {templates} templates, {labels} labels ({:.2} per template), one label fleet-wide {one} ({:.1} %)",
+            labels as f64 / templates as f64,
+            100.0 * one as f64 / templates as f64
+        );
+    }
+}
