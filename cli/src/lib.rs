@@ -3,6 +3,7 @@
 
 pub mod compat;
 pub mod istio;
+pub mod learned;
 pub mod slo;
 
 /// Every wasm filter configuration in a bootstrap (objects with a `vm_config` and a

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use routemeter::config::Config;
 use routemeter::openapi;
-use routemeter_cli::{compat, istio, plugin_config, slo};
+use routemeter_cli::{compat, istio, learned, plugin_config, slo};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -65,6 +65,11 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         bounds: Option<Vec<f64>>,
     },
+    /// Route templates from what the proxies learned.
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
     /// Prometheus rules (SLIs, burn-rate alerts) and a Grafana dashboard for the `slos` of a
     /// configuration.
     Slo {
@@ -76,6 +81,31 @@ enum Command {
         /// Write the Grafana dashboard here.
         #[arg(long)]
         dashboard: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Print a configuration with the route labels a fleet learned, as templates: read from
+    /// Prometheus, those with traffic, without the early guesses learning replaced.
+    Learned {
+        /// The Prometheus that scrapes the proxies (`http://prometheus:9090`).
+        #[arg(long)]
+        prometheus: String,
+        /// Labels with requests in this window are kept.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// A label another one generalises is a guess unless it had requests in this window.
+        #[arg(long, default_value = "1h")]
+        recent: String,
+        /// The request counter and its route label (other names: `routemeter compat`).
+        #[arg(long, default_value = "http_requests_total")]
+        metric: String,
+        #[arg(long, default_value = "route")]
+        label: String,
+        /// Add the templates to this configuration (its own routes stay first).
+        #[arg(long)]
+        into: Option<PathBuf>,
     },
 }
 
@@ -110,6 +140,14 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Slo { .. } | Command::Istio { .. } | Command::Compat { .. } => return ExitCode::SUCCESS,
+        Command::Routes { command: RoutesCommand::Learned { prometheus, since, recent, metric, label, into } } => {
+            learned::observe(&prometheus, (&metric, &label), (&since, &recent)).and_then(|observed| {
+                let templates = learned::freeze(&observed);
+                let base = read_config(into.as_ref())?;
+                let config = with_templates(base, templates.iter().map(|t| json!({ "template": t.text() })).collect())?;
+                Ok(Output { config, skipped: Vec::new() })
+            })
+        }
         Command::Openapi { file, base_path, into } => read(&file).and_then(|doc| {
             let base = read_config(into.as_ref())?;
             convert(&doc, base_path.as_deref(), base)
@@ -199,28 +237,40 @@ struct Output {
 
 /// The configuration for `doc` (JSON, or YAML when it does not parse as JSON), added to
 /// `base`.
-fn convert(doc: &[u8], base_path: Option<&str>, mut base: Value) -> Result<Output, String> {
+fn convert(doc: &[u8], base_path: Option<&str>, base: Value) -> Result<Output, String> {
     let value: Value = match serde_json::from_slice(doc) {
         Ok(v) => v,
         Err(json_err) => serde_yaml_ng::from_slice(doc)
             .map_err(|yaml_err| format!("neither JSON ({json_err}) nor YAML ({yaml_err})"))?,
     };
     let routes = openapi::from_value(value, base_path).map_err(|e| e.to_string())?;
+    let rules = routes
+        .rules
+        .iter()
+        .map(|r| match r.methods {
+            None => json!({ "template": r.template.text() }),
+            Some(methods) => {
+                let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+                json!({ "template": r.template.text(), "methods": methods })
+            }
+        })
+        .collect();
+    let config = with_templates(base, rules)?;
+    Ok(Output { config, skipped: routes.skipped })
+}
+
+/// `base` with `routes` added after its own (they win), templates it has not repeated, as
+/// the filter would accept it.
+fn with_templates(mut base: Value, routes: Vec<Value>) -> Result<String, String> {
     let existing: Vec<Value> = base.get("routes").and_then(Value::as_array).cloned().unwrap_or_default();
     let known: Vec<&str> = existing.iter().filter_map(|r| r.get("template").and_then(Value::as_str)).collect();
     let mut all = existing.clone();
-    all.extend(routes.rules.iter().filter(|r| !known.contains(&r.template.text())).map(|r| match r.methods {
-        None => json!({ "template": r.template.text() }),
-        Some(methods) => {
-            let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-            json!({ "template": r.template.text(), "methods": methods })
-        }
-    }));
+    all.extend(routes.into_iter().filter(|r| !r["template"].as_str().is_some_and(|t| known.contains(&t))));
     base["routes"] = Value::Array(all);
     let config = serde_json::to_string_pretty(&base).map_err(|e| e.to_string())?;
     // What the filter would say about it.
     Config::from_json(config.as_bytes()).map_err(|e| format!("the result is not a valid configuration: {e}"))?;
-    Ok(Output { config, skipped: routes.skipped })
+    Ok(config)
 }
 
 #[cfg(test)]
