@@ -11,8 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -20,7 +18,7 @@ use serde_json::json;
 use testkit::admin;
 use testkit::bootstrap::wasm_path;
 use testkit::client::{Connection, Request};
-use testkit::process::{free_addr, wait_until, Proc};
+use testkit::process::wait_until;
 use testkit::stack::{Stack, StackOptions};
 
 /// `http_requests_total` by route label, once `total` requests are counted.
@@ -102,14 +100,7 @@ fn a_frozen_fleet_gives_the_same_labels_from_the_first_request() {
         "global": {"scrape_interval": "1s"},
         "scrape_configs": [{"job_name": "fleet", "metrics_path": "/stats/prometheus", "static_configs": [{"targets": targets}]}]
     });
-    fs::write(dir.join("prometheus.yml"), config.to_string()).unwrap();
-    let prom_addr: SocketAddr = free_addr().unwrap();
-    let mut cmd = Command::new("prometheus");
-    cmd.arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address={prom_addr}"));
-    let prometheus = Proc::spawn(&mut cmd, &dir.join("prometheus.log")).expect("start prometheus");
-    assert!(admin::wait_ready(prom_addr, "/-/ready", Duration::from_secs(60)), "{}", prometheus.log_tail(30));
+    let (prom_addr, prometheus) = testkit::alerting::start_prometheus(&dir, &config.to_string());
     let serving = AtomicBool::new(true);
     let observed = std::thread::scope(|scope| {
         for (i, stack) in fleet.iter().enumerate() {

@@ -27,6 +27,23 @@ fn raw(target: SocketAddr, head: &[u8]) -> u16 {
     fault::send_raw(target, head).unwrap().status
 }
 
+/// `per_thread` requests made by `request` (from a generator seeded by the thread) on each of
+/// `threads` keep-alive connections at once; each must be answered 404.
+fn from_threads(target: SocketAddr, threads: u64, per_thread: u64, request: impl Fn(&mut Rng) -> Request + Sync) {
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let request = &request;
+            scope.spawn(move || {
+                let mut conn = Connection::open(target).unwrap();
+                let mut rng = Rng::new(t + 1);
+                for _ in 0..per_thread {
+                    assert_eq!(conn.send(&request(&mut rng)).unwrap().status, 404);
+                }
+            });
+        }
+    });
+}
+
 #[test]
 fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels() {
     let stack = Stack::start(StackOptions { concurrency: 2, ..StackOptions::default() });
@@ -70,19 +87,7 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
     // Then 20,000 distinct paths of words (no ids, so the heuristic keeps every one distinct).
     const THREADS: u64 = 4;
     const PER_THREAD: u64 = 5_000;
-    std::thread::scope(|scope| {
-        for t in 0..THREADS {
-            scope.spawn(move || {
-                let mut conn = Connection::open(target).unwrap();
-                let mut rng = Rng::new(t + 1);
-                for _ in 0..PER_THREAD {
-                    let word = rng.word(8);
-                    let resp = conn.send(&Request::get(&format!("/w/{word}/page"))).unwrap();
-                    assert_eq!(resp.status, 404);
-                }
-            });
-        }
-    });
+    from_threads(target, THREADS, PER_THREAD, |rng| Request::get(&format!("/w/{}/page", rng.word(8))));
     let heap_after = envoy_heap(stack.admin);
 
     let total = THREADS * PER_THREAD + cases.len() as u64;
@@ -153,17 +158,7 @@ fn twenty_thousand_hostile_attribute_values_add_no_series() {
 
     const THREADS: u64 = 4;
     const PER_THREAD: u64 = 4_999;
-    std::thread::scope(|scope| {
-        for t in 0..THREADS {
-            scope.spawn(move || {
-                let mut conn = Connection::open(target).unwrap();
-                let mut rng = Rng::new(t + 1);
-                for _ in 0..PER_THREAD {
-                    assert_eq!(conn.send(&hostile(&mut rng)).unwrap().status, 404);
-                }
-            });
-        }
-    });
+    from_threads(target, THREADS, PER_THREAD, hostile);
     let sent = THREADS * PER_THREAD + 1;
     let page = stack.scrape_until("every request counted", |p| {
         p.series("http_requests_total").map(|s| s.value as u64).sum::<u64>() == sent

@@ -450,14 +450,7 @@ impl Prom {
             .output()
             .expect("run promtool");
         assert!(out.status.success(), "backfill failed: {}", String::from_utf8_lossy(&out.stderr));
-        fs::write(dir.join("prometheus.yml"), "global: {}\n").unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_ports(1).unwrap()[0]));
-        let mut cmd = Command::new("prometheus");
-        cmd.arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address={addr}"));
-        let proc = Proc::spawn(&mut cmd, &dir.join("prometheus.log")).expect("start prometheus");
-        assert!(admin::wait_ready(addr, "/-/ready", Duration::from_secs(60)), "{}", proc.log_tail(30));
+        let (addr, proc) = testkit::alerting::start_prometheus(dir, "global: {}\n");
         Prom { addr, _proc: proc }
     }
 

@@ -159,3 +159,17 @@ pub fn query(prometheus: SocketAddr, promql: &str) -> Vec<(Value, f64)> {
         .map(|r| (r["metric"].clone(), r["value"][1].as_str().unwrap_or("NaN").parse().unwrap_or(f64::NAN)))
         .collect()
 }
+
+/// A Prometheus of its own in `dir` (config `prometheus.yml` given as text, data in
+/// `dir/data`, log `prometheus.log`), on a free port, ready; killed when dropped.
+pub fn start_prometheus(dir: &std::path::Path, config: &str) -> (SocketAddr, Proc) {
+    std::fs::write(dir.join("prometheus.yml"), config).unwrap_or_else(|e| panic!("prometheus.yml: {e}"));
+    let addr = free_addr().expect("free port");
+    let mut cmd = std::process::Command::new("prometheus");
+    cmd.arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address={addr}"));
+    let proc = Proc::spawn(&mut cmd, &dir.join("prometheus.log")).expect("start prometheus");
+    assert!(admin::wait_ready(addr, "/-/ready", Duration::from_secs(60)), "{}", proc.log_tail(30));
+    (addr, proc)
+}
