@@ -270,7 +270,8 @@ print(json.dumps(app.openapi()))
         [
             ("/orgs/{org}/repos", None),
             ("/orgs/{org}/attestations/{attestation_id}", Some(vec!["DELETE"])),
-            ("/orgs/{org}/attestations/{subject_digest}", Some(vec!["GET"])),
+            ("/orgs/{org}/attestations/{subject_digest}", Some(vec!["GET", "HEAD"])),
+            ("/orgs/{org}/attestations/{attestation_id}", None),
         ]
     );
 }

@@ -40,10 +40,12 @@ fn segments(label: &str) -> Vec<&str> {
     label.split('/').skip(1).collect()
 }
 
-/// `general` has a parameter wherever `specific` differs from it, segment by segment.
+/// `general` has a learned parameter wherever `specific` has a word instead, and is the same
+/// elsewhere (`/a/{id}` generalises `/a/x`, not `/a/{org}`: that is another way of naming it).
 fn generalises(general: &[&str], specific: &[&str]) -> bool {
+    let param = |s: &str| s.starts_with('{') && s.ends_with('}');
     general.len() == specific.len()
-        && general.iter().zip(specific).all(|(g, s)| g == s || *g == "{id}")
+        && general.iter().zip(specific).all(|(g, s)| g == s || (*g == "{id}" && !param(s)))
         && general.iter().zip(specific).any(|(g, s)| g != s)
 }
 
@@ -54,15 +56,27 @@ pub fn observe(
     (metric, label): (&str, &str),
     (since, recent): (&str, &str),
 ) -> Result<Vec<Observed>, String> {
+    let name = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !name(metric) || !name(label) {
+        return Err(format!("--metric {metric:?} and --label {label:?} must be Prometheus names"));
+    }
     let by_label = |window: &str| -> Result<Vec<(String, f64)>, String> {
         let promql = format!("sum by ({label}) (increase({metric}[{window}]))");
         let endpoint = format!("{}/api/v1/query", url.trim_end_matches('/'));
-        let text = ureq::get(&endpoint)
-            .query("query", &promql)
-            .call()
-            .map_err(|e| format!("{endpoint}: {e}"))?
-            .into_string()
-            .map_err(|e| format!("{endpoint}: {e}"))?;
+        // Prometheus explains a refused query in the body of its 400 or 422.
+        let response = match ureq::get(&endpoint).query("query", &promql).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(code, response)) => {
+                let why = response.into_string().unwrap_or_default();
+                return Err(format!("{endpoint}: {promql}: {code}: {why}"));
+            }
+            Err(e) => return Err(format!("{endpoint}: {e} (http:// only)")),
+        };
+        let text = response.into_string().map_err(|e| format!("{endpoint}: {e}"))?;
         let body: Value = serde_json::from_str(&text).map_err(|e| format!("{endpoint}: {e}"))?;
         if body["status"] != "success" {
             return Err(format!("{endpoint}: {promql}: {}", body["error"]));
@@ -78,7 +92,11 @@ pub fn observe(
             .collect())
     };
     let recent = by_label(recent)?;
-    Ok(by_label(since)?
+    let total = by_label(since)?;
+    if total.is_empty() {
+        return Err(format!("no {metric} series with a {label} label in the last {since}"));
+    }
+    Ok(total
         .into_iter()
         .map(|(label, total)| {
             let recent = recent.iter().find(|(l, _)| *l == label).map_or(0.0, |(_, v)| *v);
@@ -109,10 +127,15 @@ mod tests {
             seen("/old/route", 0.0, 0.0),
             seen("__other__", 5.0, 1.0),
             seen("/a b", 1.0, 1.0),
-            // Quiet, but nothing replaced it.
+            // Quiet, but nothing replaced it; a named parameter is not a guess of `{id}`.
             seen("/users/me", 4.0, 0.0),
+            seen("/orgs/{org}", 3.0, 0.0),
+            seen("/orgs/{id}", 3.0, 1.0),
         ];
         let kept: Vec<String> = freeze(&observed).iter().map(|t| t.text().to_string()).collect();
-        assert_eq!(kept, ["/gists/public", "/users/me", "/gists/{id}", "/repos/{id}/{id}/issues"]);
+        assert_eq!(
+            kept,
+            ["/gists/public", "/users/me", "/gists/{id}", "/orgs/{id}", "/orgs/{org}", "/repos/{id}/{id}/issues"]
+        );
     }
 }

@@ -109,6 +109,11 @@ impl<'de> Deserialize<'de> for Paths {
                 let mut paths = Paths::default();
                 // Operations are skipped unread: only their methods are kept.
                 while let Some(key) = map.next_key::<String>()? {
+                    // Extensions (`x-...`) and anything else that is not a path: unread.
+                    if !key.starts_with('/') {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
                     let Operations(methods) = map.next_value()?;
                     paths.add(key, methods);
                 }
@@ -138,6 +143,10 @@ impl<'de> Deserialize<'de> for Operations {
                     let method = Method::from_config(&key.to_ascii_uppercase()).filter(|m| *m != Method::Other);
                     if let Some(m) = method {
                         methods.insert(m);
+                        // A server answers HEAD wherever it answers GET.
+                        if m == Method::Get {
+                            methods.insert(Method::Head);
+                        }
                     }
                 }
                 Ok(Operations(methods))
@@ -149,6 +158,15 @@ impl<'de> Deserialize<'de> for Operations {
                 Ok(Operations(MethodSet::default()))
             }
             fn visit_str<E>(self, _: &str) -> Result<Operations, E> {
+                Ok(Operations(MethodSet::default()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Operations, E> {
+                Ok(Operations(MethodSet::default()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Operations, E> {
+                Ok(Operations(MethodSet::default()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Operations, E> {
                 Ok(Operations(MethodSet::default()))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Operations, A::Error> {
@@ -172,6 +190,16 @@ pub struct Routes {
     pub skipped: Vec<(String, String)>,
     /// Every path that could not be used.
     pub skipped_total: usize,
+}
+
+impl Routes {
+    /// Distinct templates (a shape's fallback repeats one of its templates).
+    pub fn template_count(&self) -> usize {
+        let mut texts: Vec<&str> = self.rules.iter().map(|r| r.template.text()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        texts.len()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,12 +262,11 @@ fn from_document(doc: Document, base_path: Option<&str>) -> Result<Routes, OpenA
             Err(reason) => paths.skip(text, reason),
         }
     }
-    templates.sort_by(|(a, _), (b, _)| a.specificity().cmp(&b.specificity()).then_with(|| a.text().cmp(b.text())));
     let mut shapes: BTreeMap<String, usize> = BTreeMap::new();
     for (t, _) in &templates {
         *shapes.entry(shape(t.text())).or_default() += 1;
     }
-    let rules = templates
+    let mut rules: Vec<RouteRule> = templates
         .into_iter()
         .map(|(template, methods)| {
             let shared = shapes.get(&shape(template.text())).is_some_and(|n| *n > 1);
@@ -247,14 +274,30 @@ fn from_document(doc: Document, base_path: Option<&str>) -> Result<Routes, OpenA
             RouteRule { methods, ..RouteRule::plain(template) }
         })
         .collect();
+    // Within a shape, the method-bound templates first; a request with a method none of them
+    // lists (OPTIONS) falls to the shape's first template, bound to no method.
+    let mut fallbacks: BTreeMap<String, Template> = BTreeMap::new();
+    for r in &rules {
+        let key = shape(r.template.text());
+        if r.methods.is_some() && !rules.iter().any(|o| o.methods.is_none() && shape(o.template.text()) == key) {
+            fallbacks.entry(key).or_insert_with(|| r.template.clone());
+        }
+    }
+    rules.extend(fallbacks.into_values().map(RouteRule::plain));
+    rules.sort_by(|a, b| {
+        let key = |r: &RouteRule| (r.template.specificity(), r.methods.is_none());
+        key(a).cmp(&key(b)).then_with(|| a.template.text().cmp(b.template.text()))
+    });
     Ok(Routes { base_path: base, rules, skipped: paths.skipped, skipped_total: paths.skipped_total })
 }
 
-/// A template with its parameters' names left out: `/orgs/{}/attestations/{}`.
+/// A template with its parameters' names and empty segments left out: `/orgs/{}/attestations/{}`
+/// (`/a/{x}/` is the shape of `/a/{y}`: they match the same requests).
 fn shape(template: &str) -> String {
     let mut out = String::with_capacity(template.len());
     let mut in_param = false;
-    for c in template.chars() {
+    let segments: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+    for c in format!("/{}", segments.join("/")).chars() {
         match c {
             '{' => {
                 in_param = true;

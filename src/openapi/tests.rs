@@ -79,8 +79,9 @@ fn same_shape_paths_apply_to_their_own_methods() {
         "/orgs/{org}/attestations/{subject_digest}": {"get": {"responses": {}}, "parameters": []},
         "/orgs/{org}/attestations/{attestation_id}": {"delete": {}, "summary": "x"},
         "/orgs/{org}/repos": {"get": {}, "post": {}},
-        "/orgs/{org}": {"$ref": "#/components/pathItems/org"},
-        "x-extension": "ignored"
+        "/orgs/{org}": {"$ref": "#/components/pathItems/org", "x-order": 1, "x-weight": 1.5},
+        "x-extension": "ignored",
+        "x-count": 5
       }
     }"##;
     let r = parse(doc, None).unwrap();
@@ -95,7 +96,10 @@ fn same_shape_paths_apply_to_their_own_methods() {
             ("/orgs/{org}", None),
             ("/orgs/{org}/repos", None),
             ("/orgs/{org}/attestations/{attestation_id}", Some(vec!["DELETE"])),
-            ("/orgs/{org}/attestations/{subject_digest}", Some(vec!["GET"])),
+            ("/orgs/{org}/attestations/{subject_digest}", Some(vec!["GET", "HEAD"])),
+            // Any other method (OPTIONS): the shape's first template.
+            ("/orgs/{org}/attestations/{attestation_id}", None),
         ]
     );
+    assert_eq!(r.template_count(), 4);
 }

@@ -257,7 +257,7 @@ impl Plugin {
             FetchOutcome::Loaded(routes) => {
                 log::info!(
                     "openapi: {} route templates from {from} (base path {:?}, {} paths skipped)",
-                    routes.rules.len(),
+                    routes.template_count(),
                     routes.base_path,
                     routes.skipped_total
                 );
@@ -288,7 +288,8 @@ impl Plugin {
             }
         }
         if let FetchOutcome::Loaded(routes) = outcome {
-            self.resolver.set_openapi_templates(routes.rules);
+            let count = routes.template_count();
+            self.resolver.set_openapi_templates(routes.rules, count);
             if let Some(id) = self.registry.id(&mut self.openapi_routes, host, (Metric::OpenApiRoutes, &[], &[])) {
                 let _ = host.record_metric(id, self.resolver.openapi_templates() as u64);
             }

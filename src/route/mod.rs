@@ -74,6 +74,8 @@ pub struct RouteResolver {
     rules: Vec<RouteRule>,
     rule_routes: Vec<LabelId>,
     configured: usize,
+    /// Distinct templates among the OpenAPI rules.
+    openapi_templates: usize,
     templates: TemplateSet,
     exclusions: TemplateSet,
     use_route_name: bool,
@@ -96,6 +98,7 @@ impl RouteResolver {
     ) -> RouteResolver {
         let mut resolver = RouteResolver {
             configured: rules.len(),
+            openapi_templates: 0,
             rules: Vec::new(),
             rule_routes: Vec::new(),
             templates: TemplateSet::default(),
@@ -117,16 +120,18 @@ impl RouteResolver {
         self.rules = rules;
     }
 
-    /// Replaces the OpenAPI templates (after the configured rules, in the order given).
-    pub fn set_openapi_templates(&mut self, openapi: Vec<RouteRule>) {
+    /// Replaces the OpenAPI templates (after the configured rules, in the order given):
+    /// `templates` distinct ones in these rules.
+    pub fn set_openapi_templates(&mut self, openapi: Vec<RouteRule>, templates: usize) {
         let mut rules: Vec<RouteRule> = self.rules.drain(..self.configured).collect();
         rules.extend(openapi);
         self.set_rules(rules);
+        self.openapi_templates = templates;
     }
 
     /// Templates in use from the OpenAPI document.
     pub fn openapi_templates(&self) -> usize {
-        self.rules.len() - self.configured
+        self.openapi_templates
     }
 
     pub fn resolve(&mut self, method: Method, path: &[u8], host: &(impl StreamHost + SharedStore)) -> Resolution {
