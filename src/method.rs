@@ -85,9 +85,10 @@ impl MethodSet {
         self.0 |= other.0;
     }
 
-    /// The methods in the set, in [`Method::ALL`] order.
-    pub fn iter(self) -> impl Iterator<Item = Method> {
-        Method::ALL.into_iter().filter(move |m| self.contains(*m))
+    /// The methods' names, in [`Method::ALL`] order, as the configuration writes them
+    /// (`["GET", "HEAD"]`).
+    pub fn names(self) -> Vec<&'static str> {
+        Method::ALL.into_iter().filter(|m| self.contains(*m)).map(Method::as_str).collect()
     }
 }
 

@@ -249,10 +249,7 @@ fn convert(doc: &[u8], base_path: Option<&str>, base: Value) -> Result<Output, S
         .iter()
         .map(|r| match r.methods {
             None => json!({ "template": r.template.text() }),
-            Some(methods) => {
-                let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-                json!({ "template": r.template.text(), "methods": methods })
-            }
+            Some(methods) => json!({ "template": r.template.text(), "methods": methods.names() }),
         })
         .collect();
     let config = with_templates(base, rules)?;

@@ -85,11 +85,8 @@ fn same_shape_paths_apply_to_their_own_methods() {
       }
     }"##;
     let r = parse(doc, None).unwrap();
-    let rules: Vec<(&str, Option<Vec<&str>>)> = r
-        .rules
-        .iter()
-        .map(|r| (r.template.text(), r.methods.map(|m| m.iter().map(|m| m.as_str()).collect())))
-        .collect();
+    let rules: Vec<(&str, Option<Vec<&str>>)> =
+        r.rules.iter().map(|r| (r.template.text(), r.methods.map(MethodSet::names))).collect();
     assert_eq!(
         rules,
         [
