@@ -20,6 +20,11 @@ fn walk_wasm_filters<'a>(v: &'a Value, found: &mut Vec<&'a Value>) {
 use routemeter::config::Config;
 use serde_json::Value;
 
+/// YAML for generated files (a value that cannot be written says so in a comment).
+fn yaml(value: &Value) -> String {
+    serde_yaml_ng::to_string(value).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"))
+}
+
 /// The validated plugin configuration in `bytes`: a configuration itself, or an Envoy bootstrap
 /// (YAML or JSON) whose wasm filter carries it (the one with `root_id: routemeter` when there
 /// are several).
