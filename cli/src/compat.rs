@@ -16,6 +16,7 @@
 //! (and which extra ones make `histogram_quantile` answer differently).
 
 use routemeter::config::Config;
+use routemeter::metrics::naming::sum_name;
 use routemeter::metrics::{LabelKey, Metric};
 use serde_json::{json, Value};
 
@@ -47,10 +48,7 @@ pub fn rules(config: &Config) -> String {
         .naming
         .seconds_families()
         .iter()
-        .map(|name| {
-            let base = name.strip_suffix("_seconds").unwrap_or(name);
-            json!({"record": format!("{name}_sum"), "expr": format!("{base}_milliseconds_sum / 1000")})
-        })
+        .map(|name| json!({"record": format!("{name}_sum"), "expr": format!("{} / 1000", sum_name(name, true))}))
         .collect();
     let doc = json!({"groups": [{"name": "routemeter-compat", "rules": rules}]});
     format!(

@@ -149,10 +149,7 @@ impl Naming {
     fn series_names(&self, metric: Metric, name: &str) -> impl Iterator<Item = String> {
         let parts: Vec<String> = match metric.kind() {
             MetricKind::Histogram => {
-                let sum = match name.strip_suffix("_seconds") {
-                    Some(base) => format!("{base}_milliseconds_sum"),
-                    None => format!("{name}_sum"),
-                };
+                let sum = super::sum_name(name, metric == Metric::RequestDuration);
                 vec![format!("{name}_bucket"), format!("{name}_count"), sum, name.to_string()]
             }
             _ => vec![name.to_string()],

@@ -95,22 +95,17 @@ impl Naming {
             }
             push_label(&mut name, key, value);
         }
-        let (base, scale) = match family {
-            Some(f) => (f.name.clone(), scale_of(&f.name)),
-            None => {
-                let base = self.profile.name(metric, self.prefix.as_deref());
-                let scale = if metric == Metric::RequestDuration { scale_of(&base) } else { Scale::Same };
-                (base, scale)
-            }
+        let base = match family {
+            Some(f) => f.name.clone(),
+            None => self.profile.name(metric, self.prefix.as_deref()),
         };
+        // Only durations are counted in milliseconds; a size named `_seconds` stays bytes.
+        let scale = if metric == Metric::RequestDuration { scale_of(&base) } else { Scale::Same };
         if let Part::Bucket(le) = part {
             push_label(&mut name, LabelKey::Le.as_str(), &self.le(le, scale));
         }
-        match (part, scale) {
-            (Part::Sum, Scale::Seconds) => {
-                name.push_str(base.strip_suffix("_seconds").unwrap_or(&base));
-                name.push_str("_milliseconds_sum");
-            }
+        match part {
+            Part::Sum => name.push_str(&sum_name(&base, scale == Scale::Seconds)),
             _ => {
                 name.push_str(&base);
                 name.push_str(part.suffix());
@@ -211,6 +206,15 @@ fn python_float(bound: f64) -> String {
     let mantissa = format!("{first}.{rest}");
     let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
     format!("{mantissa}e+{:02}", integer.len() - 1)
+}
+
+/// The sum series of a histogram published as `base`: in seconds, the milliseconds Envoy's
+/// integer counters can hold (`x_seconds` -> `x_milliseconds_sum`).
+pub fn sum_name(base: &str, seconds: bool) -> String {
+    match base.strip_suffix("_seconds").filter(|_| seconds) {
+        Some(stem) => format!("{stem}_milliseconds_sum"),
+        None => format!("{base}_sum"),
+    }
 }
 
 fn scale_of(name: &str) -> Scale {
