@@ -540,12 +540,20 @@ fn run_seed(seed: &Seed, python: &Path, dir: &Path) -> (Prom, Prom, Vec<i64>) {
             let in_flight = inflight == 0.0 || (in_progress(&envoy_page) == Some(inflight) && app_gauge);
             counted && in_flight
         });
-        assert!(
-            settled,
-            "seed {} phase {k}: routemeter did not count {sent} requests\n{}",
-            seed.id,
-            envoy.log_tail(20)
-        );
+        if !settled {
+            let (envoy_page, app_page) = (page(envoy_admin, "/stats/prometheus"), page(metrics_addr, "/metrics"));
+            panic!(
+                "seed {} phase {k}: after 20 s, of {sent} requests routemeter counted {} and the app {}; \
+                 in flight (want {inflight}): routemeter {:?}, app {:?}\n{}\n{}",
+                seed.id,
+                sum_of(&envoy_page, "requests_total"),
+                in_app_requests(&app_page),
+                in_progress(&envoy_page),
+                in_progress(&app_page),
+                envoy.log_tail(20),
+                app.log_tail(20)
+            );
+        }
         let t = t0 + 60 * k as i64;
         times.push(t);
         for (series, value) in page(metrics_addr, "/metrics") {
