@@ -10,7 +10,10 @@
 //!   document served by the upstream: each request carries its own template, also where
 //!   GitHub's and Jira's documents have paths of one shape for different methods;
 //! - `fastapi_generated_openapi_names_each_method`: FastAPI's own document for such routes;
-//! - `report` (ignored; `make routes-report`): the README's figures, every API through Envoy.
+//! - `three_envoys_learning_apart_publish_the_cores_union`: a fleet of three Envoys, each
+//!   learning alone from its share of one traffic, publishes exactly the core's labels;
+//! - `report` (ignored; `make routes-report`): the README's figures, every API through Envoy,
+//!   with the union of labels over fleets of 3 and 10 proxies.
 
 // A test crate: unwrap, expect and panic are how it fails (the filter itself denies them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -21,7 +24,7 @@ use routemeter::host::memory::MemoryHost;
 use routemeter::route::{Limits, SharedLearned};
 use routemeter::shared::Keys;
 use routemeter_demo::server::ServeOptions;
-use routemeter_tests::apis::{self, Api, Score};
+use routemeter_tests::apis::{self, Api, Fleet, Score};
 use testkit::client::{Connection, Request};
 use testkit::stack::{Stack, StackOptions};
 
@@ -170,8 +173,8 @@ fn openapi_source_labels_every_template_exactly() {
 #[test]
 #[ignore]
 fn report() {
-    println!("{}", apis::HEADER);
-    let mut total = Score::of(&[], &[]);
+    println!("{}", apis::FLEET_HEADER);
+    let mut total = (Score::of(&[], &[]), Fleet::default(), Fleet::default());
     for name in apis::APIS {
         let api = apis::load(name);
         let mut s = Score::of(&[], &[]);
@@ -180,10 +183,13 @@ fn report() {
             assert_eq!(through_envoy(&api, &reqs, "{}", None), counts(&core), "{name} seed {seed} pool {pool}");
             s.add(&Score::of(&reqs, &core));
         }
-        println!("{}", s.row(name));
-        total.add(&s);
+        let (three, ten) = (fleet_of(&api, 3), fleet_of(&api, 10));
+        println!("{} {} | {} |", s.row(name), three.cells(), ten.cells());
+        total.0.add(&s);
+        total.1.add(&three);
+        total.2.add(&ten);
     }
-    println!("{}", total.row("all"));
+    println!("{} {} | {} |", total.0.row("all"), total.1.cells(), total.2.cells());
 }
 
 /// Development aid: `API=github POOL=300 cargo test --test route_labels diagnose -- --ignored
@@ -273,40 +279,61 @@ print(json.dumps(app.openapi()))
     );
 }
 
-/// Development aid for #22 (a fleet of proxies): `cargo test --release --test route_labels
-/// fleet -- --ignored --nocapture`. The same traffic as `learned_labels_on_ten_apis`, dealt at
-/// random to N proxies that each learn alone (the core, one VM each); prints, per API and
-/// overall, the distinct labels the fleet publishes (the union Prometheus sums by route) per
-/// template, and the templates that get one label fleet-wide.
+/// The fleet figures for `proxies` proxies over every run of `api`, each proxy learning
+/// alone (the core, one VM each) from a random share of the run's traffic.
+fn fleet_of(api: &Api, proxies: usize) -> Fleet {
+    let mut fleet = Fleet::default();
+    for (seed, _, reqs) in runs(api) {
+        let shares = apis::deal(&reqs, proxies, seed + proxies as u64);
+        let labels: Vec<Vec<String>> = shares.iter().map(|s| core_labels(s)).collect();
+        fleet.add(&Fleet::of(&shares, &labels));
+    }
+    fleet
+}
+
+/// A fleet of three real Envoys, each learning alone from a random third of one traffic
+/// (#22): every proxy's page holds exactly the core's labels for its share, so the union
+/// Prometheus sums is the core's, and the ten-proxy figures of `fleet` (core only) carry.
+#[test]
+fn three_envoys_learning_apart_publish_the_cores_union() {
+    // API: templates, distinct labels over the three proxies, templates with one label on all.
+    let want = [
+        ("github", Fleet { templates: 60, labels: 132, one_label: 23 }),
+        ("stripe", Fleet { templates: 60, labels: 85, one_label: 52 }),
+        ("jira", Fleet { templates: 60, labels: 140, one_label: 42 }),
+    ];
+    let mut got = Vec::new();
+    for (name, _) in want {
+        let api = apis::load(name);
+        let reqs = apis::traffic(&api, 7, Some(TEMPLATES), PER_TEMPLATE, 100);
+        let shares = apis::deal(&reqs, 3, 7);
+        let labels: Vec<Vec<String>> = shares.iter().map(|s| core_labels(s)).collect();
+        std::thread::scope(|scope| {
+            let envoys: Vec<_> =
+                shares.iter().map(|share| scope.spawn(|| through_envoy(&api, share, "{}", None))).collect();
+            for (p, (envoy, want)) in envoys.into_iter().zip(&labels).enumerate() {
+                assert_eq!(envoy.join().unwrap(), counts(want), "{name}, proxy {p}");
+            }
+        });
+        let fleet = Fleet::of(&shares, &labels);
+        println!("{name}: {fleet:?} {}", fleet.cells());
+        got.push((name, fleet));
+    }
+    assert_eq!(got, want);
+}
+
+/// Development aid for #22: `cargo test --release --test route_labels fleet -- --ignored
+/// --nocapture`. The runs of `learned_labels_on_ten_apis` dealt at random to 1, 3 and 10
+/// proxies that each learn alone; the distinct labels the fleet publishes per template and
+/// the templates that get one label fleet-wide.
 #[test]
 #[ignore]
 fn fleet() {
     for proxies in [1usize, 3, 10] {
-        let (mut templates, mut labels, mut one) = (0, 0, 0);
+        let mut total = Fleet::default();
         for name in apis::APIS {
-            let api = apis::load(name);
-            for (seed, _, reqs) in runs(&api) {
-                let mut rng = testkit::rng::Rng::new(seed + proxies as u64);
-                let shares: Vec<usize> = reqs.iter().map(|_| rng.below(proxies as u64) as usize).collect();
-                let mut by_template: BTreeMap<usize, std::collections::BTreeSet<String>> = BTreeMap::new();
-                let mut union = std::collections::BTreeSet::new();
-                for p in 0..proxies {
-                    let mine: Vec<apis::Request> =
-                        reqs.iter().zip(&shares).filter(|(_, s)| **s == p).map(|(r, _)| r.clone()).collect();
-                    for (r, l) in mine.iter().zip(core_labels(&mine)) {
-                        by_template.entry(r.template).or_default().insert(l.clone());
-                        union.insert(l);
-                    }
-                }
-                templates += by_template.len();
-                labels += union.len();
-                one += by_template.values().filter(|ls| ls.len() == 1).count();
-            }
+            total.add(&fleet_of(&apis::load(name), proxies));
         }
-        println!(
-            "{proxies} proxies: {templates} templates, {labels} labels ({:.2} per template), one label fleet-wide {one} ({:.1} %)",
-            labels as f64 / templates as f64,
-            100.0 * one as f64 / templates as f64
-        );
+        println!("{proxies} proxies: {total:?} {}", total.cells());
     }
 }

@@ -301,7 +301,65 @@ impl Score {
     }
 }
 
+/// Deals `requests` at random to `proxies` (a fleet sharing one traffic: sidecars of one
+/// service, gateway replicas), keeping each proxy's share in order.
+pub fn deal(requests: &[Request], proxies: usize, seed: u64) -> Vec<Vec<Request>> {
+    let mut rng = Rng::new(seed);
+    let mut shares = vec![Vec::new(); proxies];
+    for r in requests {
+        shares[rng.below(proxies as u64) as usize].push(r.clone());
+    }
+    shares
+}
+
+/// What a fleet publishes: the union of its proxies' labels, which Prometheus sums by route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fleet {
+    pub templates: usize,
+    /// Distinct labels over all proxies, `__other__` not included.
+    pub labels: usize,
+    /// Templates whose requests got one label on every proxy, the same one.
+    pub one_label: usize,
+}
+
+impl Fleet {
+    /// `shares[p]` and `labels[p]`: proxy `p`'s requests and the labels it gave them.
+    pub fn of(shares: &[Vec<Request>], labels: &[Vec<String>]) -> Fleet {
+        let mut by_template: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
+        for (reqs, ls) in shares.iter().zip(labels) {
+            assert_eq!(reqs.len(), ls.len());
+            for (r, l) in reqs.iter().zip(ls) {
+                by_template.entry(r.template).or_default().insert(l);
+            }
+        }
+        let union: BTreeSet<&str> = by_template.values().flatten().copied().filter(|l| *l != OTHER).collect();
+        Fleet {
+            templates: by_template.len(),
+            labels: union.len(),
+            one_label: by_template.values().filter(|ls| ls.len() == 1).count(),
+        }
+    }
+
+    pub fn add(&mut self, other: &Fleet) {
+        self.templates += other.templates;
+        self.labels += other.labels;
+        self.one_label += other.one_label;
+    }
+
+    /// Two cells: labels per template, templates with one label fleet-wide.
+    pub fn cells(&self) -> String {
+        format!(
+            "{:.2} | {:.1} %",
+            self.labels as f64 / self.templates.max(1) as f64,
+            pct(self.one_label, self.templates)
+        )
+    }
+}
+
 pub const HEADER: &str = "| API | templates hit | requests | exactly one label | one label once learned | labels per template | requests in `__other__` |\n|---|---|---|---|---|---|---|";
+
+/// `HEADER` with the fleet columns: 3 and 10 proxies learning apart from one traffic.
+pub const FLEET_HEADER: &str = "| API | templates hit | requests | exactly one label | one label once learned | labels per template | requests in `__other__` | 3 proxies: labels per template | 3 proxies: one label fleet-wide | 10 proxies: labels per template | 10 proxies: one label fleet-wide |\n|---|---|---|---|---|---|---|---|---|---|---|";
 
 pub const OTHER: &str = "__other__";
 
