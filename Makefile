@@ -16,7 +16,7 @@ DEMO := target/release/routemeter-demo
 # test-trap), built apart so it never replaces the shipped one.
 WASM_TRAP := target/routemeter-trap.wasm
 
-.PHONY: help deps wasm-target wasm trap-wasm demo cli istio slo compat seed-tools validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
+.PHONY: help deps wasm-target wasm trap-wasm native demo cli istio slo compat seed-tools validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
 
 FUZZ_SECONDS ?= 600
 
@@ -51,6 +51,10 @@ trap-wasm: wasm-target ## the test-only module the crash tests load (target/rout
 	cargo build --release --target wasm32-unknown-unknown -p routemeter --features test-trap --target-dir target/test-trap
 	cp target/test-trap/wasm32-unknown-unknown/release/routemeter.wasm $(WASM_TRAP)
 
+native: ## build the native Envoy dynamic module: target/libroutemeter.so (the same core; see README "Native or Wasm")
+	cargo build --profile native -p routemeter --features native
+	cp target/native/libroutemeter.so target/libroutemeter.so
+
 demo: ## build the demo converter service and routemeter-kit (its traffic mix and per-route summary)
 	cargo build --release -p routemeter-demo -p routemeter-testkit
 
@@ -63,13 +67,13 @@ istio: ## regenerate the Istio artefacts from envoy/envoy.yaml (envoy/istio/: Wa
 slo: ## regenerate the SLO rules and dashboard from envoy/envoy.yaml (monitoring/prometheus/slo-rules.yml, monitoring/grafana/slo.json)
 	cargo run --release -q -p routemeter-cli -- slo envoy/envoy.yaml --rules monitoring/prometheus/slo-rules.yml --dashboard monitoring/grafana/slo.json
 
-validate: deps wasm ## check every shipped Envoy config with `envoy --mode validate`
+validate: deps wasm native ## check every shipped Envoy config with `envoy --mode validate`
 	@for f in envoy/*.yaml; do \
 	  $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error >/dev/null || { echo "INVALID: $$f"; \
 	    $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error; exit 1; }; \
 	  echo "valid: $$f"; done
 
-test: deps wasm trap-wasm validate monitoring-tools seed-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager), seed-query (in-app vs routemeter) tests
+test: deps wasm trap-wasm native validate monitoring-tools seed-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager), seed-query (in-app vs routemeter) tests
 	ROUTEMETER_SEED_TOOLS=installed cargo test --workspace
 
 soak: deps wasm ## 10 minutes of load through Envoy (two workers): memory flat after warm-up, every request counted once (make test runs 60 s)
@@ -102,6 +106,7 @@ lint: ## formatting (rustfmt.toml), clippy with every warning denied (the manife
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-unknown-unknown -p routemeter -p empty-filter -p probe-filter -- -D warnings
 	cargo clippy --release --target wasm32-unknown-unknown -p routemeter --features test-trap --target-dir target/test-trap -- -D warnings
+	cargo clippy --profile native -p routemeter --features native -- -D warnings
 
 run: deps wasm demo ## build, start the demo service and Envoy, send traffic, print the metrics; Ctrl-C stops
 	scripts/run.sh

@@ -23,7 +23,11 @@
 //! - `wasm`: proxy-wasm callbacks and ABI calls implementing [`host`] (wasm32 only), and the
 //!   decoding of Envoy's bytes (`decode`, `header_map`: the ABI's header-map encoding).
 //!
-//! Nothing outside `wasm` calls proxy-wasm, so `cargo test` runs the whole core natively.
+//! - `native`: the same core as an Envoy dynamic module (a shared library with a C ABI):
+//!   Envoy's hooks, and [`host`] over its callbacks (`native` feature).
+//!
+//! Nothing outside `wasm` calls proxy-wasm and nothing outside `native` calls Envoy's
+//! module ABI, so `cargo test` runs the whole core natively.
 
 pub mod abi;
 pub mod attribute;
@@ -41,6 +45,11 @@ pub mod shared;
 pub mod slo;
 pub mod stream;
 pub mod transfer;
+
+// The native glue (an Envoy dynamic module, `native` feature); never in the .wasm.
+#[cfg(not(target_arch = "wasm32"))]
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
+mod native;
 
 // The glue: host calls on wasm32 only; its decoding of Envoy's bytes everywhere (tested).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

@@ -6,7 +6,7 @@
 pub mod memory;
 
 /// Envoy's metric types (each host numbers them its own way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MetricKind {
     Counter,
     Gauge,

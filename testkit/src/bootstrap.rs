@@ -38,6 +38,13 @@ pub fn wasm_path() -> PathBuf {
     shipped
 }
 
+/// The native build (`make native`): `target/libroutemeter.so`.
+pub fn native_path() -> PathBuf {
+    let path = repo_root().join("target/libroutemeter.so");
+    assert!(path.exists(), "no native module at {}: run `make native` (make test does)", path.display());
+    path
+}
+
 /// The test-only module of the crash tests (`make trap-wasm`): the filter, and a trap on a
 /// request with the header `x-routemeter-trap`. Refuses one older than the shipped module.
 pub fn trap_wasm_path() -> PathBuf {
@@ -94,6 +101,11 @@ pub struct Bootstrap(pub Value);
 impl Bootstrap {
     pub fn shipped() -> Bootstrap {
         Bootstrap(read_yaml("envoy/envoy.yaml"))
+    }
+
+    /// `envoy/envoy-seeds.yaml`: the demo under seed 001's names.
+    pub fn seeds() -> Bootstrap {
+        Bootstrap(read_yaml("envoy/envoy-seeds.yaml"))
     }
 
     /// `envoy/envoy-ecds.yaml`: the filter's configuration comes from extension config
@@ -235,6 +247,19 @@ impl Bootstrap {
         b
     }
 
+    /// Every listener's Wasm filter becomes the native module `library` with the same
+    /// plugin name and configuration, and Envoy writes the module's metrics under their own
+    /// names (`dynamic_modules_strip_custom_stat_prefix`), as it writes the Wasm filter's.
+    pub fn to_native(&mut self, library: &Path) {
+        for l in self.at("/static_resources/listeners").as_array_mut().expect("listeners") {
+            let filters = Bootstrap::hcm(l)["http_filters"].as_array_mut().expect("http_filters");
+            for f in filters.iter_mut().filter(|f| f["name"] == "envoy.filters.http.wasm") {
+                *f = native_filter(library, &f["typed_config"]["config"]);
+            }
+        }
+        self.0["layered_runtime"] = native_runtime();
+    }
+
     /// The shipped wasm filter config with another module, VM, root id and configuration.
     pub fn wasm_config(&mut self, module: &Path, vm_id: &str, root_id: &str, configuration: &str) -> Value {
         let mut config = Bootstrap::wasm_filter(self.listener()).clone();
@@ -250,4 +275,29 @@ impl Bootstrap {
         let text = serde_json::to_string_pretty(&self.0).expect("a bootstrap serialises");
         fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
+}
+
+/// The native module's HTTP filter entry, from a Wasm filter's `config` (its plugin name and
+/// configuration carry over).
+pub fn native_filter(library: &Path, wasm_config: &Value) -> Value {
+    json!({
+        "name": "routemeter",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": { "module": { "local": { "filename": library } } },
+            "filter_name": wasm_config["name"],
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": wasm_config["configuration"]["value"]
+            }
+        }
+    })
+}
+
+/// The runtime layer that makes Envoy write a dynamic module's metrics without its
+/// namespace and without `envoy_`, as it writes a Wasm filter's.
+pub fn native_runtime() -> Value {
+    json!({ "layers": [{ "name": "static", "static_layer": {
+        "envoy.reloadable_features.dynamic_modules_strip_custom_stat_prefix": true
+    } }] })
 }

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use routemeter_demo::server::{self, RunningServer, ServeOptions};
 
 use crate::admin;
-use crate::bootstrap::{demo_plugin_config, envoy_bin, repo_root, wasm_path, write_ecds_resource, Bootstrap};
+use crate::bootstrap::{
+    demo_plugin_config, envoy_bin, native_path, repo_root, wasm_path, write_ecds_resource, Bootstrap,
+};
 use crate::process::{free_ports, wait_until, Proc};
 use crate::prom::Exposition;
 
@@ -40,6 +42,16 @@ pub struct StackOptions {
     pub plugins: Vec<(&'static str, String)>,
     /// Label names (attribute labels, a profile's) to add `stats_tags` for.
     pub extra_tags: Vec<String>,
+    /// Which build of the filter Envoy runs.
+    pub build: Build,
+}
+
+/// The filter's two builds: the proxy-wasm module and the native Envoy dynamic module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Build {
+    #[default]
+    Wasm,
+    Native,
 }
 
 impl Default for StackOptions {
@@ -55,6 +67,7 @@ impl Default for StackOptions {
             failure_policy: None,
             plugins: Vec::new(),
             extra_tags: Vec::new(),
+            build: Build::Wasm,
         }
     }
 }
@@ -101,6 +114,10 @@ impl Stack {
         }
         if let Some(addr) = opts.dog_statsd {
             bootstrap.add_dog_statsd(addr);
+        }
+        if opts.build == Build::Native {
+            assert!(!opts.ecds, "the native build is not delivered by ECDS");
+            bootstrap.to_native(&native_path());
         }
         bootstrap.write(&dir.join("envoy.json"));
         let admin_file = dir.join("admin.txt");

@@ -1,0 +1,69 @@
+//! Ticks for configurations. Envoy gives HTTP filter modules no timer; it gives each
+//! configuration a scheduler that runs `config_scheduled` on the main thread when
+//! committed, from any thread. One thread of ours commits each configuration's event every
+//! `flush_interval_ms`: the core then flushes, adopts what other streams learned and
+//! publishes quantiles, as the Wasm build does on `proxy_on_tick`.
+
+use std::sync::{Mutex, Once, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::abi::{self, ConfigEnvoy};
+
+struct Ticker {
+    root: u32,
+    scheduler: usize,
+    period: Duration,
+    due: Instant,
+}
+
+static TICKERS: Mutex<Vec<Ticker>> = Mutex::new(Vec::new());
+static THREAD: Once = Once::new();
+
+/// Ticks `root` every `period_ms` from now on.
+pub fn start(root: u32, envoy: ConfigEnvoy, period_ms: u64) {
+    // SAFETY: the configuration Envoy is making, in `config_new`.
+    let scheduler = unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_new(envoy) };
+    if scheduler.is_null() {
+        log::error!("no scheduler: counts cannot reach Envoy's stats");
+        return;
+    }
+    let period = Duration::from_millis(period_ms.max(1));
+    let ticker = Ticker { root, scheduler: scheduler as usize, period, due: Instant::now() + period };
+    TICKERS.lock().unwrap_or_else(PoisonError::into_inner).push(ticker);
+    THREAD.call_once(|| {
+        let spawned = std::thread::Builder::new().name("routemeter-tick".into()).spawn(run);
+        if let Err(e) = spawned {
+            log::error!("no tick thread ({e}): counts cannot reach Envoy's stats");
+        }
+    });
+}
+
+/// Stops ticking `root` (its configuration is going away); no commit for it follows.
+pub fn stop(root: u32) {
+    let mut tickers = TICKERS.lock().unwrap_or_else(PoisonError::into_inner);
+    tickers.retain(|t| {
+        if t.root == root {
+            // SAFETY: ours, from `scheduler_new`, deleted once, under the lock commits take.
+            unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_delete(t.scheduler as _) };
+        }
+        t.root != root
+    });
+}
+
+fn run() {
+    loop {
+        let next = {
+            let mut tickers = TICKERS.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            for t in tickers.iter_mut().filter(|t| t.due <= now) {
+                // SAFETY: a live scheduler (`stop` deletes it under this lock).
+                unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(t.scheduler as _, 0) };
+                // Late ticks are not caught up: one commit per period at most.
+                t.due = (t.due + t.period).max(now);
+            }
+            tickers.iter().map(|t| t.due).min()
+        };
+        let wait = next.map_or(Duration::from_millis(100), |due| due.saturating_duration_since(Instant::now()));
+        std::thread::sleep(wait.clamp(Duration::from_millis(1), Duration::from_millis(100)));
+    }
+}
