@@ -12,8 +12,11 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use routemeter_tests::{both_builds, Build};
 use serde_json::{json, Value};
-use testkit::bootstrap::{demo_plugin_config, shipped_ecds_resource, trap_wasm_path, wasm_path, Bootstrap};
+use testkit::bootstrap::{
+    demo_plugin_config, native_path, shipped_ecds_resource, trap_wasm_path, wasm_path, Bootstrap,
+};
 use testkit::client::{self, Body, Request};
 use testkit::ledger::{Entry, Ledger};
 use testkit::process::wait_until;
@@ -156,9 +159,10 @@ fn update(stack: &Stack, module: &Path, config: &Value) {
     assert!(applied, "the update was not applied\n{}", stack.logs());
 }
 
-#[test]
-fn a_configuration_change_under_load_loses_and_double_counts_nothing() {
-    let (stack, job, ledger) = start();
+both_builds!(a_configuration_change_under_load_loses_and_double_counts_nothing);
+
+fn a_configuration_change_under_load_loses_and_double_counts_nothing(build: Build) {
+    let (stack, job, ledger) = start_with(StackOptions { build, ..StackOptions::default() });
     under_load(&stack, &job, &ledger, false, || {
         // A route template the traffic does not use, and other duration buckets. The new
         // configuration lands in the running VMs while the old one finishes its streams.
@@ -166,7 +170,11 @@ fn a_configuration_change_under_load_loses_and_double_counts_nothing() {
         config["routes"].as_array_mut().unwrap().push(json!({ "template": "/api/v3/reports/{id}" }));
         config["duration_buckets_ms"] = json!([1, 5, 50, 500, 5000]);
         let created = vms_created(&stack);
-        update(&stack, &wasm_path(), &config);
+        let module = match build {
+            Build::Wasm => wasm_path(),
+            Build::Native => native_path(),
+        };
+        update(&stack, &module, &config);
         // The running VMs take it: Envoy creates only a canary to try the configuration.
         assert!(vms_created(&stack) - created <= 1, "new VMs for a configuration update");
     });

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
+use routemeter_tests::{both_builds, Build};
 use testkit::admin;
 use testkit::client::{Connection, Request};
 use testkit::fault;
@@ -16,6 +17,13 @@ use testkit::rng::Rng;
 use testkit::stack::{Stack, StackOptions};
 
 /// Envoy's heap in bytes, from the admin `/memory` endpoint.
+/// The filter's stats in Envoy: the Wasm build's (`wasmcustom.`) or the native build's
+/// (its metrics namespace, `dynamicmodulescustom.`).
+fn filter_stats(stack: &Stack) -> usize {
+    let path = "/stats?filter=^(wasmcustom|dynamicmodulescustom)[.]";
+    admin::get(stack.admin, path).map(|(_, b)| b.lines().count()).unwrap_or(0)
+}
+
 fn envoy_heap(admin: SocketAddr) -> u64 {
     let (_, body) = admin::get(admin, "/memory").expect("/memory");
     let v: serde_json::Value = serde_json::from_str(&body).expect("memory json");
@@ -44,9 +52,13 @@ fn from_threads(target: SocketAddr, threads: u64, per_thread: u64, request: impl
     });
 }
 
-#[test]
-fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels() {
-    let stack = Stack::start(StackOptions { concurrency: 2, ..StackOptions::default() });
+both_builds!(
+    random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels,
+    twenty_thousand_hostile_attribute_values_add_no_series
+);
+
+fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels(build: Build) {
+    let stack = Stack::start(StackOptions { concurrency: 2, build, ..StackOptions::default() });
     let target = stack.listener;
     let heap_before = envoy_heap(stack.admin);
 
@@ -120,9 +132,9 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
         page.get("http_requests_total", &[("method", "GET"), ("route", "/w/{id}/page"), ("status", "404")]),
         Some((THREADS * PER_THREAD - per_word) as f64)
     );
-    let wasm_stats = admin::get(stack.admin, "/stats?filter=^wasmcustom").map(|(_, b)| b.lines().count()).unwrap_or(0);
+    let wasm_stats = filter_stats(&stack);
     eprintln!(
-        "hostile: {total} requests counted; {} route labels; {wasm_stats} wasm stats; Envoy heap {heap_before} -> {heap_after} bytes (+{} KiB) over 20,000 distinct paths",
+        "hostile: {total} requests counted; {} route labels; {wasm_stats} filter stats; Envoy heap {heap_before} -> {heap_after} bytes (+{} KiB) over 20,000 distinct paths",
         routes.len(),
         (heap_after.saturating_sub(heap_before)) / 1024
     );
@@ -131,8 +143,7 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
 /// Attribute labels under hostile values (#21): 20,000 requests, each with a value never seen
 /// (a query parameter and a header), through two workers. The first makes its route's
 /// `other` label set; the 19,999 after it add no series at all, and every one is counted.
-#[test]
-fn twenty_thousand_hostile_attribute_values_add_no_series() {
+fn twenty_thousand_hostile_attribute_values_add_no_series(build: Build) {
     let config = r#"{
         "labels": [{"name": "tenant", "header": "x-tenant", "values": ["acme"]}],
         "routes": [{"template": "/api/v1/status/{job_id}", "labels": [
@@ -143,10 +154,11 @@ fn twenty_thousand_hostile_attribute_values_add_no_series() {
         concurrency: 2,
         plugin_config: Some(config.to_string()),
         extra_tags: vec!["tenant".into(), "format".into()],
+        build,
         ..StackOptions::default()
     });
     let target = stack.listener;
-    let wasm_stats = || admin::get(stack.admin, "/stats?filter=^wasmcustom").map(|(_, b)| b.lines().count()).unwrap();
+    let wasm_stats = || filter_stats(&stack);
     let hostile = |rng: &mut Rng| {
         let (format, tenant) = (rng.word(12), rng.word(12));
         Request::get(&format!("/api/v1/status/job?output_format={format}")).header("x-tenant", &tenant)
@@ -155,6 +167,7 @@ fn twenty_thousand_hostile_attribute_values_add_no_series() {
     assert_eq!(first.status, 404);
     stack.scrape_until("the first request", |p| p.series("http_requests_total").count() == 1);
     let before = wasm_stats();
+    assert!(before > 0, "no filter stats found");
 
     const THREADS: u64 = 4;
     const PER_THREAD: u64 = 4_999;

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use routemeter_demo::server::ServeOptions;
+use routemeter_tests::{both_builds, Build};
 use testkit::client::{self, Body, Connection, Request};
 use testkit::fault;
 use testkit::h2c::{self, H2Request};
@@ -236,9 +237,11 @@ fn h2_batch(rng: &mut Rng, target: SocketAddr, jobs: &Jobs, ledger: &Ledger) {
     }
 }
 
-#[test]
-fn every_request_is_counted_once_across_workers_protocols_and_resets() {
+both_builds!(every_request_is_counted_once_across_workers_protocols_and_resets);
+
+fn every_request_is_counted_once_across_workers_protocols_and_resets(build: Build) {
     let stack = Stack::start(StackOptions {
+        build,
         demo: ServeOptions { max_upload_bytes: MAX_UPLOAD, ..StackOptions::default().demo },
         concurrency: 2,
         refused_route: true,

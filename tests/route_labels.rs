@@ -25,6 +25,7 @@ use routemeter::route::{Limits, SharedLearned};
 use routemeter::shared::Keys;
 use routemeter_demo::server::ServeOptions;
 use routemeter_tests::apis::{self, Api, Fleet, Score};
+use routemeter_tests::{both_builds, Build};
 use testkit::client::{Connection, Request};
 use testkit::stack::{Stack, StackOptions};
 
@@ -62,19 +63,24 @@ fn counts(labels: &[String]) -> BTreeMap<String, u64> {
 /// Sends `requests` through Envoy in order over one keep-alive connection and returns
 /// `http_requests_total` summed by route label.
 fn through_envoy(
-    api: &Api,
+    (api, build): (&Api, Build),
     requests: &[apis::Request],
     plugin_config: &str,
     wait_for_openapi: Option<usize>,
 ) -> BTreeMap<String, u64> {
     let demo = ServeOptions { openapi: Some(api.document.clone().into()), ..StackOptions::default().demo };
-    let stack =
-        Stack::start(StackOptions { demo, plugin_config: Some(plugin_config.to_string()), ..StackOptions::default() });
+    let plugin_config = Some(plugin_config.to_string());
+    let stack = Stack::start(StackOptions { demo, plugin_config, build, ..StackOptions::default() });
     if let Some(templates) = wait_for_openapi {
-        // Every VM loads it, one after another (the main thread's and the worker's).
+        // Every Wasm VM loads it, one after another (the main thread's and the worker's);
+        // the native module is one state for the process.
+        let fetches = match build {
+            Build::Wasm => 2.0,
+            Build::Native => 1.0,
+        };
         let page = stack.scrape_until("the OpenAPI document in every VM", |p| {
             p.get("routemeter_openapi_routes", &[]) == Some(templates as f64)
-                && p.get("routemeter_openapi_fetches_total", &[("status", "ok")]) == Some(2.0)
+                && p.get("routemeter_openapi_fetches_total", &[("status", "ok")]) == Some(fetches)
         });
         assert_eq!(page.get("routemeter_openapi_routes", &[]), Some(templates as f64), "{}", stack.logs());
     }
@@ -140,20 +146,22 @@ fn learned_labels_on_ten_apis() {
     assert_eq!(got, want);
 }
 
-#[test]
-fn learned_labels_through_envoy_match_the_core() {
+both_builds!(learned_labels_through_envoy_match_the_core);
+
+fn learned_labels_through_envoy_match_the_core(build: Build) {
     for name in ["github", "stripe", "jira"] {
         let api = apis::load(name);
         let reqs = apis::traffic(&api, 7, Some(TEMPLATES), PER_TEMPLATE, 100);
         let core = core_labels(&reqs);
-        assert_eq!(through_envoy(&api, &reqs, "{}", None), counts(&core), "{name}");
+        assert_eq!(through_envoy((&api, build), &reqs, "{}", None), counts(&core), "{name}");
         let s = Score::of(&reqs, &core);
         println!("{}", s.row(name));
     }
 }
 
-#[test]
-fn openapi_source_labels_every_template_exactly() {
+both_builds!(openapi_source_labels_every_template_exactly);
+
+fn openapi_source_labels_every_template_exactly(build: Build) {
     let config = r#"{"openapi": {"cluster": "converter"}}"#;
     // GitHub's and Jira's have paths of one shape whose parameter names differ by method
     // (`GET /orgs/{org}/attestations/{subject_digest}`, `DELETE .../{attestation_id}`).
@@ -161,7 +169,7 @@ fn openapi_source_labels_every_template_exactly() {
         let api = apis::load(name);
         let reqs = apis::traffic(&api, 11, None, 5, 100);
         let want: Vec<String> = reqs.iter().map(|r| api.templates[r.template].path.clone()).collect();
-        let got = through_envoy(&api, &reqs, config, Some(api.templates.len()));
+        let got = through_envoy((&api, build), &reqs, config, Some(api.templates.len()));
         assert_eq!(got, counts(&want), "{name}");
         let s = Score::of(&reqs, &want);
         assert_eq!((s.exact, s.templates, s.other), (api.templates.len(), api.templates.len(), 0), "{name}");
@@ -180,7 +188,8 @@ fn report() {
         let mut s = Score::of(&[], &[]);
         for (seed, pool, reqs) in runs(&api) {
             let core = core_labels(&reqs);
-            assert_eq!(through_envoy(&api, &reqs, "{}", None), counts(&core), "{name} seed {seed} pool {pool}");
+            let got = through_envoy((&api, Build::Wasm), &reqs, "{}", None);
+            assert_eq!(got, counts(&core), "{name} seed {seed} pool {pool}");
             s.add(&Score::of(&reqs, &core));
         }
         let (three, ten) = (fleet_of(&api, 3), fleet_of(&api, 10));
@@ -309,8 +318,10 @@ fn three_envoys_learning_apart_publish_the_cores_union() {
         let shares = apis::deal(&reqs, 3, 7);
         let labels: Vec<Vec<String>> = shares.iter().map(|s| core_labels(s)).collect();
         std::thread::scope(|scope| {
-            let envoys: Vec<_> =
-                shares.iter().map(|share| scope.spawn(|| through_envoy(&api, share, "{}", None))).collect();
+            let envoys: Vec<_> = shares
+                .iter()
+                .map(|share| scope.spawn(|| through_envoy((&api, Build::Wasm), share, "{}", None)))
+                .collect();
             for (p, (envoy, want)) in envoys.into_iter().zip(&labels).enumerate() {
                 assert_eq!(envoy.join().unwrap(), counts(want), "{name}, proxy {p}");
             }

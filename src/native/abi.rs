@@ -32,6 +32,18 @@ impl Buffer {
     }
 }
 
+/// A header as a pair of buffers (`envoy_dynamic_module_type_{envoy,module}_http_header`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    pub key: Buffer,
+    pub value: Buffer,
+}
+
+/// `envoy_dynamic_module_type_http_callout_init_result::Success` and
+/// `envoy_dynamic_module_type_http_callout_result::Success`.
+pub const CALLOUT_SUCCESS: u32 = 0;
+
 /// Envoy's filter configuration and stream objects, opaque.
 pub type ConfigEnvoy = *mut c_void;
 pub type FilterEnvoy = *mut c_void;
@@ -148,6 +160,18 @@ extern "C" {
         values: *const Buffer,
         values_len: usize,
         value: u64,
+    ) -> u32;
+
+    /// An HTTP call from the configuration (main thread); the answer comes to
+    /// `on_http_filter_config_http_callout_done` with the id written to `id`.
+    pub fn envoy_dynamic_module_callback_http_filter_config_http_callout(
+        config: ConfigEnvoy,
+        id: *mut u64,
+        cluster: Buffer,
+        headers: *const Header,
+        headers_len: usize,
+        body: Buffer,
+        timeout_ms: u64,
     ) -> u32;
 
     pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_new(config: ConfigEnvoy) -> Scheduler;

@@ -17,7 +17,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{LazyLock, Mutex, PoisonError};
 
-use super::abi::{attribute, Buffer, ConfigEnvoy, FilterEnvoy, CONTINUE};
+use super::abi::{attribute, Buffer, ConfigEnvoy, FilterEnvoy, Header, CONTINUE};
+use super::callout::{self, Chunks};
 use super::host_calls::Calls;
 use super::metrics::Metrics;
 use super::shared_data::SharedData;
@@ -154,7 +155,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config: *co
 /// The tick ([`ticker`]), on Envoy's main thread.
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
-    _envoy: ConfigEnvoy,
+    envoy: ConfigEnvoy,
     config: *const c_void,
     _event: u64,
 ) {
@@ -164,11 +165,39 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
         run(
             (),
             |filter, calls| {
-                if filter.tick(config.root, calls).is_some() {
-                    // No HTTP callouts here yet: the document is unavailable, retried later.
-                    filter.openapi_dispatched(config.root, Err(()), calls);
+                if let Some(fetch) = filter.tick(config.root, calls) {
+                    let token = callout::send(envoy, &fetch);
+                    filter.openapi_dispatched(config.root, token, calls);
                 }
             },
+            (config.root, &config.name, None),
+        );
+    });
+}
+
+/// The answer to the OpenAPI fetch (main thread): headers and body chunks are Envoy's, for
+/// this hook only; the core reads the document from them as it parses.
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
+    _envoy: ConfigEnvoy,
+    config: *const c_void,
+    id: u64,
+    result: u32,
+    headers: *const Header,
+    headers_len: usize,
+    chunks: *const Buffer,
+    chunks_len: usize,
+) {
+    let _ = catch_unwind(|| {
+        // SAFETY: ours, alive while Envoy answers its callouts.
+        let Some(config) = (unsafe { (config as *const NativeConfig).as_ref() }) else { return };
+        // SAFETY: Envoy's headers and chunks, for this hook.
+        let (status, body) =
+            unsafe { (callout::status(result, headers, headers_len), Chunks::new(chunks, chunks_len)) };
+        let Ok(token) = u32::try_from(id) else { return };
+        run(
+            (),
+            |filter, calls| filter.openapi_response(token, (status, body.total()), body, calls),
             (config.root, &config.name, None),
         );
     });

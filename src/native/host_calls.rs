@@ -52,7 +52,7 @@ impl Calls<'_> {
 
 impl MetricsHost for Calls<'_> {
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<MetricId, HostError> {
-        self.metrics.borrow_mut().define(self.root, kind, name)
+        self.metrics.borrow_mut().define((self.root, self.plugin), kind, name)
     }
 
     fn increment_metric(&self, id: MetricId, delta: i64) -> Result<(), HostError> {

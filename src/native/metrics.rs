@@ -29,7 +29,6 @@ const UNKNOWN_SERIES: HostError = HostError(102);
 struct Configuration {
     envoy: usize,
     plugin: String,
-    live: bool,
     /// Shape -> Envoy's metric id (ids are per kind, per labelled or not).
     ids: HashMap<Shape, usize>,
 }
@@ -78,27 +77,52 @@ impl Metrics {
                 log::warn!("cannot define {} (Envoy status {status}): its series will not be published", shape.name);
             }
         }
-        let configuration = Configuration { envoy: envoy as usize, plugin: plugin.to_string(), live: true, ids };
+        let configuration = Configuration { envoy: envoy as usize, plugin: plugin.to_string(), ids };
         self.configurations.insert(root, configuration);
     }
 
-    /// A configuration is going away: its series move to a live configuration of the same
-    /// plugin at their next emit.
+    /// A configuration is going away (Envoy destroys its stats scope next): its series move
+    /// to the newest live configuration of the same plugin, and each counter and gauge is
+    /// emitted there once (+0), so that the new scope holds the stat before the old one lets
+    /// it go: Envoy keeps a stat only while a scope holds it, and a series with no traffic
+    /// since the change would vanish from the page. (An Envoy histogram cannot be touched
+    /// without a sample: `"histograms": "envoy"` series restart when they next get one.)
     pub fn remove_configuration(&mut self, root: u32) {
-        if let Some(c) = self.configurations.get_mut(&root) {
-            c.live = false;
+        self.configurations.remove(&root);
+        let moved: Vec<u32> = (0..self.series.len() as u32)
+            .filter(|i| self.series.get(*i as usize).is_some_and(|s| s.bound.is_some_and(|(r, _)| r == root)))
+            .collect();
+        for id in moved {
+            if let Some(s) = self.series.get_mut(id as usize) {
+                s.bound = None;
+                if s.shape.kind != MetricKind::Histogram {
+                    let _ = self.emit(MetricId(id), Op::Add(0));
+                }
+            }
         }
-        self.configurations.retain(|_, c| c.live);
     }
 
-    /// The series `stat` of `kind`, defined through the configuration `root`.
-    pub fn define(&mut self, root: u32, kind: MetricKind, stat: &str) -> Result<MetricId, HostError> {
+    /// The configuration series of `plugin` are defined through: `root` while it lives, else
+    /// the newest live one of the plugin (roots count down).
+    fn configuration_for(&self, root: u32, plugin: &str) -> Option<(u32, &Configuration)> {
+        match self.configurations.get(&root) {
+            Some(c) => Some((root, c)),
+            None => {
+                let same = self.configurations.iter().filter(|(_, c)| c.plugin == plugin);
+                same.min_by_key(|(r, _)| **r).map(|(r, c)| (*r, c))
+            }
+        }
+    }
+
+    /// The series `stat` of `kind`, defined through the configuration `root` (or the one
+    /// that replaced it).
+    pub fn define(&mut self, (root, plugin): (u32, &str), kind: MetricKind, stat: &str) -> Result<MetricId, HostError> {
         if let Some(id) = self.by_name.get(&(kind, stat.to_string())) {
             return Ok(MetricId(*id));
         }
         let (name, labels) = split(stat).ok_or(NO_SHAPE)?;
         let shape = Shape { kind, name: name.to_string(), labels: labels.iter().map(|(k, _)| k.to_string()).collect() };
-        let c = self.configurations.get(&root).ok_or(NO_CONFIGURATION)?;
+        let (root, c) = self.configuration_for(root, plugin).ok_or(NO_CONFIGURATION)?;
         let envoy_id = *c.ids.get(&shape).ok_or(NO_SHAPE)?;
         let values = labels.iter().map(|(_, v)| Box::from(*v)).collect();
         let id = u32::try_from(self.series.len()).map_err(|_| UNKNOWN_SERIES)?;

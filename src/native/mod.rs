@@ -4,7 +4,8 @@
 //! the process), the core's host traits out ([`host_calls`]: stream facts over the ABI's
 //! [`abi`], series over Envoy's labelled metrics in [`metrics`], [`shared_data`] in process
 //! memory), ticks from a thread of ours through Envoy's configuration scheduler
-//! ([`ticker`]), and the log ([`logger`]).
+//! ([`ticker`]), the OpenAPI document over Envoy's HTTP callouts ([`callout`]), and the log
+//! ([`logger`]).
 //!
 //! Built with the `native` feature for the host target; `shared_data` is built everywhere
 //! so that `cargo test` tests it.
@@ -13,6 +14,8 @@ pub mod shared_data;
 
 #[cfg(feature = "native")]
 mod abi;
+#[cfg(feature = "native")]
+mod callout;
 #[cfg(feature = "native")]
 mod exports;
 #[cfg(feature = "native")]

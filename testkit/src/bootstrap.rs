@@ -78,6 +78,11 @@ pub fn write_ecds_resource(dir: &Path, module: &Path, plugin_config: &str, failu
     }
     config["vm_config"]["code"]["local"]["filename"] = json!(module);
     config["configuration"]["value"] = json!(plugin_config);
+    // The native build: the same resource name, plugin name and configuration.
+    if module.extension().is_some_and(|e| e == "so") {
+        let native = native_filter(module, config);
+        resource["resources"][0]["typed_config"] = native["typed_config"].clone();
+    }
     fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let tmp = dir.with_extension("tmp.json");
     fs::write(&tmp, serde_json::to_string(&resource).expect("a resource serialises")).expect("write the resource");
@@ -253,8 +258,12 @@ impl Bootstrap {
     pub fn to_native(&mut self, library: &Path) {
         for l in self.at("/static_resources/listeners").as_array_mut().expect("listeners") {
             let filters = Bootstrap::hcm(l)["http_filters"].as_array_mut().expect("http_filters");
-            for f in filters.iter_mut().filter(|f| f["name"] == "envoy.filters.http.wasm") {
-                *f = native_filter(library, &f["typed_config"]["config"]);
+            for f in filters.iter_mut() {
+                if f["name"] == "envoy.filters.http.wasm" {
+                    *f = native_filter(library, &f["typed_config"]["config"]);
+                } else if f.get("config_discovery").is_some() {
+                    f["config_discovery"]["type_urls"] = json!([NATIVE_FILTER_TYPE]);
+                }
             }
         }
         self.0["layered_runtime"] = native_runtime();
@@ -277,13 +286,16 @@ impl Bootstrap {
     }
 }
 
+const NATIVE_FILTER_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter";
+
 /// The native module's HTTP filter entry, from a Wasm filter's `config` (its plugin name and
 /// configuration carry over).
 pub fn native_filter(library: &Path, wasm_config: &Value) -> Value {
     json!({
         "name": "routemeter",
         "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "@type": NATIVE_FILTER_TYPE,
             "dynamic_module_config": { "module": { "local": { "filename": library } } },
             "filter_name": wasm_config["name"],
             "filter_config": {

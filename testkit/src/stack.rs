@@ -93,7 +93,10 @@ impl Stack {
         fs::create_dir_all(&dir).expect("temp dir");
         let mut bootstrap = if opts.ecds {
             let config = opts.plugin_config.clone().unwrap_or_else(|| demo_plugin_config(true).to_string());
-            let module = opts.module.clone().unwrap_or_else(wasm_path);
+            let module = opts.module.clone().unwrap_or_else(|| match opts.build {
+                Build::Wasm => wasm_path(),
+                Build::Native => native_path(),
+            });
             write_ecds_resource(&dir.join("ecds"), &module, &config, opts.failure_policy);
             Bootstrap::for_test_ecds(demo.addr, &dir.join("ecds"))
         } else {
@@ -116,7 +119,6 @@ impl Stack {
             bootstrap.add_dog_statsd(addr);
         }
         if opts.build == Build::Native {
-            assert!(!opts.ecds, "the native build is not delivered by ECDS");
             bootstrap.to_native(&native_path());
         }
         bootstrap.write(&dir.join("envoy.json"));
