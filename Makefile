@@ -120,7 +120,7 @@ bench-tools: $(ENVOY)
 	@# The in-app comparison: a FastAPI app with and without prometheus-fastapi-instrumentator.
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check fastapi==0.165.0 uvicorn==0.54.0 prometheus-fastapi-instrumentator==8.1.0
 
-bench: deps wasm bench-tools ## Envoy CPU and instructions per request: no filter, empty Wasm filter, floor, routemeter; memory; routemeter vs in-app instrumentation (writes target/bench/results.md)
+bench: deps wasm native bench-tools ## Envoy CPU and instructions per request: no filter, empty Wasm filter, floor, routemeter, routemeter native, Envoy's per-route stats; memory; routemeter vs in-app instrumentation (writes target/bench/results.md)
 	cargo build --profile bench-filters --target wasm32-unknown-unknown -p empty-filter -p probe-filter
 	cargo run --release -p routemeter-bench
 

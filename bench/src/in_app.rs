@@ -15,7 +15,7 @@ use std::process::Command;
 
 use crate::setup::{cpu_us, free_ports, wait_port, Bench, Launch, Process, Upstream};
 use crate::wrk::{self, Load};
-use crate::{env_number, median, NONE, ROUTEMETER};
+use crate::{env_number, median, NATIVE, NONE, ROUTEMETER};
 
 const PATH: &str = "/api/v1/status/12345";
 
@@ -64,7 +64,7 @@ pub fn report() -> Result<String, String> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().map_err(|e| e.to_string())?;
     let plain = App::start(&repo, false)?;
     let instrumented = App::start(&repo, true)?;
-    let bench = Bench::start_with(&[NONE, ROUTEMETER], Launch::Native, Upstream::Port(plain.port))?;
+    let bench = Bench::start_with(&[NONE, ROUTEMETER, NATIVE], Launch::Native, Upstream::Port(plain.port))?;
     let dir = repo.join("target/bench/run");
     let load = |seconds| Load { path: PATH, script: None, seconds, connections };
 
@@ -74,20 +74,23 @@ pub fn report() -> Result<String, String> {
     instrumented.run(&load(1), &dir)?;
     bench.run(NONE, &load(1))?;
     bench.run(ROUTEMETER, &load(1))?;
-    let (mut app_plain, mut app_instr, mut envoy_none, mut envoy_rm) = (vec![], vec![], vec![], vec![]);
+    bench.run(NATIVE, &load(1))?;
+    let (mut app_plain, mut app_instr, mut envoy_none, mut envoy_rm, mut envoy_native) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
-        for k in 0..4 {
+        for k in 0..5 {
             // Rotate the order each round, so drift on a shared machine hits all alike.
-            match (round + k) % 4 {
+            match (round + k) % 5 {
                 0 => app_plain.push(plain.run(&load(seconds), &dir)?),
                 1 => app_instr.push(instrumented.run(&load(seconds), &dir)?),
                 2 => envoy_none.push(bench.run(NONE, &load(seconds))?.cpu_us_per_req),
-                _ => envoy_rm.push(bench.run(ROUTEMETER, &load(seconds))?.cpu_us_per_req),
+                3 => envoy_rm.push(bench.run(ROUTEMETER, &load(seconds))?.cpu_us_per_req),
+                _ => envoy_native.push(bench.run(NATIVE, &load(seconds))?.cpu_us_per_req),
             }
         }
         eprintln!(
-            "  round {round}: app {:.1} / instrumented {:.1} us/req; Envoy none {:.1} / routemeter {:.1} us/req",
-            app_plain[round], app_instr[round], envoy_none[round], envoy_rm[round]
+            "  round {round}: app {:.1} / instrumented {:.1} us/req; Envoy none {:.1} / routemeter {:.1} / native {:.1} us/req",
+            app_plain[round], app_instr[round], envoy_none[round], envoy_rm[round], envoy_native[round]
         );
     }
     // Differences within each round, then the median: both sides of a pair ran minutes apart
@@ -95,6 +98,7 @@ pub fn report() -> Result<String, String> {
     let diffs = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| x - y).collect());
     let added_app = diffs(&app_instr, &app_plain);
     let added_proxy = diffs(&envoy_rm, &envoy_none);
+    let added_native = diffs(&envoy_native, &envoy_none);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -102,14 +106,18 @@ pub fn report() -> Result<String, String> {
          | measured | CPU us/request (median) |\n|---|---|\n\
          | app, plain | {:.1} |\n| app, prometheus-fastapi-instrumentator | {:.1} |\n\
          | Envoy in front of the plain app, no filter | {:.1} |\n| Envoy in front of the plain app, routemeter | {:.1} |\n\
-         | **added by the instrumentator (app)** | **{added_app:+.1}** |\n| **added by routemeter (Envoy)** | **{added_proxy:+.1}** |\n\n\
-         routemeter / instrumentator: **{:.2}** (goal <= 0.3)",
+         | Envoy in front of the plain app, routemeter native | {:.1} |\n\
+         | **added by the instrumentator (app)** | **{added_app:+.1}** |\n| **added by routemeter (Envoy)** | **{added_proxy:+.1}** |\n\
+         | **added by routemeter native (Envoy)** | **{added_native:+.1}** |\n\n\
+         routemeter / instrumentator: **{:.2}** (goal <= 0.3); native / instrumentator: **{:.2}** (goal <= 0.1)",
         python_versions(&repo),
         median(app_plain),
         median(app_instr),
         median(envoy_none),
         median(envoy_rm),
-        added_proxy / added_app
+        median(envoy_native),
+        added_proxy / added_app,
+        added_native / added_app
     );
     Ok(out)
 }

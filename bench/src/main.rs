@@ -2,8 +2,9 @@
 //!
 //! One Envoy (`--concurrency 1`) in front of one nginx, with a listener per variant: no
 //! filter, an empty proxy-wasm filter, the "floor" (a probe filter that only reads the three
-//! facts any request counter needs: method, path, status) and routemeter with the demo
-//! configuration.
+//! facts any request counter needs: method, path, status), routemeter with the demo
+//! configuration, the same as the native module (`native`), and Envoy's own per-route stats
+//! with no filter (`route_stats`: a `stat_prefix` on the route).
 //!
 //! 1. CPU: wrk drives each listener in interleaved rounds (drift on a shared machine hits all
 //!    alike); Envoy's CPU time (`/proc/<pid>/stat`, all threads) over its own request counter
@@ -38,7 +39,11 @@ const EMPTY: Variant = Variant::new("empty", Filter::Empty);
 /// What reading `:method`, `:path` and `response.code` costs, with nothing recorded.
 const FLOOR: Variant = Variant::new("floor", Filter::Probe("req:method,path;log:code"));
 pub(crate) const ROUTEMETER: Variant = Variant::new("routemeter", Filter::Routemeter);
-const VARIANTS: [Variant; 4] = [NONE, EMPTY, FLOOR, ROUTEMETER];
+/// routemeter as a native Envoy dynamic module: the same core, configuration and series.
+pub(crate) const NATIVE: Variant = Variant::new("native", Filter::Native);
+/// What a user would turn on instead: Envoy's own per-route stats, no filter.
+const ROUTE_STATS: Variant = Variant::new("route_stats", Filter::RouteStats);
+const VARIANTS: [Variant; 6] = [NONE, EMPTY, FLOOR, ROUTEMETER, NATIVE, ROUTE_STATS];
 
 /// Probes that price one kind of host call: (variant, what it does, calls per request).
 /// Prices are differences against `PROBE_BASE`, the probe filter making no calls.
@@ -175,9 +180,14 @@ impl Measured<'_> {
         self.variants.iter().position(|x| x.name == v.name).map_or(f64::NAN, |i| self.values[i])
     }
 
+    /// What `v` adds to Envoy with no filter.
+    fn added(&self, v: Variant) -> f64 {
+        self.of(v) - self.of(NONE)
+    }
+
     /// The goal's measure: (v - none) / (empty - none).
     fn ratio(&self, v: Variant) -> f64 {
-        (self.of(v) - self.of(NONE)) / (self.of(EMPTY) - self.of(NONE))
+        self.added(v) / self.added(EMPTY)
     }
 }
 
@@ -283,11 +293,19 @@ fn cpu_report() -> Result<String, String> {
             );
         }
         let cpu = Measured { variants: &variants, values: cpu };
-        ratios.push((mix.name, cpu.ratio(ROUTEMETER), cpu.ratio(FLOOR)));
+        let native_vs_stats = cpu.added(NATIVE) / cpu.added(ROUTE_STATS);
+        ratios.push((mix.name, [cpu.ratio(ROUTEMETER), cpu.ratio(FLOOR), cpu.ratio(NATIVE), native_vs_stats]));
     }
-    let _ = writeln!(report, "\nratio (variant - none) / (empty - none); goal for routemeter <= 1.25:\n");
-    for (name, routemeter, floor) in &ratios {
-        let _ = writeln!(report, "- {name}: routemeter **{routemeter:.2}**, floor {floor:.2}");
+    let _ = writeln!(
+        report,
+        "\nratio (variant - none) / (empty - none); goals: routemeter <= 1.25, native <= 0.3; \
+         native's added CPU over Envoy's own per-route stats' <= 2:\n"
+    );
+    for (name, [routemeter, floor, native, native_vs_stats]) in &ratios {
+        let _ = writeln!(
+            report,
+            "- {name}: routemeter **{routemeter:.2}**, floor {floor:.2}, native **{native:.2}**, native / route stats **{native_vs_stats:.2}**"
+        );
     }
     Ok(report)
 }
@@ -320,12 +338,15 @@ const WORKLOADS: [instructions::Workload; 3] = [
 fn memory_report() -> Result<String, String> {
     let mut out = String::from(
         "\nmemory (Envoy --concurrency 1 after 3 s of distinct paths and 1 s of small GETs on each listener):\n\n\
-         | Envoy with | wasm file bytes | RSS kB | heap allocated bytes | RSS over none | heap over none |\n|---|---|---|---|---|---|\n",
+         | Envoy with | module file bytes | RSS kB | heap allocated bytes | RSS over none | heap over none |\n|---|---|---|---|---|---|\n",
     );
     let mut baseline = None;
-    for (filter, file) in
-        [(NONE, String::new()), (EMPTY, setup::EMPTY_FILTER.to_string()), (ROUTEMETER, setup::routemeter_file())]
-    {
+    for (filter, file) in [
+        (NONE, String::new()),
+        (EMPTY, setup::EMPTY_FILTER.to_string()),
+        (ROUTEMETER, setup::routemeter_file()),
+        (NATIVE, setup::NATIVE_MODULE.to_string()),
+    ] {
         let variants: Vec<Variant> = if filter.name == NONE.name { vec![NONE] } else { vec![NONE, filter] };
         let bench = Bench::start(&variants, Launch::Native)?;
         for &v in &variants {
@@ -362,8 +383,11 @@ fn instruction_report() -> Result<String, String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\ninstructions per request (callgrind, all Envoy threads, smallest of 3 rounds):\n\n\
-         | mix | none | empty | floor | routemeter | routemeter ratio | floor ratio |\n|---|---|---|---|---|---|---|"
+        "\ninstructions per request (callgrind, all Envoy threads, smallest of 3 rounds); ratios are added \
+         instructions over the empty Wasm filter's (goals: routemeter <= 1.25, native <= 0.25), and native's over \
+         Envoy's own per-route stats' (goal <= 2):\n\n\
+         | mix | none | empty | floor | routemeter | native | route stats | routemeter ratio | floor ratio | native ratio | native / route stats |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut small_gets = None;
     for (m, load) in WORKLOADS.iter().enumerate() {
@@ -379,14 +403,18 @@ fn instruction_report() -> Result<String, String> {
         let ir = Measured { variants: &VARIANTS, values };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.2}** | {:.2} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.2}** | {:.2} | **{:.2}** | **{:.2}** |",
             load.name,
             ir.of(NONE),
             ir.of(EMPTY),
             ir.of(FLOOR),
             ir.of(ROUTEMETER),
+            ir.of(NATIVE),
+            ir.of(ROUTE_STATS),
             ir.ratio(ROUTEMETER),
-            ir.ratio(FLOOR)
+            ir.ratio(FLOOR),
+            ir.ratio(NATIVE),
+            ir.added(NATIVE) / ir.added(ROUTE_STATS)
         );
         if m == 0 {
             small_gets = Some(ir.of(EMPTY) - ir.of(NONE));

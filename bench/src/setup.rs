@@ -24,6 +24,10 @@ pub enum Filter {
     Empty,
     /// routemeter with the shipped demo configuration.
     Routemeter,
+    /// The same, as the native Envoy dynamic module (`make native`).
+    Native,
+    /// No filter; Envoy's own per-route stats (a `stat_prefix` on the route).
+    RouteStats,
     /// `bench/probe-filter` making exactly these host calls (its configuration syntax).
     /// All probe listeners share one VM (`vm_id: probe`), each with its own root context.
     Probe(&'static str),
@@ -273,7 +277,9 @@ fn bootstrap(
         .iter()
         .map(|(v, addr)| {
             let filter = match v.filter {
-                Filter::None => None,
+                Filter::None | Filter::RouteStats => None,
+                // A Wasm filter entry first, made native below.
+                Filter::Native => Some(wasm(v.name, v.name, &routemeter_file(), &routemeter.to_string())),
                 Filter::Empty => Some(wasm(v.name, v.name, EMPTY_FILTER, "")),
                 Filter::Routemeter => {
                     let mut config = wasm(v.name, v.name, &routemeter_file(), &routemeter.to_string());
@@ -295,5 +301,16 @@ fn bootstrap(
             (v.name, addr.port(), filter)
         })
         .collect();
-    Bootstrap::for_bench(admin, upstream, &built)
+    let mut b = Bootstrap::for_bench(admin, upstream, &built);
+    let native: Vec<&str> = listeners.iter().filter(|(v, _)| v.filter == Filter::Native).map(|(v, _)| v.name).collect();
+    if !native.is_empty() {
+        b.native_listeners(&repo.join(NATIVE_MODULE), |name| native.contains(&name));
+    }
+    for (v, _) in listeners.iter().filter(|(v, _)| v.filter == Filter::RouteStats) {
+        b.route_stats(v.name);
+    }
+    b
 }
+
+/// The native build (`make native`; `make bench` builds it).
+pub const NATIVE_MODULE: &str = "target/libroutemeter.so";

@@ -4,7 +4,7 @@
 //! `flush_interval_ms`: the core then flushes, adopts what other streams learned and
 //! publishes quantiles, as the Wasm build does on `proxy_on_tick`.
 
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::{Condvar, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::abi::{self, ConfigEnvoy};
@@ -17,6 +17,9 @@ struct Ticker {
 }
 
 static TICKERS: Mutex<Vec<Ticker>> = Mutex::new(Vec::new());
+/// Wakes the thread when a configuration starts ticking; otherwise it sleeps until the next
+/// tick is due (no idle wake-ups: they would be counted against requests in the bench).
+static CHANGED: Condvar = Condvar::new();
 static THREAD: Once = Once::new();
 
 /// Ticks `root` every `period_ms` from now on.
@@ -30,6 +33,7 @@ pub fn start(root: u32, envoy: ConfigEnvoy, period_ms: u64) {
     let period = Duration::from_millis(period_ms.max(1));
     let ticker = Ticker { root, scheduler: scheduler as usize, period, due: Instant::now() + period };
     TICKERS.lock().unwrap_or_else(PoisonError::into_inner).push(ticker);
+    CHANGED.notify_all();
     THREAD.call_once(|| {
         let spawned = std::thread::Builder::new().name("routemeter-tick".into()).spawn(run);
         if let Err(e) = spawned {
@@ -51,19 +55,21 @@ pub fn stop(root: u32) {
 }
 
 fn run() {
+    let mut tickers = TICKERS.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
-        let next = {
-            let mut tickers = TICKERS.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = Instant::now();
-            for t in tickers.iter_mut().filter(|t| t.due <= now) {
-                // SAFETY: a live scheduler (`stop` deletes it under this lock).
-                unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(t.scheduler as _, 0) };
-                // Late ticks are not caught up: one commit per period at most.
-                t.due = (t.due + t.period).max(now);
-            }
-            tickers.iter().map(|t| t.due).min()
+        let now = Instant::now();
+        for t in tickers.iter_mut().filter(|t| t.due <= now) {
+            // SAFETY: a live scheduler (`stop` deletes it under this lock).
+            unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(t.scheduler as _, 0) };
+            // Late ticks are not caught up: one commit per period at most.
+            t.due = (t.due + t.period).max(now);
+        }
+        // Until the next tick is due, or a configuration starts ticking (an hour if none).
+        let next = tickers.iter().map(|t| t.due).min();
+        let wait = next.map_or(Duration::from_secs(3600), |due| due.saturating_duration_since(Instant::now()));
+        tickers = match CHANGED.wait_timeout(tickers, wait.max(Duration::from_millis(1))) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
         };
-        let wait = next.map_or(Duration::from_millis(100), |due| due.saturating_duration_since(Instant::now()));
-        std::thread::sleep(wait.clamp(Duration::from_millis(1), Duration::from_millis(100)));
     }
 }

@@ -256,7 +256,13 @@ impl Bootstrap {
     /// plugin name and configuration, and Envoy writes the module's metrics under their own
     /// names (`dynamic_modules_strip_custom_stat_prefix`), as it writes the Wasm filter's.
     pub fn to_native(&mut self, library: &Path) {
-        for l in self.at("/static_resources/listeners").as_array_mut().expect("listeners") {
+        self.native_listeners(library, |_| true);
+    }
+
+    /// [`Bootstrap::to_native`] for the listeners whose name `pick` takes.
+    pub fn native_listeners(&mut self, library: &Path, pick: impl Fn(&str) -> bool) {
+        let listeners = self.at("/static_resources/listeners").as_array_mut().expect("listeners");
+        for l in listeners.iter_mut().filter(|l| l["name"].as_str().is_some_and(&pick)) {
             let filters = Bootstrap::hcm(l)["http_filters"].as_array_mut().expect("http_filters");
             for f in filters.iter_mut() {
                 if f["name"] == "envoy.filters.http.wasm" {
@@ -267,6 +273,21 @@ impl Bootstrap {
             }
         }
         self.0["layered_runtime"] = native_runtime();
+    }
+
+    /// Envoy's own per-route stats on the listener `name` (what a user would turn on instead
+    /// of a filter): a `stat_prefix` on each of its routes gives `vhost.<vhost>.route.<prefix>.*`
+    /// request counters and an `upstream_rq_time` histogram.
+    pub fn route_stats(&mut self, name: &str) {
+        let listeners = self.at("/static_resources/listeners").as_array_mut().expect("listeners");
+        for l in listeners.iter_mut().filter(|l| l["name"] == name) {
+            let hosts = &mut Bootstrap::hcm(l)["route_config"]["virtual_hosts"];
+            for host in hosts.as_array_mut().expect("virtual hosts") {
+                for (i, route) in host["routes"].as_array_mut().expect("routes").iter_mut().enumerate() {
+                    route["stat_prefix"] = json!(format!("route_{i}"));
+                }
+            }
+        }
     }
 
     /// The shipped wasm filter config with another module, VM, root id and configuration.
