@@ -16,7 +16,7 @@ DEMO := target/release/routemeter-demo
 # test-trap), built apart so it never replaces the shipped one.
 WASM_TRAP := target/routemeter-trap.wasm
 
-.PHONY: help deps wasm-target wasm trap-wasm native demo cli istio slo compat seed-tools validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
+.PHONY: help deps wasm-target wasm trap-wasm native trap-native demo cli istio slo compat seed-tools validate test soak lint run stack monitoring-tools wasm-cost fuzz bench bench-tools routes-report clean
 
 FUZZ_SECONDS ?= 600
 
@@ -53,7 +53,14 @@ trap-wasm: wasm-target ## the test-only module the crash tests load (target/rout
 
 native: ## build the native Envoy dynamic module: target/libroutemeter.so (the same core; see README "Native or Wasm")
 	cargo build --profile native -p routemeter --features native
-	cp target/native/libroutemeter.so target/libroutemeter.so
+	@# A new file moved in (never written over): a running Envoy keeps the module it loaded.
+	@cmp -s target/native/libroutemeter.so target/libroutemeter.so || { \
+	  cp target/native/libroutemeter.so target/libroutemeter.so.tmp && mv target/libroutemeter.so.tmp target/libroutemeter.so; }
+
+trap-native: ## the test-only native module of the panic test (target/libroutemeter-trap.so; never shipped)
+	cargo build --profile native -p routemeter --features native,test-trap --target-dir target/test-trap
+	@cmp -s target/test-trap/native/libroutemeter.so target/libroutemeter-trap.so || { \
+	  cp target/test-trap/native/libroutemeter.so target/libroutemeter-trap.so.tmp && mv target/libroutemeter-trap.so.tmp target/libroutemeter-trap.so; }
 
 demo: ## build the demo converter service and routemeter-kit (its traffic mix and per-route summary)
 	cargo build --release -p routemeter-demo -p routemeter-testkit
@@ -73,7 +80,7 @@ validate: deps wasm native ## check every shipped Envoy config with `envoy --mod
 	    $(ENVOY) --mode validate -c $$f --use-dynamic-base-id -l error; exit 1; }; \
 	  echo "valid: $$f"; done
 
-test: deps wasm trap-wasm native validate monitoring-tools seed-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager), seed-query (in-app vs routemeter) tests
+test: deps wasm trap-wasm native trap-native validate monitoring-tools seed-tools ## unit, dual-host (native + wasm), end-to-end (real Envoy), monitoring (Prometheus + Alertmanager), seed-query (in-app vs routemeter) tests
 	ROUTEMETER_SEED_TOOLS=installed cargo test --workspace
 
 soak: deps wasm ## 10 minutes of load through Envoy (two workers): memory flat after warm-up, every request counted once (make test runs 60 s)

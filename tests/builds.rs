@@ -119,3 +119,34 @@ fn opentelemetry_status_labels_are_the_same_from_both_builds() {
     let config = json!({"names": {"profile": "opentelemetry"}});
     both_builds_agree(config, 25.0, "http_server_request_duration_seconds_count");
 }
+
+/// A panic in the native module (`make trap-native`: a request with `x-routemeter-trap`
+/// panics in its request-headers hook, with the filter's lock held) is caught in the hook:
+/// the request goes through, Envoy keeps serving, and the state the panic interrupted carries
+/// on: every request is counted once, the one that panicked too (its stream completes
+/// normally and is recorded from what Envoy has at completion, as a request whose headers
+/// the filter never saw).
+#[test]
+fn a_panic_in_the_native_module_lets_traffic_through_and_counts_on() {
+    let stack = Stack::start(StackOptions {
+        build: Build::Native,
+        module: Some(testkit::bootstrap::trap_native_path()),
+        plugin_config: Some(with_flush(json!({})).to_string()),
+        ..StackOptions::default()
+    });
+    let mut conn = testkit::client::Connection::open(stack.listener).unwrap();
+    let get = |path: &str| testkit::client::Request::get(path);
+    for _ in 0..3 {
+        assert_eq!(conn.send(&get("/api/v1/status/12345")).unwrap().status, 404);
+    }
+    let trapped = conn.send(&get("/api/v1/status/777").header("x-routemeter-trap", "1")).unwrap();
+    assert_eq!(trapped.status, 404, "the request that panicked went through");
+    for _ in 0..3 {
+        assert_eq!(conn.send(&get("/api/v1/status/12345")).unwrap().status, 404);
+    }
+    let route = [("method", "GET"), ("route", "/api/v1/status/{id}"), ("status", "404")];
+    let page = stack.scrape_until("seven requests", |p| p.get("http_requests_total", &route) == Some(7.0));
+    assert_eq!(page.get("http_requests_total", &route), Some(7.0), "{}", stack.logs());
+    let log = stack.envoy_log();
+    assert!(log.contains("routemeter panicked") && log.contains("test-trap: panicking"), "{}", stack.logs());
+}

@@ -156,3 +156,18 @@ fn compat_artefacts_are_up_to_date() {
         (vec![2.5], vec![10000.0])
     );
 }
+
+/// The native bootstrap runs the shipped configuration, with the runtime flag that gives its
+/// series the Wasm filter's names.
+#[test]
+fn native_bootstrap_carries_the_shipped_configuration() {
+    use testkit::bootstrap::{native_runtime, Bootstrap};
+    let native: serde_json::Value = serde_yaml_ng::from_str(&read("envoy/envoy-native.yaml")).unwrap();
+    let hcm = &native["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let filter = &hcm["http_filters"][0]["typed_config"];
+    let config: serde_json::Value = serde_json::from_str(filter["filter_config"]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(config, Bootstrap::shipped().plugin_config());
+    assert_eq!(filter["filter_name"], "routemeter");
+    assert_eq!(filter["dynamic_module_config"]["module"]["local"]["filename"], "target/libroutemeter.so");
+    assert_eq!(native["layered_runtime"], native_runtime());
+}

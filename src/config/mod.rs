@@ -50,6 +50,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every series shape (name, label names) this configuration can publish: what a host
+    /// that defines metrics up front (the native module) defines.
+    pub fn series_shapes(&self) -> Vec<crate::metrics::shapes::Shape> {
+        let global: Vec<&str> = self.labels.iter().map(|l| l.name.as_str()).collect();
+        let mut routes = vec![("/", global.clone())];
+        for rule in &self.rules {
+            let own = global.iter().copied().chain(rule.attributes.iter().map(|l| l.name.as_str()));
+            routes.push((rule.template.text(), own.collect()));
+        }
+        let published =
+            crate::metrics::shapes::Published { naming: &self.naming, routes, openapi: self.openapi.is_some() };
+        crate::metrics::shapes::shapes(&published)
+    }
+
     /// Parses and validates plugin configuration bytes. Empty (or whitespace) means defaults.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -12,9 +12,8 @@
 
 use std::collections::BTreeSet;
 
-use super::naming::ERROR_TYPE;
+use super::naming::{Naming, ERROR_TYPE};
 use super::{LabelKey, Metric, Part};
-use crate::config::Config;
 use crate::host::MetricKind;
 
 /// A series' shape: its name and label names, sorted (the host emits values in this order).
@@ -42,17 +41,19 @@ pub fn split(stat_name: &str) -> Option<(&str, Vec<(&str, &str)>)> {
     Some((rest, labels))
 }
 
-/// Every shape `config` can publish, each once.
-pub fn shapes(config: &Config) -> Vec<Shape> {
-    let naming = &config.naming;
-    // (route label, its attribute label names): any route gets the global labels; each
-    // configured rule its own set (and maybe its own family names).
-    let global: Vec<&str> = config.labels.iter().map(|l| l.name.as_str()).collect();
-    let mut routes: Vec<(&str, Vec<&str>)> = vec![("/", global.clone())];
-    for rule in &config.rules {
-        let own = global.iter().copied().chain(rule.attributes.iter().map(|l| l.name.as_str()));
-        routes.push((rule.template.text(), own.collect()));
-    }
+/// What decides a configuration's shapes ([`crate::config::Config::series_shapes`]).
+pub struct Published<'a> {
+    pub naming: &'a Naming,
+    /// (route label, its attribute label names): any route with the global labels, then
+    /// each configured rule with its own (a rule may have its own family names).
+    pub routes: Vec<(&'a str, Vec<&'a str>)>,
+    /// Whether OpenAPI metrics are published (an OpenAPI source is configured).
+    pub openapi: bool,
+}
+
+/// Every shape a configuration can publish, each once.
+pub fn shapes(published: &Published) -> Vec<Shape> {
+    let Published { naming, routes, openapi } = published;
     let mut statuses: Vec<Vec<(&str, &str)>> = vec![Vec::new()];
     if let Some(status) = naming.profile.histogram_status_label() {
         statuses.push(vec![(status, "200")]);
@@ -62,10 +63,9 @@ pub fn shapes(config: &Config) -> Vec<Shape> {
     let mut out = BTreeSet::new();
     // A shape without labels is a stat from the moment it is defined (Envoy makes labelled
     // stats at their first value): only what the configuration publishes.
-    let publishes =
-        |m: Metric| config.openapi.is_some() || !matches!(m, Metric::OpenApiFetches | Metric::OpenApiRoutes);
+    let publishes = |m: Metric| *openapi || !matches!(m, Metric::OpenApiFetches | Metric::OpenApiRoutes);
     for metric in Metric::ALL.into_iter().filter(|m| publishes(*m)) {
-        for (route, attributes) in &routes {
+        for (route, attributes) in routes {
             let values: Vec<&str> = metric
                 .labels()
                 .iter()
@@ -110,6 +110,7 @@ pub fn shapes(config: &Config) -> Vec<Shape> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn split_takes_a_stat_name_apart() {
@@ -130,7 +131,7 @@ mod tests {
     #[test]
     fn the_empty_configuration_has_routemeters_names() {
         let config = Config::from_json(b"{}").unwrap();
-        let got = shapes(&config);
+        let got = config.series_shapes();
         use MetricKind::{Counter, Gauge, Histogram};
         for want in [
             shape(Counter, "http_requests_total", &["method", "route", "status"]),
@@ -159,7 +160,7 @@ mod tests {
                             "labels": [{"name": "format", "query": "output_format", "values": ["csv"]}]}]}"#,
         )
         .unwrap();
-        let got = shapes(&config);
+        let got = config.series_shapes();
         let has = |stat: &str, kind| {
             let (name, labels) = split(stat).unwrap();
             let labels = labels.iter().map(|(k, _)| k.to_string()).collect();

@@ -25,7 +25,6 @@ use super::shared_data::SharedData;
 use super::{logger, ticker};
 use crate::config::Config;
 use crate::filter::Filter;
-use crate::metrics::shapes::shapes;
 
 struct Module {
     filter: Filter,
@@ -109,7 +108,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
         let root = NEXT_ROOT.fetch_sub(1, Ordering::Relaxed);
         // Every shape the configuration can publish, now or never (Envoy freezes them).
         let parsed = Config::from_json(&config).or_else(|_| Config::from_json(b"{}"));
-        let shapes = parsed.map(|c| shapes(&c)).unwrap_or_default();
+        let shapes = parsed.map(|c| c.series_shapes()).unwrap_or_default();
         let configured = run(
             None,
             |filter, calls| {
@@ -233,9 +232,28 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     let _ = catch_unwind(|| {
         // SAFETY: ours, during one of its hooks.
         let Some((s, plugin)) = (unsafe { stream(filter) }) else { return };
-        run((), |filter, calls| filter.request_headers(s.context, calls), (s.root, plugin, Some(envoy)));
+        run(
+            (),
+            |filter, calls| {
+                #[cfg(feature = "test-trap")]
+                test_trap(calls);
+                filter.request_headers(s.context, calls)
+            },
+            (s.root, plugin, Some(envoy)),
+        );
     });
     CONTINUE
+}
+
+/// Test builds only (`make trap-native`, target/libroutemeter-trap.so): a request with the
+/// header `x-routemeter-trap` panics in its request-headers hook with the lock held, as a
+/// bug in the filter would.
+#[cfg(feature = "test-trap")]
+#[allow(clippy::panic)]
+fn test_trap(calls: &Calls) {
+    if calls.header("x-routemeter-trap").is_some() {
+        panic!("test-trap: panicking in request headers");
+    }
 }
 
 /// The stream is complete (normally, by local reply or by reset): the sizes are Envoy's

@@ -21,7 +21,8 @@ pub struct Calls<'a> {
 }
 
 impl Calls<'_> {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
+    /// A request header's first value.
+    pub fn header(&self, name: &str) -> Option<Vec<u8>> {
         let stream = self.stream?;
         let mut value = Buffer::EMPTY;
         let mut count = 0usize;

@@ -45,6 +45,13 @@ pub fn native_path() -> PathBuf {
     path
 }
 
+/// The test-only native module of the panic test (`make trap-native`).
+pub fn trap_native_path() -> PathBuf {
+    let path = repo_root().join("target/libroutemeter-trap.so");
+    assert!(path.exists(), "no {}: run `make trap-native` (make test does)", path.display());
+    path
+}
+
 /// The test-only module of the crash tests (`make trap-wasm`): the filter, and a trap on a
 /// request with the header `x-routemeter-trap`. Refuses one older than the shipped module.
 pub fn trap_wasm_path() -> PathBuf {

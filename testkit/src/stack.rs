@@ -33,7 +33,7 @@ pub struct StackOptions {
     pub dog_statsd: Option<SocketAddr>,
     /// The ECDS bootstrap (`envoy/envoy-ecds.yaml`); [`Stack::reconfigure`] sends updates.
     pub ecds: bool,
-    /// ECDS only: the module to start with (the shipped one when `None`).
+    /// The module to start with (the shipped one when `None`): ECDS, or the native build.
     pub module: Option<PathBuf>,
     /// ECDS only: the failure policy of every resource sent (the shipped one when `None`).
     pub failure_policy: Option<&'static str>,
@@ -119,7 +119,7 @@ impl Stack {
             bootstrap.add_dog_statsd(addr);
         }
         if opts.build == Build::Native {
-            bootstrap.to_native(&native_path());
+            bootstrap.to_native(&opts.module.clone().unwrap_or_else(native_path));
         }
         bootstrap.write(&dir.join("envoy.json"));
         let admin_file = dir.join("admin.txt");
