@@ -150,3 +150,32 @@ fn a_panic_in_the_native_module_lets_traffic_through_and_counts_on() {
     let log = stack.envoy_log();
     assert!(log.contains("routemeter panicked") && log.contains("test-trap: panicking"), "{}", stack.logs());
 }
+
+/// Every Envoy function the native module calls is one our Envoy exports: a missing one
+/// would only fail when first called, taking Envoy down.
+#[test]
+fn every_function_the_native_module_imports_is_in_our_envoy() {
+    let nm = |args: &[&str], file: &std::path::Path| -> Vec<String> {
+        let out = std::process::Command::new("nm").args(args).arg(file).output().expect("run nm (binutils)");
+        assert!(out.status.success(), "nm {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .map(String::from)
+            .collect()
+    };
+    let envoy = std::fs::read_dir(testkit::bootstrap::repo_root().join(".venv/lib"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|python| python.path().join("site-packages/envoy/_bin/envoy"))
+        .find(|p| p.is_file())
+        .expect("Envoy's binary under .venv (make deps)");
+    let exported: std::collections::BTreeSet<String> = nm(&["-D", "--defined-only"], &envoy).into_iter().collect();
+    let imported: Vec<String> = nm(&["-D", "--undefined-only"], &testkit::bootstrap::native_path())
+        .into_iter()
+        .filter(|s| s.starts_with("envoy_dynamic_module_callback_"))
+        .collect();
+    assert!(imported.len() >= 15, "{imported:?}");
+    let missing: Vec<&String> = imported.iter().filter(|s| !exported.contains(*s)).collect();
+    assert_eq!(missing, Vec::<&String>::new());
+}

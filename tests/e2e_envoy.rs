@@ -323,10 +323,12 @@ fn check_outcomes(page: &Exposition, l: &Ledger) {
     assert_histogram(&h, &sizes, SIZE_BOUNDS, "upload_file_size_bytes");
 }
 
-#[test]
-fn invalid_plugin_config_is_logged_by_field_and_traffic_still_flows() {
+both_builds!(invalid_plugin_config_is_logged_by_field_and_traffic_still_flows);
+
+fn invalid_plugin_config_is_logged_by_field_and_traffic_still_flows(build: Build) {
     let stack = Stack::start(StackOptions {
         plugin_config: Some(r#"{"routes": [{"template": "/a", "kind": "uplaod"}]}"#.into()),
+        build,
         ..StackOptions::default()
     });
     let resp = client::send(stack.listener, &Request::get("/health")).unwrap();

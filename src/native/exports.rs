@@ -122,7 +122,9 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
                 log::info!("configured: {}", c.description);
                 ticker::start(root, envoy, c.tick_period_ms);
             }
-            Some(Err(e)) => log::error!("invalid configuration: {e}; routemeter records nothing until it is fixed"),
+            Some(Err(e)) => {
+                log::error!("invalid plugin configuration: {e}; routemeter records nothing until it is fixed")
+            }
             None => log::error!("configuring failed; routemeter records nothing"),
         }
         Box::into_raw(Box::new(NativeConfig { root, name })) as *const c_void
