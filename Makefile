@@ -129,6 +129,7 @@ bench-tools: $(ENVOY)
 
 bench: deps wasm native bench-tools ## Envoy CPU and instructions per request: no filter, empty Wasm filter, floor, routemeter, routemeter native, Envoy's per-route stats; memory; routemeter vs in-app instrumentation (writes target/bench/results.md)
 	cargo build --profile bench-filters --target wasm32-unknown-unknown -p empty-filter -p probe-filter
+	cargo build --profile bench-filters -p empty-module
 	cargo run --release -p routemeter-bench
 
 routes-report: deps wasm ## route labels on ten public API descriptions through Envoy, empty configuration (the README's table)

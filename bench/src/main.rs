@@ -3,8 +3,9 @@
 //! One Envoy (`--concurrency 1`) in front of one nginx, with a listener per variant: no
 //! filter, an empty proxy-wasm filter, the "floor" (a probe filter that only reads the three
 //! facts any request counter needs: method, path, status), routemeter with the demo
-//! configuration, the same as the native module (`native`), and Envoy's own per-route stats
-//! with no filter (`route_stats`: a `stat_prefix` on the route).
+//! configuration, the same as the native module (`native`), a native module that does nothing
+//! (`empty_native`), and Envoy's own per-route stats with no filter (`route_stats`: a
+//! `stat_prefix` on the route).
 //!
 //! 1. CPU: wrk drives each listener in interleaved rounds (drift on a shared machine hits all
 //!    alike); Envoy's CPU time (`/proc/<pid>/stat`, all threads) over its own request counter
@@ -43,7 +44,9 @@ pub(crate) const ROUTEMETER: Variant = Variant::new("routemeter", Filter::Routem
 pub(crate) const NATIVE: Variant = Variant::new("native", Filter::Native);
 /// What a user would turn on instead: Envoy's own per-route stats, no filter.
 const ROUTE_STATS: Variant = Variant::new("route_stats", Filter::RouteStats);
-const VARIANTS: [Variant; 6] = [NONE, EMPTY, FLOOR, ROUTEMETER, NATIVE, ROUTE_STATS];
+/// A native module that does nothing: what Envoy charges any dynamic-module HTTP filter.
+const EMPTY_NATIVE: Variant = Variant::new("empty_native", Filter::EmptyNative);
+const VARIANTS: [Variant; 7] = [NONE, EMPTY, FLOOR, ROUTEMETER, NATIVE, ROUTE_STATS, EMPTY_NATIVE];
 
 /// Probes that price one kind of host call: (variant, what it does, calls per request).
 /// Prices are differences against `PROBE_BASE`, the probe filter making no calls.
@@ -386,8 +389,8 @@ fn instruction_report() -> Result<String, String> {
         "\ninstructions per request (callgrind, all Envoy threads, smallest of 3 rounds); ratios are added \
          instructions over the empty Wasm filter's (goals: routemeter <= 1.25, native <= 0.25), and native's over \
          Envoy's own per-route stats' (goal <= 2):\n\n\
-         | mix | none | empty | floor | routemeter | native | route stats | routemeter ratio | floor ratio | native ratio | native / route stats |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|"
+         | mix | none | empty | floor | routemeter | native | route stats | empty native | routemeter ratio | floor ratio | native ratio | empty native ratio | native / route stats |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut small_gets = None;
     for (m, load) in WORKLOADS.iter().enumerate() {
@@ -403,7 +406,7 @@ fn instruction_report() -> Result<String, String> {
         let ir = Measured { variants: &VARIANTS, values };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.2}** | {:.2} | **{:.2}** | **{:.2}** |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.2}** | {:.2} | **{:.2}** | {:.2} | **{:.2}** |",
             load.name,
             ir.of(NONE),
             ir.of(EMPTY),
@@ -411,9 +414,11 @@ fn instruction_report() -> Result<String, String> {
             ir.of(ROUTEMETER),
             ir.of(NATIVE),
             ir.of(ROUTE_STATS),
+            ir.of(EMPTY_NATIVE),
             ir.ratio(ROUTEMETER),
             ir.ratio(FLOOR),
             ir.ratio(NATIVE),
+            ir.ratio(EMPTY_NATIVE),
             ir.added(NATIVE) / ir.added(ROUTE_STATS)
         );
         if m == 0 {

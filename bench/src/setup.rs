@@ -26,6 +26,8 @@ pub enum Filter {
     Routemeter,
     /// The same, as the native Envoy dynamic module (`make native`).
     Native,
+    /// `bench/empty-module`: the cost of merely being a native module.
+    EmptyNative,
     /// No filter; Envoy's own per-route stats (a `stat_prefix` on the route).
     RouteStats,
     /// `bench/probe-filter` making exactly these host calls (its configuration syntax).
@@ -279,7 +281,9 @@ fn bootstrap(
             let filter = match v.filter {
                 Filter::None | Filter::RouteStats => None,
                 // A Wasm filter entry first, made native below.
-                Filter::Native => Some(wasm(v.name, v.name, &routemeter_file(), &routemeter.to_string())),
+                Filter::Native | Filter::EmptyNative => {
+                    Some(wasm(v.name, v.name, &routemeter_file(), &routemeter.to_string()))
+                }
                 Filter::Empty => Some(wasm(v.name, v.name, EMPTY_FILTER, "")),
                 Filter::Routemeter => {
                     let mut config = wasm(v.name, v.name, &routemeter_file(), &routemeter.to_string());
@@ -302,9 +306,11 @@ fn bootstrap(
         })
         .collect();
     let mut b = Bootstrap::for_bench(admin, upstream, &built);
-    let native: Vec<&str> = listeners.iter().filter(|(v, _)| v.filter == Filter::Native).map(|(v, _)| v.name).collect();
-    if !native.is_empty() {
-        b.native_listeners(&repo.join(NATIVE_MODULE), |name| native.contains(&name));
+    for (filter, module) in [(Filter::Native, NATIVE_MODULE), (Filter::EmptyNative, EMPTY_MODULE)] {
+        let names: Vec<&str> = listeners.iter().filter(|(v, _)| v.filter == filter).map(|(v, _)| v.name).collect();
+        if !names.is_empty() {
+            b.native_listeners(&repo.join(module), |name| names.contains(&name));
+        }
     }
     for (v, _) in listeners.iter().filter(|(v, _)| v.filter == Filter::RouteStats) {
         b.route_stats(v.name);
@@ -314,3 +320,5 @@ fn bootstrap(
 
 /// The native build (`make native`; `make bench` builds it).
 pub const NATIVE_MODULE: &str = "target/libroutemeter.so";
+/// The native floor (`make bench` builds it).
+pub const EMPTY_MODULE: &str = "target/bench-filters/libempty_module.so";

@@ -70,8 +70,8 @@ impl MetricsHost for Calls<'_> {
 impl StreamHost for Calls<'_> {
     fn request_head(&self, headers: &[String]) -> RequestHead {
         RequestHead {
-            method: self.header(":method").unwrap_or_default(),
-            path: self.header(":path").unwrap_or_default(),
+            method: self.string_attribute(4).unwrap_or_default(),
+            path: self.string_attribute(0).unwrap_or_default(),
             headers: headers.iter().map(|h| self.header(h)).collect(),
         }
     }
@@ -81,29 +81,11 @@ impl StreamHost for Calls<'_> {
     }
 
     fn route_name(&self) -> Option<Vec<u8>> {
-        let stream = self.stream?;
-        let mut value = Buffer::EMPTY;
-        // SAFETY: the stream of this hook; the value is copied before it returns.
-        let found = unsafe {
-            abi::envoy_dynamic_module_callback_http_filter_get_attribute_string(
-                stream,
-                attribute::XDS_ROUTE_NAME,
-                &mut value,
-            )
-        };
-        // SAFETY: Envoy's buffer, in this hook.
-        found.then(|| unsafe { value.to_vec() })
+        self.string_attribute(attribute::XDS_ROUTE_NAME)
     }
 
     fn request_duration_ns(&self) -> Option<u64> {
-        let stream = self.stream?;
-        let mut timing = [0u8; abi::TIMING_BYTES];
-        // SAFETY: the stream of this hook; the buffer is larger than the struct Envoy fills.
-        unsafe { abi::envoy_dynamic_module_callback_http_get_timing_info(stream, timing.as_mut_ptr()) };
-        let at = abi::TIMING_COMPLETE * 8;
-        let has = timing.get(abi::TIMING_FIELDS * 8 + abi::TIMING_COMPLETE).is_some_and(|b| *b != 0);
-        let ns = timing.get(at..at + 8).and_then(|b| b.try_into().ok()).map(i64::from_ne_bytes)?;
-        (has && ns >= 0).then_some(ns as u64)
+        self.duration()
     }
 
     fn request_body_bytes(&self) -> Option<u64> {
@@ -120,6 +102,29 @@ impl StreamHost for Calls<'_> {
 
     fn now_nanos(&self) -> Option<u64> {
         SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_nanos() as u64)
+    }
+}
+
+impl Calls<'_> {
+    pub fn string_attribute(&self, id: u32) -> Option<Vec<u8>> {
+        let stream = self.stream?;
+        let mut value = Buffer::EMPTY;
+        // SAFETY: the stream of this hook; the value is copied before it returns.
+        let found =
+            unsafe { abi::envoy_dynamic_module_callback_http_filter_get_attribute_string(stream, id, &mut value) };
+        // SAFETY: Envoy's buffer, in this hook.
+        found.then(|| unsafe { value.to_vec() })
+    }
+
+    fn duration(&self) -> Option<u64> {
+        let stream = self.stream?;
+        let mut timing = [0u8; abi::TIMING_BYTES];
+        // SAFETY: the stream of this hook; the buffer is larger than the struct Envoy fills.
+        unsafe { abi::envoy_dynamic_module_callback_http_get_timing_info(stream, timing.as_mut_ptr()) };
+        let at = abi::TIMING_COMPLETE * 8;
+        let has = timing.get(abi::TIMING_FIELDS * 8 + abi::TIMING_COMPLETE).is_some_and(|b| *b != 0);
+        let ns = timing.get(at..at + 8).and_then(|b| b.try_into().ok()).map(i64::from_ne_bytes)?;
+        (has && ns >= 0).then_some(ns as u64)
     }
 }
 
