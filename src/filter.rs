@@ -260,6 +260,12 @@ impl Filter {
         self.streams.values().filter(|s| s.recorder.holds_gauge()).count()
     }
 
+    /// Whether the filter holds the stream `context` (a glue that numbers streams itself
+    /// must not reuse an id still held).
+    pub fn has_stream(&self, context: u32) -> bool {
+        self.streams.contains_key(&context)
+    }
+
     /// Whether the stream `context` has started a request and not ended it.
     pub fn is_recording(&self, context: u32) -> bool {
         self.streams.get(&context).is_some_and(|s| s.recorder.is_recording())

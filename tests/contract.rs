@@ -169,5 +169,6 @@ fn native_bootstrap_carries_the_shipped_configuration() {
     assert_eq!(config, Bootstrap::shipped().plugin_config());
     assert_eq!(filter["filter_name"], "routemeter");
     assert_eq!(filter["dynamic_module_config"]["module"]["local"]["filename"], "target/libroutemeter.so");
+    assert_eq!(filter["dynamic_module_config"]["do_not_close"], true);
     assert_eq!(native["layered_runtime"], native_runtime());
 }

@@ -3,11 +3,42 @@
 //! glue sends it from the main thread and hands the answer back, read chunk by chunk from
 //! Envoy's buffers (the document is never copied whole).
 
+use std::sync::{Mutex, PoisonError};
+
 use super::abi::{self, Buffer, ConfigEnvoy, Header, CALLOUT_SUCCESS};
 use crate::openapi::source::FetchRequest;
 
-/// Sends the fetch; the callout's id (the core's token) or `Err` if Envoy refused it.
-pub fn send(envoy: ConfigEnvoy, fetch: &FetchRequest) -> Result<u32, ()> {
+/// Envoy numbers callouts per configuration, from 1; the core's tokens must be unique in
+/// the process. The last token given, and each waiting callout's (configuration, Envoy's
+/// id) -> token.
+type Tokens = (u32, Vec<((u32, u64), u32)>);
+
+static TOKENS: Mutex<Tokens> = Mutex::new((0, Vec::new()));
+
+fn tokens<R>(f: impl FnOnce(&mut Tokens) -> R) -> R {
+    f(&mut TOKENS.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// The token of `root`'s callout `id`, forgotten (its answer came).
+pub fn answered(root: u32, id: u64) -> Option<u32> {
+    tokens(|(_, list)| {
+        let i = list.iter().position(|(k, _)| *k == (root, id))?;
+        Some(list.swap_remove(i).1)
+    })
+}
+
+/// The tokens of `root`'s callouts still waiting: Envoy cancels them without an answer
+/// when the configuration goes.
+pub fn abandoned(root: u32) -> Vec<u32> {
+    tokens(|(_, list)| {
+        let (gone, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|((r, _), _)| *r == root);
+        *list = kept;
+        gone.into_iter().map(|(_, t)| t).collect()
+    })
+}
+
+/// Sends `root`'s fetch; the core's token, or `Err` if Envoy refused it.
+pub fn send(envoy: ConfigEnvoy, root: u32, fetch: &FetchRequest) -> Result<u32, ()> {
     let pairs = [(":method", "GET"), (":path", fetch.path.as_str()), (":authority", fetch.authority.as_str())];
     let headers: Vec<Header> =
         pairs.iter().map(|(k, v)| Header { key: Buffer::of(k.as_bytes()), value: Buffer::of(v.as_bytes()) }).collect();
@@ -26,7 +57,11 @@ pub fn send(envoy: ConfigEnvoy, fetch: &FetchRequest) -> Result<u32, ()> {
         )
     };
     match result {
-        CALLOUT_SUCCESS => u32::try_from(id).map_err(|_| ()),
+        CALLOUT_SUCCESS => Ok(tokens(|(next, list)| {
+            *next = next.wrapping_add(1).max(1);
+            list.push(((root, id), *next));
+            *next
+        })),
         other => {
             log::warn!("openapi: cannot call cluster {:?} (Envoy result {other})", fetch.cluster);
             Err(())

@@ -22,7 +22,7 @@ use super::callout::{self, Chunks};
 use super::host_calls::Calls;
 use super::metrics::Metrics;
 use super::shared_data::SharedData;
-use super::{logger, ticker};
+use super::{logger, pin, ticker};
 use crate::config::Config;
 use crate::filter::Filter;
 
@@ -31,10 +31,6 @@ struct Module {
     metrics: RefCell<Metrics>,
     shared: RefCell<SharedData>,
 }
-
-// SAFETY: the module is only reached through the mutex; the raw configuration pointers the
-// metrics keep (as integers) are Envoy's, valid until `config_destroy` removes them.
-unsafe impl Send for Module {}
 
 static MODULE: LazyLock<Mutex<Module>> = LazyLock::new(|| {
     Mutex::new(Module { filter: Filter::new(), metrics: RefCell::default(), shared: RefCell::default() })
@@ -47,11 +43,21 @@ static NEXT_ROOT: AtomicU32 = AtomicU32::new(u32::MAX);
 const STREAM_IDS: u32 = 1 << 31;
 
 fn next_stream() -> u32 {
-    let id = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
-    if id >= STREAM_IDS {
-        NEXT_STREAM.store(1, Ordering::Relaxed);
+    let step = |id: u32| Some(if id + 1 >= STREAM_IDS { 1 } else { id + 1 });
+    NEXT_STREAM.fetch_update(Ordering::Relaxed, Ordering::Relaxed, step).unwrap_or(1)
+}
+
+/// The stream's id, made unique among the streams the filter holds (after 2^31 streams the
+/// ids wrap; a long-lived stream may still hold one). Under the lock, at the stream's first
+/// use of the filter.
+fn claim(s: &mut NativeStream, filter: &Filter) -> u32 {
+    if !s.claimed {
+        while filter.has_stream(s.context) {
+            s.context = next_stream();
+        }
+        s.claimed = true;
     }
-    id % STREAM_IDS
+    s.context
 }
 
 /// A configuration as Envoy holds it (our pointer, returned by `config_new`).
@@ -67,6 +73,8 @@ struct NativeStream {
     config: *const NativeConfig,
     /// Deleted from the filter at completion (its destroy then has nothing to do).
     done: bool,
+    /// Its id is checked unique ([`claim`]).
+    claimed: bool,
 }
 
 /// Runs `f` with the filter and a host for (`root`, `plugin`, `stream`); `default` if it
@@ -90,6 +98,7 @@ unsafe fn bytes(buffer: Buffer) -> Vec<u8> {
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
     let _ = catch_unwind(logger::install);
+    pin::in_memory();
     c"v0.2.0".as_ptr()
 }
 
@@ -146,6 +155,11 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config: *co
             (),
             |filter, calls| {
                 calls.metrics.borrow_mut().remove_configuration(config.root);
+                // Envoy cancels its callouts without an answer: as failed fetches, so that
+                // the configuration is not kept waiting for one.
+                for token in callout::abandoned(config.root) {
+                    filter.openapi_response(token, (None, 0), std::io::empty(), calls);
+                }
                 filter.delete(config.root, calls);
             },
             (config.root, &config.name, None),
@@ -167,7 +181,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
             (),
             |filter, calls| {
                 if let Some(fetch) = filter.tick(config.root, calls) {
-                    let token = callout::send(envoy, &fetch);
+                    let token = callout::send(envoy, config.root, &fetch);
                     filter.openapi_dispatched(config.root, token, calls);
                 }
             },
@@ -195,7 +209,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
         // SAFETY: Envoy's headers and chunks, for this hook.
         let (status, body) =
             unsafe { (callout::status(result, headers, headers_len), Chunks::new(chunks, chunks_len)) };
-        let Ok(token) = u32::try_from(id) else { return };
+        let Some(token) = callout::answered(config.root, id) else { return };
         run(
             (),
             |filter, calls| filter.openapi_response(token, (status, body.total()), body, calls),
@@ -209,7 +223,8 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(config: *const c_void,
     let made = catch_unwind(|| {
         // SAFETY: ours; Envoy keeps the configuration alive while its streams run.
         let root = unsafe { (config as *const NativeConfig).as_ref() }.map_or(0, |c| c.root);
-        let stream = NativeStream { context: next_stream(), root, config: config as *const NativeConfig, done: false };
+        let config = config as *const NativeConfig;
+        let stream = NativeStream { context: next_stream(), root, config, done: false, claimed: false };
         Box::into_raw(Box::new(stream)) as *const c_void
     });
     made.unwrap_or(std::ptr::null())
@@ -234,14 +249,16 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     let _ = catch_unwind(|| {
         // SAFETY: ours, during one of its hooks.
         let Some((s, plugin)) = (unsafe { stream(filter) }) else { return };
+        let root = s.root;
         run(
             (),
             |filter, calls| {
                 #[cfg(feature = "test-trap")]
                 test_trap(calls);
-                filter.request_headers(s.context, calls)
+                let context = claim(s, filter);
+                filter.request_headers(context, calls)
             },
-            (s.root, plugin, Some(envoy)),
+            (root, plugin, Some(envoy)),
         );
     });
     CONTINUE
@@ -265,10 +282,11 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(envoy: Fil
     let _ = catch_unwind(|| {
         // SAFETY: ours, during one of its hooks.
         let Some((s, plugin)) = (unsafe { stream(filter) }) else { return };
-        let context = s.context;
+        let root = s.root;
         run(
             (),
             |filter, calls| {
+                let context = claim(s, filter);
                 if filter.is_recording(context) {
                     let size = |id| calls.int_attribute(id).unwrap_or(0) as usize;
                     filter.request_body(context, size(attribute::REQUEST_SIZE));
@@ -277,7 +295,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(envoy: Fil
                 filter.log(context, calls);
                 filter.delete(context, calls);
             },
-            (s.root, plugin, Some(envoy)),
+            (root, plugin, Some(envoy)),
         );
         s.done = true;
     });
@@ -291,7 +309,9 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_destroy(filter: *const c_v
         }
         // SAFETY: ours, from `filter_new`; Envoy destroys it once.
         let s = unsafe { Box::from_raw(filter as *mut NativeStream) };
-        if !s.done {
+        // A stream that never reached the filter holds nothing there (and its unclaimed id
+        // may be another stream's).
+        if !s.done && s.claimed {
             // SAFETY: the configuration outlives its streams.
             let plugin = unsafe { s.config.as_ref() }.map_or("", |c| c.name.as_str());
             run((), |filter, calls| filter.delete(s.context, calls), (s.root, plugin, None));

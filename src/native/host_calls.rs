@@ -118,12 +118,14 @@ impl Calls<'_> {
 
     fn duration(&self) -> Option<u64> {
         let stream = self.stream?;
-        let mut timing = [0u8; abi::TIMING_BYTES];
+        // 8-byte aligned, as the struct Envoy fills.
+        let mut timing = [0u64; abi::TIMING_BYTES / 8];
         // SAFETY: the stream of this hook; the buffer is larger than the struct Envoy fills.
-        unsafe { abi::envoy_dynamic_module_callback_http_get_timing_info(stream, timing.as_mut_ptr()) };
+        unsafe { abi::envoy_dynamic_module_callback_http_get_timing_info(stream, timing.as_mut_ptr().cast()) };
+        let bytes: Vec<u8> = timing.iter().flat_map(|w| w.to_ne_bytes()).collect();
         let at = abi::TIMING_COMPLETE * 8;
-        let has = timing.get(abi::TIMING_FIELDS * 8 + abi::TIMING_COMPLETE).is_some_and(|b| *b != 0);
-        let ns = timing.get(at..at + 8).and_then(|b| b.try_into().ok()).map(i64::from_ne_bytes)?;
+        let has = bytes.get(abi::TIMING_FIELDS * 8 + abi::TIMING_COMPLETE).is_some_and(|b| *b != 0);
+        let ns = bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map(i64::from_ne_bytes)?;
         (has && ns >= 0).then_some(ns as u64)
     }
 }

@@ -141,12 +141,16 @@ impl Metrics {
         let (root, envoy_id) = match bound {
             Some(b) => b,
             None => {
-                // Its configuration is gone: the newest live one of the plugin with its shape.
+                // Its configuration is gone: the newest live one with its shape, of its own
+                // plugin if it has one (Envoy keeps one stat per name, whoever emits it).
                 let found = configurations
                     .iter()
-                    .filter(|(_, c)| c.plugin == s.plugin)
-                    .filter_map(|(root, c)| c.ids.get(&s.shape).map(|id| (*root, *id)))
-                    .min_by_key(|(root, _)| *root);
+                    .filter_map(|(root, c)| c.ids.get(&s.shape).map(|id| (c.plugin != s.plugin, *root, *id)))
+                    .min()
+                    .map(|(_, root, id)| (root, id));
+                if found.is_none() && s.bound.is_some() {
+                    log::warn!("{}: no live configuration publishes it any more; its counts are dropped", s.shape.name);
+                }
                 s.bound = found;
                 found.ok_or(NO_CONFIGURATION)?
             }

@@ -5,7 +5,7 @@
 //! [`abi`], series over Envoy's labelled metrics in [`metrics`], [`shared_data`] in process
 //! memory), ticks from a thread of ours through Envoy's configuration scheduler
 //! ([`ticker`]), the OpenAPI document over Envoy's HTTP callouts ([`callout`]), and the log
-//! ([`logger`]).
+//! ([`logger`]); [`pin`] keeps the module loaded while its thread lives.
 //!
 //! Built with the `native` feature for the host target; `shared_data` is built everywhere
 //! so that `cargo test` tests it.
@@ -24,5 +24,7 @@ mod host_calls;
 mod logger;
 #[cfg(feature = "native")]
 mod metrics;
+#[cfg(feature = "native")]
+mod pin;
 #[cfg(feature = "native")]
 mod ticker;

@@ -4,6 +4,7 @@
 //! `flush_interval_ms`: the core then flushes, adopts what other streams learned and
 //! publishes quantiles, as the Wasm build does on `proxy_on_tick`.
 
+use std::cell::{Cell, RefCell};
 use std::sync::{Condvar, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,14 @@ static TICKERS: Mutex<Vec<Ticker>> = Mutex::new(Vec::new());
 /// tick is due (no idle wake-ups: they would be counted against requests in the bench).
 static CHANGED: Condvar = Condvar::new();
 static THREAD: Once = Once::new();
+
+thread_local! {
+    /// Set on the tick thread while it commits (with `TICKERS` held). A commit can drop
+    /// Envoy's last reference to a configuration, whose destruction then runs here and
+    /// stops its ticker: that stop is queued, not locked for (the lock is ours already).
+    static IN_COMMIT: Cell<bool> = const { Cell::new(false) };
+    static STOPPED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Ticks `root` every `period_ms` from now on.
 pub fn start(root: u32, envoy: ConfigEnvoy, period_ms: u64) {
@@ -44,7 +53,16 @@ pub fn start(root: u32, envoy: ConfigEnvoy, period_ms: u64) {
 
 /// Stops ticking `root` (its configuration is going away); no commit for it follows.
 pub fn stop(root: u32) {
+    if IN_COMMIT.with(Cell::get) {
+        STOPPED.with(|s| s.borrow_mut().push(root));
+        return;
+    }
     let mut tickers = TICKERS.lock().unwrap_or_else(PoisonError::into_inner);
+    remove(&mut tickers, root);
+}
+
+/// Deletes `root`'s scheduler and forgets it (`TICKERS` held).
+fn remove(tickers: &mut Vec<Ticker>, root: u32) {
     tickers.retain(|t| {
         if t.root == root {
             // SAFETY: ours, from `scheduler_new`, deleted once, under the lock commits take.
@@ -59,10 +77,16 @@ fn run() {
     loop {
         let now = Instant::now();
         for t in tickers.iter_mut().filter(|t| t.due <= now) {
-            // SAFETY: a live scheduler (`stop` deletes it under this lock).
+            IN_COMMIT.with(|c| c.set(true));
+            // SAFETY: a live scheduler (`stop` deletes it under this lock, or after the
+            // commits when the stop came from inside one).
             unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(t.scheduler as _, 0) };
+            IN_COMMIT.with(|c| c.set(false));
             // Late ticks are not caught up: one commit per period at most.
             t.due = (t.due + t.period).max(now);
+        }
+        for root in STOPPED.with(|s| std::mem::take(&mut *s.borrow_mut())) {
+            remove(&mut tickers, root);
         }
         // Until the next tick is due, or a configuration starts ticking (an hour if none).
         let next = tickers.iter().map(|t| t.due).min();

@@ -324,7 +324,8 @@ pub fn native_filter(library: &Path, wasm_config: &Value) -> Value {
         "name": "routemeter",
         "typed_config": {
             "@type": NATIVE_FILTER_TYPE,
-            "dynamic_module_config": { "module": { "local": { "filename": library } } },
+            // The module keeps a thread of its own: never unload it.
+            "dynamic_module_config": { "module": { "local": { "filename": library } }, "do_not_close": true },
             "filter_name": wasm_config["name"],
             "filter_config": {
                 "@type": "type.googleapis.com/google.protobuf.StringValue",
