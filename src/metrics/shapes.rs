@@ -41,7 +41,7 @@ pub fn split(stat_name: &str) -> Option<(&str, Vec<(&str, &str)>)> {
     Some((rest, labels))
 }
 
-/// What decides a configuration's shapes ([`crate::config::Config::series_shapes`]).
+/// What decides a configuration's shapes (the configuration assembles it: `Config::series_shapes`).
 pub struct Published<'a> {
     pub naming: &'a Naming,
     /// (route label, its attribute label names): any route with the global labels, then
