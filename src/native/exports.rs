@@ -89,12 +89,6 @@ fn run<R>(default: R, f: impl FnOnce(&mut Filter, &Calls) -> R, at: (u32, &str, 
     .unwrap_or(default)
 }
 
-/// # Safety
-/// Envoy's buffer, read in the hook it was passed to.
-unsafe fn bytes(buffer: Buffer) -> Vec<u8> {
-    buffer.to_vec()
-}
-
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
     let _ = catch_unwind(logger::install);
@@ -112,7 +106,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
 ) -> *const c_void {
     let made = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: Envoy's buffers for this hook.
-        let (name, config) = unsafe { (bytes(name), bytes(config)) };
+        let (name, config) = unsafe { (name.to_vec(), config.to_vec()) };
         let name = String::from_utf8_lossy(&name).into_owned();
         let root = NEXT_ROOT.fetch_sub(1, Ordering::Relaxed);
         // Every shape the configuration can publish, now or never (Envoy freezes them).
@@ -348,23 +342,24 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(_: Filte
     CONTINUE
 }
 
-// Required by Envoy 1.40, never triggered: routemeter makes no callouts or streams of its
-// own, schedules nothing per stream, and watches no buffers. They return nothing.
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done() {}
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers() {}
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data() {}
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers() {}
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete() {}
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset() {}
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled() {}
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark() {}
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark() {}
+/// Hooks required by Envoy 1.40 and never triggered: routemeter makes no callouts or streams
+/// of its own per request, schedules nothing per stream and watches no buffers. Envoy
+/// expects nothing back from them.
+macro_rules! unused_hooks {
+    ($($name:ident),* $(,)?) => {$(
+        #[no_mangle]
+        pub extern "C" fn $name() {}
+    )*};
+}
+
+unused_hooks!(
+    envoy_dynamic_module_on_http_filter_http_callout_done,
+    envoy_dynamic_module_on_http_filter_http_stream_headers,
+    envoy_dynamic_module_on_http_filter_http_stream_data,
+    envoy_dynamic_module_on_http_filter_http_stream_trailers,
+    envoy_dynamic_module_on_http_filter_http_stream_complete,
+    envoy_dynamic_module_on_http_filter_http_stream_reset,
+    envoy_dynamic_module_on_http_filter_scheduled,
+    envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark,
+    envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark,
+);

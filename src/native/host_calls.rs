@@ -61,9 +61,7 @@ impl MetricsHost for Calls<'_> {
     }
 
     fn record_metric(&self, id: MetricId, value: u64) -> Result<(), HostError> {
-        let mut metrics = self.metrics.borrow_mut();
-        // Gauges are set; histograms record.
-        metrics.emit(id, Op::Record(value)).or_else(|_| metrics.emit(id, Op::Set(value)))
+        self.metrics.borrow_mut().emit(id, Op::Value(value))
     }
 }
 

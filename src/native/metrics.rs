@@ -48,12 +48,13 @@ pub struct Metrics {
     by_name: HashMap<(MetricKind, String), u32>,
 }
 
-/// One emit operation.
+/// One emit operation: what it does is the series' kind's (the core's two calls).
 #[derive(Debug, Clone, Copy)]
 pub enum Op {
+    /// Counters add; gauges add or subtract.
     Add(i64),
-    Set(u64),
-    Record(u64),
+    /// Gauges are set; histograms record.
+    Value(u64),
 }
 
 impl Metrics {
@@ -185,10 +186,10 @@ impl Metrics {
                         n.unsigned_abs(),
                     )
                 }
-                (MetricKind::Gauge, Op::Set(v)) => {
+                (MetricKind::Gauge, Op::Value(v)) => {
                     abi::envoy_dynamic_module_callback_http_filter_config_set_gauge(envoy, envoy_id, ptr, len, v)
                 }
-                (MetricKind::Histogram, Op::Record(v)) => {
+                (MetricKind::Histogram, Op::Value(v)) => {
                     abi::envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
                         envoy, envoy_id, ptr, len, v,
                     )
