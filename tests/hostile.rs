@@ -97,9 +97,12 @@ fn random_paths_stay_under_the_cap_and_hostile_input_is_counted_with_safe_labels
     }
 
     // Then 20,000 distinct paths of words (no ids, so the heuristic keeps every one distinct).
+    // None ends in `s`: a plural-looking word is API vocabulary to the learner (it does not
+    // count towards making the position a parameter), so whether one came among the first
+    // words, which depends on how the four clients interleave, would change the labels.
     const THREADS: u64 = 4;
     const PER_THREAD: u64 = 5_000;
-    from_threads(target, THREADS, PER_THREAD, |rng| Request::get(&format!("/w/{}/page", rng.word(8))));
+    from_threads(target, THREADS, PER_THREAD, |rng| Request::get(&format!("/w/{}e/page", rng.word(7))));
     let heap_after = envoy_heap(stack.admin);
 
     let total = THREADS * PER_THREAD + cases.len() as u64;
